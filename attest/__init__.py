@@ -1,0 +1,26 @@
+"""drone-attest: prove, before every flight, that a drone runs what was approved.
+
+The map (one data flow, see ``docs/architecture.md``)::
+
+    target string -> transport -> collector -> Evidence
+    Evidence x TrustedBaseline -> verifier (pure) -> Result -> report / log / gate
+
+Modules:
+
+* :mod:`attest.errors`     -- the error root and its exit codes
+* :mod:`attest.model`      -- frozen data: Measurement, Evidence, Finding, Result
+* :mod:`attest.targets`    -- parse a target string; open the right collector
+* :mod:`attest.hashing`    -- streaming, parallel SHA-256
+* :mod:`attest.selection`  -- include/exclude globs, recorded in baselines
+* :mod:`attest.collectors` -- what to read on each kind of device
+* :mod:`attest.keys`       -- Ed25519 key files
+* :mod:`attest.dsse`       -- DSSE envelopes (sign, verify signatures)
+* :mod:`attest.baseline`   -- Baseline <-> in-toto Statement
+* :mod:`attest.trust`      -- trust policy, threshold, expiry, rollback state
+* :mod:`attest.verifier`   -- compare Evidence with a trusted baseline (no IO)
+* :mod:`attest.report`     -- human table and ``--json`` object
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

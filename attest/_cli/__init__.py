@@ -1,0 +1,75 @@
+"""The ``attest`` command line.
+
+Each module of this package that does not start with ``_`` adds one command
+(or command group) through ``register(subparsers)``; this module builds the
+parser, configures structlog once, runs the command and maps every
+:class:`~attest.errors.AttestError` to its exit code with a one-line message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+import structlog
+
+import attest
+from attest.errors import AttestError
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``attest`` parser."""
+    parser = argparse.ArgumentParser(
+        prog="attest",
+        description="Prove that a drone runs exactly the firmware, settings and apps its fleet approved.",
+        epilog="Exit codes of verify: 0 pass, 1 drift, 2 usage/configuration, 3 could not attest, "
+        "4 baseline not trusted.",
+    )
+    parser.add_argument("--version", action="version", version=f"drone-attest {attest.__version__}")
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="structured log level"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}").register(sub)
+    return parser
+
+
+def configure_logging(level: str) -> None:
+    """structlog, once: JSON lines when stderr is not a terminal, readable text otherwise."""
+    renderer: structlog.types.Processor = (
+        structlog.dev.ConsoleRenderer(colors=False) if sys.stderr.isatty() else structlog.processors.JSONRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``attest``; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.log_level)
+    try:
+        code: int = args.func(args)
+    except AttestError as e:
+        print(f"attest: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("attest: interrupted", file=sys.stderr)
+        return 130
+    return code

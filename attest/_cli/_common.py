@@ -1,0 +1,107 @@
+"""Options and helpers shared by several commands."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from attest.targets import TargetOptions
+from attest.trust import DEFAULT_STATE_DIR
+
+__all__ = [
+    "add_state_dir",
+    "add_target_options",
+    "new_nonce",
+    "positive_int",
+    "state_dir",
+    "target_options",
+]
+
+
+def positive_int(text: str) -> int:
+    """Argparse type: an integer >= 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
+    return n
+
+
+def positive_float(text: str) -> float:
+    """Argparse type: a number > 0."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not x > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return x
+
+
+def add_target_options(parser: argparse.ArgumentParser) -> None:
+    """The ``--device`` transport options."""
+    g = parser.add_argument_group("device transport")
+    g.add_argument("--baud", type=positive_int, default=115200, help="serial line rate (default 115200)")
+    g.add_argument(
+        "--timeout", type=positive_float, default=10.0, help="seconds any one wait on the device may last (default 10)"
+    )
+    g.add_argument("--identity", type=Path, metavar="KEYFILE", help="SSH private key (default: the ssh-agent)")
+    g.add_argument("--known-hosts", type=Path, metavar="FILE", help="known_hosts file with the pinned SSH host key")
+    g.add_argument(
+        "--method",
+        choices=["pull", "remote"],
+        default="pull",
+        help="SSH: pull = the dock hashes streamed bytes (default); "
+        "remote = the drone hashes, the dock audits a sample",
+    )
+    g.add_argument("--audit-sample", type=positive_int, metavar="N", help="remote mode: files the dock re-reads")
+    g.add_argument(
+        "--bootloader", action="store_true", help="flight controller: read flash through its bootloader (reboots it)"
+    )
+    g.add_argument("--workers", type=positive_int, help="hashing threads for directory targets (default: all cores)")
+
+
+def target_options(args: argparse.Namespace) -> TargetOptions:
+    """TargetOptions from parsed ``add_target_options`` arguments."""
+    return TargetOptions(
+        baud=args.baud,
+        timeout=args.timeout,
+        identity=args.identity,
+        known_hosts=args.known_hosts,
+        method=args.method,
+        bootloader=args.bootloader,
+        audit_sample=args.audit_sample,
+        workers=args.workers,
+    )
+
+
+def add_state_dir(parser: argparse.ArgumentParser) -> None:
+    """``--state-dir``."""
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        help=f"dock state (rollback versions, log); default $ATTEST_STATE_DIR, else {DEFAULT_STATE_DIR}",
+    )
+
+
+def state_dir(args: argparse.Namespace) -> Path:
+    """``--state-dir``, else ``$ATTEST_STATE_DIR``, else the default."""
+    if args.state_dir is not None:
+        return Path(args.state_dir)
+    env = os.environ.get("ATTEST_STATE_DIR")
+    return Path(env) if env else DEFAULT_STATE_DIR
+
+
+def new_nonce() -> str:
+    """A fresh 256-bit nonce, hex."""
+    return secrets.token_hex(32)
+
+
+def warn(message: str) -> None:
+    """A one-line warning on stderr."""
+    print(f"attest: warning: {message}", file=sys.stderr)

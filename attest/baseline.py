@@ -1,0 +1,251 @@
+"""Baselines: the approved state of a device, as an in-toto Statement v1.
+
+The Statement's ``subject`` lists every component that has content, by
+digest; its predicate (type :data:`PREDICATE_TYPE`) holds the rest: name,
+monotonic version, expiry, device selector, the collection settings (so
+verify measures exactly what create measured), every component with its
+kind and attributes, and rules on named values. The payload is RFC 8785
+canonical JSON, so the same baseline always has the same bytes and digest.
+
+A :class:`Baseline` parsed here is *not* trusted; only
+:func:`attest.trust.trust_baseline` makes a trusted one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+
+from attest.errors import BaselineError
+from attest.model import Component, Evidence, Method
+from attest.rules import Rule
+from attest.timeutil import format_time, parse_time
+
+__all__ = ["PAYLOAD_TYPE", "PREDICATE_TYPE", "STATEMENT_TYPE", "Baseline"]
+
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+PREDICATE_TYPE = "https://drone-attest.dev/baseline/v1"
+PAYLOAD_TYPE = "application/vnd.in-toto+json"
+
+#: The largest baseline file read (a tree of ~500,000 files).
+MAX_BASELINE_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The approved state of one kind of device.
+
+    Attributes:
+        name: the baseline's name; rollback protection is per name.
+        version: positive integer, never lower than one already accepted.
+        created: when it was made.
+        expires: after this it is not trusted (``None``: never expires).
+        device_kind: the collector kind it applies to.
+        device_match: identity facts the device must report exactly.
+        collection: the collector settings (``selection`` and collector extras).
+        components: every approved component, by name.
+        rules: conditions on named values.
+        compare_owner: whether uid/gid changes are findings (off for image
+            trees unpacked without their owners).
+    """
+
+    name: str
+    version: int
+    created: datetime
+    expires: datetime | None
+    device_kind: str
+    device_match: Mapping[str, str]
+    collection: Mapping[str, Any]
+    components: Mapping[str, Component]
+    rules: Mapping[str, Rule] = field(default_factory=dict)
+    compare_owner: bool = True
+
+    @classmethod
+    def from_evidence(
+        cls,
+        evidence: Evidence,
+        *,
+        name: str,
+        version: int,
+        collection: Mapping[str, Any],
+        expires: datetime | None = None,
+        device_match: Mapping[str, str] | None = None,
+        rules: Mapping[str, Rule] | None = None,
+        compare_owner: bool = True,
+        now: datetime | None = None,
+    ) -> Baseline:
+        """A baseline approving exactly what ``evidence`` measured.
+
+        Raises:
+            CollectionError: a component could not be read (a baseline must be complete).
+            ValueError: ``version`` is not positive (misuse).
+        """
+        from attest.errors import CollectionError
+
+        if version < 1:
+            raise ValueError("version must be a positive integer")
+        bad = [c for c in evidence.components.values() if c.error is not None]
+        if bad:
+            raise CollectionError(
+                f"{len(bad)} component(s) could not be read, first {bad[0].name!r}: {bad[0].error}; "
+                "a baseline must be complete"
+            )
+        if not any(c.digest for c in evidence.components.values()):
+            raise CollectionError("nothing with content was measured; check the device and --include/--exclude")
+        return cls(
+            name=name,
+            version=version,
+            created=now or datetime.now(UTC),
+            expires=expires,
+            device_kind=evidence.device.kind,
+            device_match=dict(device_match or {}),
+            collection=dict(collection),
+            components=dict(sorted(evidence.components.items())),
+            rules=dict(rules or {}),
+            compare_owner=compare_owner,
+        )
+
+    # -- Statement <-> Baseline -------------------------------------------------
+
+    def to_statement(self) -> dict[str, Any]:
+        """The in-toto Statement v1 as JSON data."""
+        return {
+            "_type": STATEMENT_TYPE,
+            "subject": [{"name": n, "digest": {"sha256": c.digest}} for n, c in self.components.items() if c.digest],
+            "predicateType": PREDICATE_TYPE,
+            "predicate": {
+                "name": self.name,
+                "version": self.version,
+                "created": format_time(self.created),
+                "expires": format_time(self.expires) if self.expires else None,
+                "device": {"kind": self.device_kind, "match": dict(self.device_match)},
+                "collection": dict(self.collection),
+                "compare": {"owner": self.compare_owner},
+                "components": {n: c.to_json() for n, c in self.components.items()},
+                "rules": {n: r.to_json() for n, r in sorted(self.rules.items())},
+            },
+        }
+
+    def to_payload(self) -> bytes:
+        """Canonical (RFC 8785) bytes of the Statement: what is signed."""
+        return rfc8785.dumps(self.to_statement())
+
+    @classmethod
+    def from_payload(cls, payload: bytes, *, source: str = "baseline") -> Baseline:
+        """Parse Statement bytes.
+
+        Raises:
+            BaselineError: not JSON or not a baseline Statement of this version.
+        """
+        try:
+            obj = json.loads(payload)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+            raise BaselineError(f"{source}: payload is not JSON") from e
+        return cls.from_statement(obj, source=source)
+
+    @classmethod
+    def from_statement(cls, obj: Any, *, source: str = "baseline") -> Baseline:
+        """Parse a Statement's JSON data.
+
+        Raises:
+            BaselineError: any field is missing or of the wrong shape, or the
+                subject list disagrees with the components.
+        """
+        try:
+            return _parse_statement(obj)
+        except (KeyError, TypeError, ValueError) as e:
+            raise BaselineError(f"{source}: not a valid baseline statement: {_reason(e)}") from e
+        except BaselineError as e:
+            raise BaselineError(f"{source}: {e}") from e
+
+
+def _reason(e: Exception) -> str:
+    return f"missing field {e}" if isinstance(e, KeyError) else str(e)
+
+
+def _parse_statement(obj: Any) -> Baseline:
+    from attest.selection import Selection
+
+    _expect(isinstance(obj, dict), "expected a JSON object")
+    _expect(obj.get("_type") == STATEMENT_TYPE, f"_type is not {STATEMENT_TYPE}")
+    _expect(obj.get("predicateType") == PREDICATE_TYPE, f"predicateType is not {PREDICATE_TYPE}")
+    p = obj["predicate"]
+    _expect(isinstance(p, dict), "predicate is not an object")
+    name, version = p["name"], p["version"]
+    _expect(isinstance(name, str) and bool(name), "name must be a non-empty string")
+    _expect(type(version) is int and version >= 1, "version must be a positive integer")
+    expires = p.get("expires")
+    _expect(expires is None or isinstance(expires, str), "expires must be a timestamp or null")
+    device = p["device"]
+    _expect(isinstance(device, dict) and isinstance(device.get("kind"), str), "device.kind missing")
+    match = device.get("match", {})
+    _expect(
+        isinstance(match, dict) and all(isinstance(v, str) for v in match.values()),
+        "device.match must map names to strings",
+    )
+    collection = p["collection"]
+    _expect(isinstance(collection, dict), "collection must be an object")
+    Selection.from_json(collection.get("selection", {"include": ["**"]}))
+    compare = p.get("compare", {})
+    _expect(isinstance(compare, dict) and isinstance(compare.get("owner", True), bool), "bad compare")
+    comps_raw = p["components"]
+    _expect(isinstance(comps_raw, dict) and bool(comps_raw), "components must be a non-empty object")
+    components = {n: _parse_component(n, c) for n, c in comps_raw.items()}
+    rules_raw = p.get("rules", {})
+    _expect(isinstance(rules_raw, dict), "rules must be an object")
+    rules = {n: Rule.from_json(n, r) for n, r in rules_raw.items()}
+
+    # The subject is the signed, standard view of the same digests: it must
+    # agree with the predicate exactly, or one of them was tampered with.
+    subject = obj["subject"]
+    _expect(isinstance(subject, list) and bool(subject), "subject must be a non-empty list")
+    subj: dict[str, str] = {}
+    for s in subject:
+        _expect(isinstance(s, dict) and isinstance(s.get("name"), str), "bad subject entry")
+        d = s.get("digest")
+        _expect(isinstance(d, dict) and isinstance(d.get("sha256"), str), f"subject {s.get('name')!r} has no sha256")
+        _expect(s["name"] not in subj, f"subject {s['name']!r} listed twice")
+        subj[s["name"]] = d["sha256"]
+    with_digest = {n: c.digest for n, c in components.items() if c.digest}
+    _expect(subj == with_digest, "subject digests disagree with predicate components")
+    return Baseline(
+        name=name,
+        version=version,
+        created=parse_time(p["created"]),
+        expires=parse_time(expires) if expires else None,
+        device_kind=device["kind"],
+        device_match=dict(match),
+        collection=collection,
+        components=components,
+        rules=rules,
+        compare_owner=compare.get("owner", True),
+    )
+
+
+def _parse_component(name: str, data: Any) -> Component:
+    _expect(isinstance(data, dict) and isinstance(data.get("kind"), str), f"component {name!r}: no kind")
+    digest = None
+    if "digest" in data:
+        d = data["digest"]
+        _expect(isinstance(d, dict) and isinstance(d.get("sha256"), str), f"component {name!r}: bad digest")
+        digest = d["sha256"]
+        _expect(len(digest) == 64 and all(ch in "0123456789abcdef" for ch in digest), f"component {name!r}: bad sha256")
+    attrs = data.get("attributes", {})
+    _expect(
+        isinstance(attrs, dict) and all(v is None or isinstance(v, str | int | bool) for v in attrs.values()),
+        f"component {name!r}: bad attributes",
+    )
+    _expect("error" not in data, f"component {name!r}: a baseline cannot approve an unreadable component")
+    method = data.get("method", Method.DOCK_READ.value)
+    _expect(method in {m.value for m in Method}, f"component {name!r}: unknown method")
+    return Component(name=name, kind=data["kind"], digest=digest, attributes=dict(attrs), method=Method(method))
+
+
+def _expect(cond: bool, message: str) -> None:
+    if not cond:
+        raise BaselineError(message)

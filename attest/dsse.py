@@ -1,0 +1,131 @@
+"""DSSE envelopes (Dead Simple Signing Envelope, v1) with Ed25519.
+
+Written by hand (about 100 lines over ``cryptography``) because
+securesystemslib's envelope would pull a second key model into the dock.
+Signatures cover ``PAE(payloadType, payload)``; the envelope's ``keyid`` is
+an unauthenticated hint used only to pick candidate keys.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from attest.errors import BaselineError
+from attest.keys import key_id, raw_public_bytes
+
+__all__ = ["Envelope", "Signature", "pae"]
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE pre-authentication encoding of ``payload_type`` and ``payload``."""
+    t = payload_type.encode("utf-8")
+    return b"DSSEv1 %d %s %d %s" % (len(t), t, len(payload), payload)
+
+
+@dataclass(frozen=True)
+class Signature:
+    """One signature of an envelope."""
+
+    keyid: str
+    sig: bytes
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A parsed DSSE envelope. Holding one proves nothing: call :meth:`verified_keys`."""
+
+    payload: bytes
+    payload_type: str
+    signatures: tuple[Signature, ...] = ()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, source: str = "envelope") -> Envelope:
+        """Parse an envelope's JSON.
+
+        Raises:
+            BaselineError: not JSON, or not of the DSSE shape.
+        """
+        try:
+            obj = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+            raise BaselineError(f"{source}: not JSON") from e
+        if not isinstance(obj, dict):
+            raise BaselineError(f"{source}: not a DSSE envelope (expected a JSON object)")
+        if "_type" in obj and "payload" not in obj:
+            raise BaselineError(f"{source}: an unsigned Statement, not a DSSE envelope; sign it first")
+        payload, ptype, sigs = obj.get("payload"), obj.get("payloadType"), obj.get("signatures")
+        if not isinstance(payload, str) or not isinstance(ptype, str) or not isinstance(sigs, list):
+            raise BaselineError(f"{source}: not a DSSE envelope (needs payload, payloadType, signatures)")
+        parsed: list[Signature] = []
+        for i, s in enumerate(sigs):
+            if not isinstance(s, dict) or not isinstance(s.get("sig"), str):
+                raise BaselineError(f"{source}: signature {i} has no 'sig' string")
+            kid = s.get("keyid", "")
+            if not isinstance(kid, str):
+                raise BaselineError(f"{source}: signature {i} has a non-string keyid")
+            parsed.append(Signature(keyid=kid, sig=_b64decode(s["sig"], f"{source}: signature {i}")))
+        return cls(payload=_b64decode(payload, f"{source}: payload"), payload_type=ptype, signatures=tuple(parsed))
+
+    def to_json(self) -> dict[str, Any]:
+        """The envelope as JSON data (standard base64)."""
+        return {
+            "payload": base64.b64encode(self.payload).decode("ascii"),
+            "payloadType": self.payload_type,
+            "signatures": [{"keyid": s.keyid, "sig": base64.b64encode(s.sig).decode("ascii")} for s in self.signatures],
+        }
+
+    def to_bytes(self, *, indent: int | None = None) -> bytes:
+        """The envelope as JSON bytes (compact unless ``indent`` is given)."""
+        if indent is None:
+            return json.dumps(self.to_json(), separators=(",", ":")).encode("utf-8")
+        return (json.dumps(self.to_json(), indent=indent) + "\n").encode("utf-8")
+
+    def signed_by(self, key: Ed25519PrivateKey) -> Envelope:
+        """A copy with ``key``'s signature added (replacing an earlier one by the same key)."""
+        kid = key_id(key.public_key())
+        sig = key.sign(pae(self.payload_type, self.payload))
+        kept = tuple(s for s in self.signatures if s.keyid != kid)
+        return Envelope(self.payload, self.payload_type, (*kept, Signature(kid, sig)))
+
+    def verified_keys(self, keys: Iterable[Ed25519PublicKey]) -> list[Ed25519PublicKey]:
+        """The distinct keys among ``keys`` that produced a valid signature.
+
+        A key counts once however many signatures it made; the keyid hint is
+        used only to skip obviously mismatched pairs, never to accept.
+        """
+        message = pae(self.payload_type, self.payload)
+        good: list[Ed25519PublicKey] = []
+        seen: set[bytes] = set()
+        for key in keys:
+            raw = raw_public_bytes(key)
+            if raw in seen:
+                continue
+            kid = key_id(key)
+            for s in self.signatures:
+                if s.keyid and s.keyid != kid:
+                    continue
+                try:
+                    key.verify(s.sig, message)
+                except InvalidSignature:
+                    continue
+                good.append(key)
+                seen.add(raw)
+                break
+        return good
+
+
+def _b64decode(text: str, what: str) -> bytes:
+    """Decode standard or URL-safe base64, with or without padding (DSSE requires both)."""
+    try:
+        s = text.strip().replace("-", "+").replace("_", "/")
+        return base64.b64decode(s + "=" * (-len(s) % 4), validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise BaselineError(f"{what}: bad base64") from e

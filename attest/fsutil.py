@@ -1,0 +1,70 @@
+"""Durable file writes: whole, fsynced, and atomic where a reader may be looking."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from attest.errors import ConfigError
+
+__all__ = ["atomic_write", "fsync_dir", "write_new"]
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+    os.fsync(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or creation inside directory ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_new(path: Path, data: bytes, mode: int) -> None:
+    """Create ``path`` with exactly ``mode``; never replace an existing file.
+
+    Raises:
+        ConfigError: it exists or cannot be created.
+    """
+    # O_EXCL closes the race between a caller's exists() check and the write;
+    # the mode is set at creation, so a secret is never readable by others.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, mode)
+    except FileExistsError as e:
+        raise ConfigError(f"{path}: already exists; refusing to overwrite") from e
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot create: {e.strerror}") from e
+    try:
+        os.fchmod(fd, mode)  # the umask may have narrowed it
+        _write_all(fd, data)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot write: {e.strerror}") from e
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Replace ``path`` so that readers see the old or the new content, never a torn one.
+
+    Raises:
+        ConfigError: it cannot be written.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, mode)
+        try:
+            _write_all(fd, data)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        fsync_dir(path.parent if str(path.parent) else Path("."))
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"{path}: cannot write: {e.strerror}") from e

@@ -1,0 +1,77 @@
+"""Render a :class:`~attest.model.Result` for people (a short table) and scripts (``--json``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TextIO
+
+from attest.model import Finding, Result, Verdict
+from attest.timeutil import format_time
+
+__all__ = ["render_text", "result_json", "write_json"]
+
+
+def result_json(result: Result, *, log_index: int | None = None) -> dict[str, Any]:
+    """The ``--json`` object (see docs/cli.md for every field)."""
+    out: dict[str, Any] = {
+        "verdict": result.verdict.value,
+        "device": result.device.to_json() if result.device else None,
+        "baseline": result.baseline.to_json(),
+        "findings": [f.to_json() for f in result.findings],
+        "log_index": log_index,
+    }
+    if result.evidence is not None:
+        out["nonce"] = result.evidence.nonce
+        out["collected_at"] = format_time(result.evidence.collected_at)
+        out["components"] = len(result.evidence.components)
+        out["methods"] = sorted({c.method.value for c in result.evidence.components.values()})
+    if result.verdict in (Verdict.ERROR, Verdict.UNTRUSTED):
+        out["message"] = result.message or result.verdict.value
+    return out
+
+
+def write_json(result: Result, stream: TextIO, *, log_index: int | None = None) -> None:
+    """Print the ``--json`` object on one line."""
+    stream.write(json.dumps(result_json(result, log_index=log_index), sort_keys=False) + "\n")
+
+
+_WIDTH = 40
+
+
+def _short(value: Any) -> str:
+    if value is None:
+        return "-"
+    text = ", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
+    if text.startswith("sha256:") and len(text) > 23:
+        text = text[:23] + "…"
+    text = text.replace("\n", "\\n")
+    return text if len(text) <= _WIDTH else text[: _WIDTH - 1] + "…"
+
+
+def render_text(result: Result, stream: TextIO, *, limit: int = 50) -> None:
+    """A short human summary and, for findings, a table of at most ``limit`` rows."""
+    b = result.baseline
+    against = f"{b.name} v{b.version}" if b.name else "baseline"
+    device = result.device.target if result.device else "device"
+    head = f"{result.verdict.value.upper()}: {device} against {against}"
+    if result.evidence is not None:
+        head += f" ({len(result.evidence.components)} components"
+        head += f", {len(result.findings)} finding{'s' if len(result.findings) != 1 else ''})"
+    stream.write(head + "\n")
+    if result.message:
+        stream.write(f"  {result.message}\n")
+    if result.findings:
+        _table(result.findings[:limit], stream)
+        if len(result.findings) > limit:
+            stream.write(f"  … and {len(result.findings) - limit} more (use --json for all)\n")
+
+
+def _table(findings: tuple[Finding, ...], stream: TextIO) -> None:
+    rows = [("KIND", "SEVERITY", "COMPONENT", "EXPECTED", "ACTUAL")]
+    rows += [
+        (f.kind.value, f.severity.value, _short(f.component), _short(f.expected), _short(f.actual)) for f in findings
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    stream.writelines(
+        "  " + "  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4] + "\n" for r in rows
+    )

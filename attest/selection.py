@@ -1,0 +1,147 @@
+"""Which paths of a device are measured: include and exclude globs.
+
+The globs are stored in the baseline, so ``attest verify`` selects exactly
+the set that ``attest baseline create`` measured. Patterns match paths
+relative to the target's root, written with ``/``:
+
+* ``*`` matches within one path segment, ``?`` one character, ``[...]`` a class;
+* ``**`` matches any number of whole segments (``usr/**`` is everything below usr);
+* a path is selected when it matches some include and no exclude.
+
+Written by hand because :func:`fnmatch.fnmatch` lets ``*`` cross ``/`` and
+``glob.translate`` arrived only in Python 3.13.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from attest.errors import BaselineError, ConfigError
+
+__all__ = ["Selection", "glob_to_regex"]
+
+#: The default include: everything.
+ALL = ("**",)
+
+
+def glob_to_regex(pattern: str) -> re.Pattern[str]:
+    """Compile one glob pattern to an anchored regular expression.
+
+    Raises:
+        ConfigError: the pattern is empty, absolute, or has an unclosed class.
+    """
+    if not pattern or pattern.startswith("/"):
+        raise ConfigError(f"glob {pattern!r}: must be a non-empty path relative to the target root")
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if pattern.startswith("**", i):
+            at_start = i == 0 or pattern[i - 1] == "/"
+            at_end = i + 2 == n or pattern[i + 2] == "/"
+            if not (at_start and at_end):
+                raise ConfigError(f"glob {pattern!r}: '**' must be a whole path segment")
+            if i + 2 == n:
+                out.append(".*")  # 'a/**' : everything below a
+                i += 2
+            else:
+                out.append("(?:.*/)?")  # '**/x' : x at any depth
+                i += 3
+        elif c == "*":
+            out.append("[^/]*")
+            i += 1
+        elif c == "?":
+            out.append("[^/]")
+            i += 1
+        elif c == "[":
+            end = pattern.find("]", i + 2)
+            if end < 0:
+                raise ConfigError(f"glob {pattern!r}: unclosed '['")
+            body = pattern[i + 1 : end]
+            if body.startswith("!"):
+                body = "^" + body[1:]
+            out.append("(?!/)[" + body.replace("\\", "\\\\") + "]")
+            i = end + 1
+        else:
+            out.append(re.escape(c))
+            i += 1
+    return re.compile("".join(out), re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Include and exclude globs; see the module docstring for the syntax."""
+
+    include: tuple[str, ...] = ALL
+    exclude: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.include:
+            raise ConfigError("a selection needs at least one include pattern")
+        # Compile now so that a bad pattern fails at parse time, not mid-walk.
+        _ = self._include_re, self._exclude_re
+
+    @cached_property
+    def _include_re(self) -> re.Pattern[str]:
+        return _union(self.include)
+
+    @cached_property
+    def _exclude_re(self) -> re.Pattern[str] | None:
+        return _union(self.exclude) if self.exclude else None
+
+    def selects(self, path: str) -> bool:
+        """Whether the relative path ``path`` is measured."""
+        if self._exclude_re is not None and self._exclude_re.fullmatch(path):
+            return False
+        return self._include_re.fullmatch(path) is not None
+
+    @cached_property
+    def _prune_re(self) -> re.Pattern[str] | None:
+        # Only excludes of the form 'P/**' exclude everything below a
+        # directory matching P, so only they may prune a walk.
+        heads = [p[:-3] for p in self.exclude if p.endswith("/**")]
+        if "**" in self.exclude:
+            heads.append("**")
+        return _union(heads) if heads else None
+
+    def prunes(self, directory: str) -> bool:
+        """Whether nothing below ``directory`` can be selected (so a walk may skip it)."""
+        return self._prune_re is not None and self._prune_re.fullmatch(directory) is not None
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``selection`` object stored in a baseline."""
+        return {"include": list(self.include), "exclude": list(self.exclude)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Selection:
+        """Parse a baseline's ``selection`` object.
+
+        Raises:
+            BaselineError: the object is not of the documented shape.
+        """
+        if not isinstance(data, dict):
+            raise BaselineError("selection: expected an object")
+        inc, exc = data.get("include"), data.get("exclude", [])
+        if not isinstance(inc, list) or not isinstance(exc, list) or not _is_str_list(inc + exc):
+            raise BaselineError("selection: include and exclude must be lists of strings")
+        try:
+            return cls(include=tuple(inc), exclude=tuple(exc))
+        except ConfigError as e:
+            raise BaselineError(f"selection: {e}") from e
+
+    @classmethod
+    def from_args(cls, include: Sequence[str] | None, exclude: Sequence[str] | None) -> Selection:
+        """Build from command-line ``--include``/``--exclude`` lists (``None`` means default)."""
+        return cls(include=tuple(include) if include else ALL, exclude=tuple(exclude or ()))
+
+
+def _union(patterns: Sequence[str]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{glob_to_regex(p).pattern})" for p in patterns), re.DOTALL)
+
+
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)

@@ -1,0 +1,1 @@
+"""Simulated drones for the demo and the tests: real bytes, real protocols, no hardware."""
