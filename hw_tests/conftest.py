@@ -1,0 +1,36 @@
+"""Acceptance tests against a real device: ``pytest hw_tests --device TARGET``.
+
+TARGET is anything ``attest verify --device`` takes: a directory, a serial
+port (``/dev/ttyACM0``), ``socket://HOST:PORT`` (SITL) or ``ssh://USER@HOST``.
+Without ``--device`` every test here is skipped, with that reason.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--device", help="target to attest (directory, /dev/tty*, socket://, ssh://)")
+    parser.addoption("--identity", help="SSH private key for ssh:// targets")
+    parser.addoption("--known-hosts", help="known_hosts file pinning the SSH host key")
+    parser.addoption("--baud", default="115200", help="serial line rate")
+
+
+@pytest.fixture
+def device(request: pytest.FixtureRequest) -> str:
+    target = request.config.getoption("--device")
+    if not target:
+        pytest.skip("no --device given: hardware acceptance tests need a real target")
+    return str(target)
+
+
+@pytest.fixture
+def transport_args(request: pytest.FixtureRequest) -> list[str]:
+    """The transport options given on the pytest command line, as attest arguments."""
+    args = ["--baud", str(request.config.getoption("--baud"))]
+    for opt in ("identity", "known_hosts"):
+        value = request.config.getoption(f"--{opt.replace('_', '-')}")
+        if value:
+            args += [f"--{opt.replace('_', '-')}", str(value)]
+    return args
