@@ -179,6 +179,7 @@ def _parse_statement(obj: Any) -> Baseline:
     name, version = p["name"], p["version"]
     _expect(isinstance(name, str) and bool(name), "name must be a non-empty string")
     _expect(type(version) is int and version >= 1, "version must be a positive integer")
+    _expect(isinstance(p["created"], str), "created must be a timestamp")
     expires = p.get("expires")
     _expect(expires is None or isinstance(expires, str), "expires must be a timestamp or null")
     device = p["device"]

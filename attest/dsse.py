@@ -123,9 +123,17 @@ class Envelope:
 
 
 def _b64decode(text: str, what: str) -> bytes:
-    """Decode standard or URL-safe base64, with or without padding (DSSE requires both)."""
+    """Decode standard or URL-safe base64, padded or not (DSSE requires both).
+
+    Only the canonical encoding of the decoded bytes is accepted, so no two
+    envelope texts carry the same signature: a flipped unused trailing bit is
+    an error, not a silent no-op.
+    """
+    s = text.replace("-", "+").replace("_", "/").rstrip("=")
     try:
-        s = text.strip().replace("-", "+").replace("_", "/")
-        return base64.b64decode(s + "=" * (-len(s) % 4), validate=True)
+        raw = base64.b64decode(s + "=" * (-len(s) % 4), validate=True)
     except (binascii.Error, ValueError) as e:
         raise BaselineError(f"{what}: bad base64") from e
+    if base64.b64encode(raw).decode("ascii").rstrip("=") != s:
+        raise BaselineError(f"{what}: non-canonical base64")
+    return raw

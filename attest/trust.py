@@ -112,7 +112,10 @@ class TrustPolicy:
             if kid in ids:
                 raise ConfigError(f"{source}: key id {kid!r} listed twice")
             ids.add(kid)
-            keys.append(TrustedKey(id=kid, key=load_public_key(base / kpath)))
+            try:
+                keys.append(TrustedKey(id=kid, key=load_public_key(base / kpath)))
+            except ConfigError as e:
+                raise ConfigError(f"{source}: key {kid!r}: {e}") from e
         distinct = len({k.key_id for k in keys})
         if threshold < 1:
             raise ConfigError(f"{source}: threshold must be at least 1 (got {threshold})")

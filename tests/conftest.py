@@ -42,8 +42,14 @@ class Run:
         return json.loads(self.out)
 
 
-def run_attest(args: Sequence[str | os.PathLike[str]], *, cwd: Path | None = None, timeout: float = 120,
-               env: dict[str, str] | None = None, prefix: Sequence[str] = ()) -> Run:
+def run_attest(
+    args: Sequence[str | os.PathLike[str]],
+    *,
+    cwd: Path | None = None,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+    prefix: Sequence[str] = (),
+) -> Run:
     """Run ``python -m attest ARGS`` and capture everything."""
     full_env = {**os.environ, **(env or {})}
     proc = subprocess.run(

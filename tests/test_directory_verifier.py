@@ -1,0 +1,182 @@
+"""The directory collector and the pure verifier: every finding kind, on real files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from attest.baseline import Baseline
+from attest.collectors.directory import DirectoryCollector
+from attest.errors import TransportError
+from attest.hashing import hash_files, sha256_file
+from attest.model import Component, DeviceIdentity, Evidence, FindingKind, Verdict
+from attest.rules import Rule
+from attest.trust import RollbackState, TrustPolicy, trust_baseline
+from attest.verifier import compare_components, device_mismatch, verify
+
+SEL = {"selection": {"include": ["**"], "exclude": ["skip/**"]}}
+
+
+def collect(root: Path, settings: dict[str, object] = SEL) -> Evidence:
+    return DirectoryCollector(str(root), workers=2).collect(settings, nonce="ab")
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "rootfs"
+    (root / "usr/bin").mkdir(parents=True)
+    (root / "usr/bin/px4").write_bytes(os.urandom(3 * 1024 * 1024 + 7))
+    (root / "usr/bin/tool").write_bytes(b"#!/bin/sh\n")
+    (root / "usr/bin/tool").chmod(0o755)
+    (root / "etc").mkdir()
+    (root / "etc/empty").write_bytes(b"")
+    os.symlink("../usr/bin/px4", root / "etc/px4-link")
+    os.symlink("/nonexistent/target", root / "etc/dangling")
+    os.mkfifo(root / "etc/fifo")
+    (root / "skip").mkdir()
+    (root / "skip/noise.log").write_text("changes all the time")
+    weird = os.fsencode(str(root / "etc")) + b"/we ird\n$(rm -rf)\xff-name"
+    with open(weird, "wb") as f:
+        f.write(b"weird")
+    return root
+
+
+def test_collects_every_kind_without_following_links(tree: Path) -> None:
+    ev = collect(tree)
+    c = ev.components
+    assert c["usr/bin/px4"].digest == sha256_file(tree / "usr/bin/px4")
+    assert c["usr/bin/px4"].attributes["size"] == 3 * 1024 * 1024 + 7
+    assert c["usr/bin/tool"].attributes["mode"] == "0755"
+    assert c["etc/empty"].digest == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    assert c["etc/px4-link"].kind == "symlink" and c["etc/px4-link"].digest is None
+    assert c["etc/px4-link"].attributes["target"] == "../usr/bin/px4"
+    assert c["etc/dangling"].attributes["target"] == "/nonexistent/target"
+    assert c["etc/fifo"].kind == "fifo"
+    assert c["etc/we ird\n$(rm -rf)\\xff-name"].digest == sha256_file(
+        os.fsencode(str(tree / "etc")) + b"/we ird\n$(rm -rf)\xff-name"
+    )
+    assert c["usr"].kind == "directory"
+    assert "skip/noise.log" not in c and "skip" in c  # excluded content, directory itself kept
+    assert all(comp.error is None for comp in c.values())
+
+
+def test_parallel_hashing_matches_serial(tree: Path) -> None:
+    files = [(p, str(p)) for p in tree.rglob("*") if p.is_file() and not p.is_symlink()]
+    serial = dict(hash_files(files, workers=1))
+    parallel = dict(hash_files(files, workers=4))
+    assert serial == parallel
+    assert all(isinstance(v, str) for v in serial.values())
+
+
+def test_missing_root_is_transport_error(tmp_path: Path) -> None:
+    with pytest.raises(TransportError, match="does not exist"):
+        collect(tmp_path / "nope")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(TransportError, match="not a directory"):
+        collect(tmp_path / "file")
+
+
+def _trusted(tmp_path: Path, baseline: Baseline):  # type: ignore[no-untyped-def]
+    from attest.dsse import Envelope
+    from attest.keys import generate_key_files, load_private_key
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    priv, pub = generate_key_files(tmp_path / "v.key")
+    pol = tmp_path / "t.toml"
+    pol.write_text(f'threshold = 1\n[[keys]]\nid = "v"\npublic_key = "{pub.name}"\n')
+    env = Envelope(baseline.to_payload(), "application/vnd.in-toto+json").signed_by(load_private_key(priv))
+    return trust_baseline(env.to_bytes(), policy=TrustPolicy.from_file(pol), state=RollbackState(tmp_path / "st"))
+
+
+def test_unchanged_tree_passes(tmp_path: Path, tree: Path) -> None:
+    b = Baseline.from_evidence(collect(tree), name="t", version=1, collection=SEL)
+    result = verify(collect(tree), _trusted(tmp_path, b))
+    assert result.verdict is Verdict.PASS and result.findings == ()
+
+
+def test_every_finding_kind(tmp_path: Path, tree: Path) -> None:
+    b = Baseline.from_evidence(collect(tree), name="t", version=1, collection=SEL)
+    trusted = _trusted(tmp_path, b)
+    # Flip one real byte in the middle of a large file.
+    with open(tree / "usr/bin/px4", "r+b") as f:
+        f.seek(2_000_000)
+        byte = f.read(1)
+        f.seek(2_000_000)
+        f.write(bytes([byte[0] ^ 1]))
+    (tree / "etc/empty").unlink()
+    (tree / "etc/new").write_text("planted")
+    (tree / "usr/bin/tool").chmod(0o4755)
+    (tree / "etc/px4-link").unlink()
+    os.symlink("/tmp/evil", tree / "etc/px4-link")
+    (tree / "etc/fifo").unlink()
+    (tree / "etc/fifo").write_text("now a file")
+    (tree / "skip/noise.log").write_text("excluded: no finding")
+    result = verify(collect(tree), trusted)
+    got = {(f.component, f.kind) for f in result.findings}
+    assert got == {
+        ("usr/bin/px4", FindingKind.MODIFIED),
+        ("etc/empty", FindingKind.MISSING),
+        ("etc/new", FindingKind.UNEXPECTED),
+        ("usr/bin/tool", FindingKind.ATTRIBUTES),
+        ("etc/px4-link", FindingKind.ATTRIBUTES),
+        ("etc/fifo", FindingKind.ATTRIBUTES),
+    }
+    assert result.verdict is Verdict.DRIFT
+    tool = next(f for f in result.findings if f.component == "usr/bin/tool")
+    assert (tool.expected, tool.actual) == ({"mode": "0755"}, {"mode": "4755"})
+    link = next(f for f in result.findings if f.component == "etc/px4-link")
+    assert link.actual == {"target": "/tmp/evil"}
+
+
+def test_unreadable_component_is_error_never_pass() -> None:
+    exp = {"a": Component("a", "file", digest="0" * 64)}
+    act = {"a": Component("a", "file", error="cannot read: Permission denied")}
+    findings = compare_components(exp, act)
+    assert [f.kind for f in findings] == [FindingKind.UNREADABLE]
+
+
+def test_owner_comparison_can_be_switched_off() -> None:
+    exp = {"a": Component("a", "file", digest="0" * 64, attributes={"mode": "0644", "uid": 0, "gid": 0})}
+    act = {"a": Component("a", "file", digest="0" * 64, attributes={"mode": "0644", "uid": 1000, "gid": 1000})}
+    assert [f.kind for f in compare_components(exp, act)] == [FindingKind.ATTRIBUTES]
+    assert compare_components(exp, act, compare_owner=False) == []
+
+
+def test_rules_and_device_selector(tmp_path: Path, tree: Path) -> None:
+    ev = collect(tree)
+    ev = Evidence(
+        DeviceIdentity("directory", "x", "x", {"board_id": "9"}),
+        ev.components,
+        ev.nonce,
+        ev.collected_at,
+        values={"param/FENCE_ENABLE": 0, "param/RTL_ALT": 1500},
+    )
+    b = Baseline.from_evidence(
+        ev,
+        name="r",
+        version=1,
+        collection=SEL,
+        device_match={"board_id": "9"},
+        rules={
+            "param/FENCE_ENABLE": Rule.parse("param/FENCE_ENABLE=1"),
+            "param/RTL_ALT": Rule.parse("param/RTL_ALT=1500..12000"),
+            "param/GONE": Rule.parse("param/GONE=1"),
+        },
+    )
+    result = verify(ev, _trusted(tmp_path, b))
+    kinds = {(f.component, f.kind, f.expected, f.actual) for f in result.findings}
+    assert kinds == {
+        ("param/FENCE_ENABLE", FindingKind.OUT_OF_RANGE, "1", 0),
+        ("param/GONE", FindingKind.MISSING, "1", None),
+    }
+    other = Evidence(
+        DeviceIdentity("directory", "x", "x", {"board_id": "140"}),
+        ev.components,
+        ev.nonce,
+        ev.collected_at,
+        values=ev.values,
+    )
+    assert device_mismatch(other, b) == "wrong baseline for this device: board_id is '140', baseline requires '9'"
+    assert verify(other, _trusted(tmp_path / "2", b)).verdict is Verdict.UNTRUSTED
