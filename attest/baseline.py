@@ -14,6 +14,7 @@ A :class:`Baseline` parsed here is *not* trusted; only
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +32,8 @@ __all__ = ["PAYLOAD_TYPE", "PREDICATE_TYPE", "STATEMENT_TYPE", "Baseline"]
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://drone-attest.dev/baseline/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 #: The largest baseline file read (a tree of ~500,000 files).
 MAX_BASELINE_BYTES = 256 * 1024 * 1024
@@ -235,7 +238,7 @@ def _parse_component(name: str, data: Any) -> Component:
         d = data["digest"]
         _expect(isinstance(d, dict) and isinstance(d.get("sha256"), str), f"component {name!r}: bad digest")
         digest = d["sha256"]
-        _expect(len(digest) == 64 and all(ch in "0123456789abcdef" for ch in digest), f"component {name!r}: bad sha256")
+        _expect(_SHA256_HEX.fullmatch(digest) is not None, f"component {name!r}: bad sha256")
     attrs = data.get("attributes", {})
     _expect(
         isinstance(attrs, dict) and all(v is None or isinstance(v, str | int | bool) for v in attrs.values()),

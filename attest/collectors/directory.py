@@ -88,7 +88,7 @@ class DirectoryCollector(Collector):
 
         components: dict[str, Component] = {}
         to_hash: list[tuple[str, bytes]] = []
-        total = 0
+        sizes: dict[str, int] = {}
         for name, path, entry_st in _walk(self._root, selection):
             if isinstance(entry_st, str):
                 components[name] = Component(name=name, kind="unknown", error=entry_st)
@@ -104,9 +104,11 @@ class DirectoryCollector(Collector):
             components[name] = Component(name=name, kind=kind, attributes=attrs, error=err)
             if kind == "file":
                 to_hash.append((name, path))
-                total += entry_st.st_size
+                sizes[name] = entry_st.st_size
 
-        progress.start(total, "hashing")
+        progress.start(sum(sizes.values()), "hashing")
+        # Largest first: a big file started last would leave one core hashing alone.
+        to_hash.sort(key=lambda job: -sizes[job[0]])
         for name, outcome in hash_files(to_hash, workers=self._workers, on_bytes=progress.advance):
             old = components[name]
             if isinstance(outcome, OSError):
