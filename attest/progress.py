@@ -64,7 +64,8 @@ class TerminalProgress:
         """Begin a bar for ``label``."""
         with self._lock:
             self._total, self._done, self._label = total, 0, label
-            self._t0 = self._last = time.monotonic()
+            self._t0 = time.monotonic()
+            self._last = float("-inf")  # the first draw is due as soon as the delay has passed
 
     def advance(self, n: int) -> None:
         """Count ``n`` bytes; redraw when due."""

@@ -1,0 +1,66 @@
+"""The committed demo baseline still describes the simulated companion tree, and tampering shows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from conftest import Run
+
+BASELINES = Path(__file__).resolve().parents[1] / "baselines"
+
+
+def test_demo_baseline_passes_on_a_fresh_sim_tree(attest: Callable[..., Run], tmp_path: Path) -> None:
+    tree = tmp_path / "companion"
+    assert attest("sim", "tree", "--out", tree).code == 0
+    r = attest(
+        "verify",
+        "--device",
+        tree,
+        "--baseline",
+        BASELINES / "companion.baseline.json",
+        "--trust",
+        BASELINES / "trust.toml",
+        "--json",
+    )
+    assert r.code == 0, r.out + r.err
+    assert r.json()["baseline"]["name"] == "demo-companion"
+
+    (tree / "data/logs/today.log").write_text("excluded by the baseline")
+    assert (
+        attest(
+            "verify",
+            "--device",
+            tree,
+            "--baseline",
+            BASELINES / "companion.baseline.json",
+            "--trust",
+            BASELINES / "trust.toml",
+        ).code
+        == 0
+    )
+
+    with (tree / "boot/Image").open("r+b") as f:
+        f.seek(1_000_000)
+        b = f.read(1)
+        f.seek(1_000_000)
+        f.write(bytes([b[0] ^ 0x80]))
+    r = attest(
+        "verify",
+        "--device",
+        tree,
+        "--baseline",
+        BASELINES / "companion.baseline.json",
+        "--trust",
+        BASELINES / "trust.toml",
+        "--json",
+    )
+    assert r.code == 1
+    assert [(f["component"], f["kind"]) for f in r.json()["findings"]] == [("boot/Image", "modified")]
+
+
+def test_sim_tree_refuses_a_non_empty_directory(attest: Callable[..., Run], tmp_path: Path) -> None:
+    (tmp_path / "x").write_text("keep me")
+    r = attest("sim", "tree", "--out", tmp_path)
+    assert r.code == 2
+    assert (tmp_path / "x").read_text() == "keep me"

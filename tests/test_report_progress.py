@@ -1,0 +1,100 @@
+"""Reports, the progress bar, time and file helpers."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import stat
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from attest.errors import ConfigError
+from attest.fsutil import atomic_write, write_new
+from attest.model import BaselineRef, DeviceIdentity, Finding, FindingKind, Result, Severity, Verdict
+from attest.progress import NullProgress, TerminalProgress
+from attest.report import render_text, result_json
+from attest.timeutil import format_time, parse_time
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_only_on_a_terminal_and_only_after_a_delay() -> None:
+    assert isinstance(TerminalProgress.for_stream(io.StringIO()), NullProgress)
+    tty = _Tty()
+    bar = TerminalProgress(tty, delay=0.05)
+    bar.start(100 << 20, "hashing")
+    bar.advance(1 << 20)
+    assert tty.getvalue() == ""  # too early to draw
+    time.sleep(0.06)
+    bar.advance(49 << 20)
+    assert "hashing" in tty.getvalue() and "50%" in tty.getvalue()
+    bar.finish()
+    assert tty.getvalue().endswith("\r\x1b[2K")
+
+
+def _result(verdict: Verdict, findings: tuple[Finding, ...] = (), message: str | None = None) -> Result:
+    dev = DeviceIdentity("directory", "/srv/rootfs", "rootfs")
+    return Result(verdict, dev, BaselineRef("b", 3, "ab" * 32), findings, message)
+
+
+def test_json_has_message_only_for_error_and_untrusted() -> None:
+    assert "message" not in result_json(_result(Verdict.PASS))
+    assert "message" not in result_json(_result(Verdict.DRIFT))
+    assert result_json(_result(Verdict.ERROR, message="timeout"))["message"] == "timeout"
+    obj = result_json(_result(Verdict.UNTRUSTED, message="expired"), log_index=7)
+    assert obj["message"] == "expired" and obj["log_index"] == 7
+    assert set(obj) >= {"verdict", "device", "baseline", "findings", "log_index"}
+    json.dumps(obj)  # serialisable as it is
+
+
+def test_text_table_truncates_long_values_and_rows() -> None:
+    findings = tuple(
+        Finding(
+            f"usr/lib/{'x' * 60}{i}",
+            FindingKind.MODIFIED,
+            Severity.CRITICAL,
+            "sha256:" + "a" * 64,
+            "sha256:" + "b" * 64,
+        )
+        for i in range(60)
+    )
+    out = io.StringIO()
+    render_text(_result(Verdict.DRIFT, findings), out, limit=5)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "DRIFT: rootfs against b v3"
+    assert len(lines) == 1 + 1 + 5 + 1
+    assert "… and 55 more (use --json for all)" in lines[-1]
+    assert all(len(line) < 160 for line in lines)
+
+
+def test_times_round_trip_and_need_a_zone() -> None:
+    t = parse_time("2027-01-31T00:00:00Z")
+    assert t == datetime(2027, 1, 31, tzinfo=UTC)
+    assert format_time(t) == "2027-01-31T00:00:00Z"
+    assert parse_time("2027-01-31T01:00:00+01:00") == t
+    with pytest.raises(ValueError, match="time zone"):
+        parse_time("2027-01-31T00:00:00")
+
+
+def test_write_new_and_atomic_write(tmp_path: Path) -> None:
+    p = tmp_path / "secret"
+    old = os.umask(0)
+    try:
+        write_new(p, b"s", 0o600)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(p.stat().st_mode) == 0o600
+    with pytest.raises(ConfigError, match="already exists"):
+        write_new(p, b"t", 0o600)
+    atomic_write(p, b"new")
+    assert p.read_bytes() == b"new"
+    assert [x.name for x in tmp_path.iterdir()] == ["secret"]  # no temporary file left behind
+    with pytest.raises(ConfigError):
+        atomic_write(tmp_path / "missing-dir" / "f", b"x")
