@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: all demo test lint typecheck unit system-deps bench clean
+.PHONY: all demo test test-slow lint typecheck unit system-deps bench clean
 
 all: test
 
@@ -29,6 +29,9 @@ unit: $(STAMP) system-deps
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
+
+test-slow: $(STAMP) system-deps
+	$(BIN)/pytest -q --run-slow
 
 demo: $(STAMP)
 	@bash scripts/demo.sh
