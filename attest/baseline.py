@@ -22,9 +22,10 @@ from typing import Any
 
 import rfc8785
 
-from attest.errors import BaselineError
+from attest.errors import BaselineError, CollectionError
 from attest.model import Component, Evidence, Method
 from attest.rules import Rule
+from attest.selection import Selection
 from attest.timeutil import format_time, parse_time
 
 __all__ = ["PAYLOAD_TYPE", "PREDICATE_TYPE", "STATEMENT_TYPE", "Baseline"]
@@ -88,8 +89,6 @@ class Baseline:
             CollectionError: a component could not be read (a baseline must be complete).
             ValueError: ``version`` is not positive (misuse).
         """
-        from attest.errors import CollectionError
-
         if version < 1:
             raise ValueError("version must be a positive integer")
         bad = [c for c in evidence.components.values() if c.error is not None]
@@ -172,8 +171,6 @@ def _reason(e: Exception) -> str:
 
 
 def _parse_statement(obj: Any) -> Baseline:
-    from attest.selection import Selection
-
     _expect(isinstance(obj, dict), "expected a JSON object")
     _expect(obj.get("_type") == STATEMENT_TYPE, f"_type is not {STATEMENT_TYPE}")
     _expect(obj.get("predicateType") == PREDICATE_TYPE, f"predicateType is not {PREDICATE_TYPE}")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
+from cryptography.exceptions import InvalidSignature
 
 from attest._cli._common import add_target_options, new_nonce, positive_int, target_options, warn
 from attest.baseline import PAYLOAD_TYPE, Baseline
@@ -164,8 +165,6 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _signature_status(kid: str, sig: bytes, message: bytes, policy: TrustPolicy | None) -> str:
-    from cryptography.exceptions import InvalidSignature
-
     if policy is None:
         return "not checked (no --trust)"
     for k in policy.keys:
