@@ -1,0 +1,366 @@
+"""Check every stored byte of a log (or a copy of one) with only its verifier key.
+
+What :func:`audit_log` checks, collecting every problem rather than stopping
+at the first:
+
+* the checkpoint: a C2SP note signed by the vkey, for the log's origin;
+* every entry: framing (length prefix and ``entries.idx``), and a DSSE
+  envelope signed by the same key, checked in parallel worker processes;
+* every stored interior hash (``hashes.L``), recomputed from the entries;
+* the tree: the root over all entries must be the checkpoint's root, and
+  there must be exactly as many entries as the checkpoint commits to;
+* optionally an older checkpoint a manager kept: signed by the same key, not
+  larger than the current one, and its root must be the root of the same
+  prefix (a consistency proof is made from the recomputed tree and checked).
+
+A problem names the first entry it affects when that is knowable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from attest.errors import ConfigError
+from attest.keys import raw_public_bytes
+from attest.log import LogError
+from attest.log.checkpoint import Checkpoint, open_checkpoint
+from attest.log.entry import MAX_ENTRY_BYTES, dsse_key_id, entry_problem, make_verifier
+from attest.log.merkle import EMPTY_ROOT, HASH_SIZE, consistency_proof, verify_consistency
+from attest.log.note import VerifierKey
+from attest.log.store import ENTRIES, INDEX, UNCOMMITTED, Log
+from attest.log.tiles import TILE_HEIGHT, TILE_WIDTH, expected_counts, level_file, memory_reader, reduce_pairs
+from attest.log.tiles import subtree_hash as _subtree_hash
+
+__all__ = ["AuditReport", "Problem", "audit_log"]
+
+#: Entries per unit of parallel work (a multiple of the tile width).
+CHUNK = 8192
+#: Below this many entries the check runs in-process: starting workers costs more than it saves.
+PARALLEL_FROM = 4096
+
+_BAD_LEAF = b"\0" * HASH_SIZE
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the log.
+
+    Attributes:
+        index: the first entry affected, or ``None`` (the checkpoint itself,
+            or a rewrite that cannot be located).
+        message: what is wrong, with what was expected.
+    """
+
+    index: int | None
+    message: str
+
+
+@dataclass
+class AuditReport:
+    """The outcome of :func:`audit_log`; true when the log is intact."""
+
+    directory: Path
+    checkpoint: Checkpoint | None = None
+    entries: int = 0
+    root: bytes = EMPTY_ROOT
+    old_checkpoint: Checkpoint | None = None
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return not self.problems
+
+    @property
+    def first_bad_index(self) -> int | None:
+        """The lowest entry index any problem names, or ``None``."""
+        indexes = [p.index for p in self.problems if p.index is not None]
+        return min(indexes) if indexes else None
+
+    def add(self, index: int | None, message: str) -> None:
+        """Record a problem."""
+        self.problems.append(Problem(index, message))
+
+
+def audit_log(
+    directory: Path, vkey: VerifierKey, *, old_checkpoint: bytes | None = None, workers: int | None = None
+) -> AuditReport:
+    """Check a log directory completely; never modifies it.
+
+    Args:
+        directory: the log directory (a dock's, or a manager's copy).
+        vkey: the log's verifier key (from ``attest log key``).
+        old_checkpoint: the bytes of an earlier checkpoint the manager kept.
+        workers: processes that check signatures (default: one per usable CPU).
+
+    Returns:
+        The report; it is false when anything is wrong.
+
+    Raises:
+        ConfigError: not a log directory, or ``old_checkpoint`` is not a
+            checkpoint signed by ``vkey`` (it is the manager's own input).
+    """
+    report = AuditReport(Path(directory))
+    old = None
+    if old_checkpoint is not None:
+        try:
+            old = open_checkpoint(old_checkpoint, vkey, source="older checkpoint")
+        except LogError as e:
+            raise ConfigError(str(e)) from e
+        report.old_checkpoint = old
+    try:
+        log = Log.read(report.directory)
+    except LogError as e:
+        report.add(None, str(e))
+        return report
+    with log, log.shared_lock():
+        log.refresh()
+        levels = _audit(log, vkey, report, workers)
+        _check_old(report, old, levels)
+    return report
+
+
+def _audit(log: Log, vkey: VerifierKey, report: AuditReport, workers: int | None) -> list[bytes]:
+    """Check everything but the older checkpoint; returns the recomputed hash levels."""
+    d = log.directory
+    if log.origin != vkey.name:
+        report.add(None, f"the log's origin is {log.origin!r}, but the verifier key is for {vkey.name!r}")
+    note = log.checkpoint_note
+    idx_size = _file_size(d / INDEX)
+    stored = idx_size // 8
+    if note is None:
+        report.add(0 if stored else None, "no checkpoint: nothing in this log is signed")
+    else:
+        try:
+            report.checkpoint = open_checkpoint(note, vkey, source="checkpoint")
+        except LogError as e:
+            report.add(None, str(e))
+    n = log.size  # the (possibly unverified) checkpoint's size: what the entries must match
+    if idx_size % 8:
+        report.add(stored, f"{INDEX}: ends with a partial record ({idx_size % 8} bytes)")
+    if stored > n:
+        report.add(
+            n,
+            f"{stored - n} entr{'y' if stored - n == 1 else 'ies'} past the checkpoint's size {n}, covered by no "
+            "signature (inserted, or copied during an append: copy again)",
+        )
+    elif stored < n:
+        report.add(stored, f"entries {stored}..{n - 1} are missing (the checkpoint commits to {n})")
+    m = min(stored, n)
+    leaves, level1 = _check_entries(log, vkey, m, report, workers)
+    report.entries = m
+    _check_tail(log, stored, report)
+    levels = [leaves, level1]
+    for level in range(2, len(expected_counts(m))):
+        below, tile = levels[level - 1], TILE_WIDTH * HASH_SIZE
+        levels.append(b"".join(reduce_pairs(below[i : i + tile]) for i in range(0, len(below) - tile + 1, tile)))
+    _check_stored_hashes(log, leaves, m, n, report)
+    read = memory_reader(levels)
+    report.root = _subtree_hash(0, m, read) if m else EMPTY_ROOT
+    cp = log.checkpoint
+    if cp is not None and m == n and report.root != cp.root:
+        message = "the entries do not hash to the checkpoint's root"
+        dup = None
+        if report.first_bad_index is None:  # every stored byte agrees with itself: the whole log was rebuilt
+            dup = _first_duplicate(leaves)
+            message += ": the log was rewritten (" + (
+                f"entry {dup} repeats an earlier entry)"
+                if dup is not None
+                else "the first changed entry cannot be located without an older checkpoint)"
+            )
+        report.add(dup, message)
+    tails = list((d / UNCOMMITTED).glob("*")) if (d / UNCOMMITTED).is_dir() else []
+    if tails:
+        report.notes.append(f"{UNCOMMITTED}/ holds {len(tails)} tail(s) cut off after crashes; they are not in the log")
+    report.notes.append(f"checked {m} entries, {len(levels)} hash level(s)")
+    return levels
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _check_entries(
+    log: Log, vkey: VerifierKey, count: int, report: AuditReport, workers: int | None
+) -> tuple[bytes, bytes]:
+    """Leaf hashes and level-1 tile hashes of entries ``0 .. count - 1``; entry problems go to ``report``."""
+    public = raw_public_bytes(vkey.public_key)
+    tasks = [(str(log.directory), public, first, min(CHUNK, count - first)) for first in range(0, count, CHUNK)]
+    leaves, level1 = bytearray(), bytearray()
+    for first, chunk_leaves, chunk_level1, problems in _run(tasks, count, workers):
+        for index, message in problems:
+            report.add(index, message)
+        if first != len(leaves) // HASH_SIZE:
+            raise RuntimeError(f"chunk {first} out of order")
+        leaves += chunk_leaves
+        level1 += chunk_level1
+    return bytes(leaves), bytes(level1)
+
+
+Chunk = tuple[str, bytes, int, int]
+ChunkResult = tuple[int, bytes, bytes, list[tuple[int, str]]]
+
+
+def _run(tasks: list[Chunk], count: int, workers: int | None) -> Iterator[ChunkResult]:
+    n = workers if workers is not None else len(os.sched_getaffinity(0))
+    if count < PARALLEL_FROM or n <= 1:
+        yield from map(_check_chunk, tasks)
+        return
+    # fork: the workers need nothing but their arguments, and start in milliseconds.
+    with multiprocessing.get_context("fork").Pool(n) as pool:
+        yield from pool.imap(_check_chunk, tasks)
+
+
+def _check_chunk(task: Chunk) -> ChunkResult:
+    """Check entries ``first .. first + count - 1``: framing, signature, leaf hash (runs in a worker)."""
+    directory, public, first, count = task
+    verify, keyid = make_verifier(public), dsse_key_id(public)
+    problems: list[tuple[int, str]] = []
+    leaves = bytearray()
+    d = Path(directory)
+    with (d / INDEX).open("rb") as fi, (d / ENTRIES).open("rb") as fe:
+        lo = first - 1 if first else 0
+        fi.seek(lo * 8)
+        raw = fi.read((first + count - lo) * 8)
+        ends = [int.from_bytes(raw[i : i + 8], "big") for i in range(0, len(raw), 8)]
+        if first == 0:
+            ends.insert(0, 0)
+        pos = ends[0]
+        fe.seek(pos)
+        for k in range(count):
+            i = first + k
+            start, end = ends[k], ends[k + 1]
+            if start != pos or not start <= end - 4 <= start + MAX_ENTRY_BYTES:
+                problems.append((i, f"entry {i}: {INDEX} gives an impossible offset ({start}..{end})"))
+                leaves += _BAD_LEAF
+                fe.seek(end)  # resynchronise on the next index record
+                pos = end
+                continue
+            rec = fe.read(end - start)
+            pos = end
+            if len(rec) != end - start:
+                problems.append((i, f"entry {i}: {ENTRIES} is truncated"))
+                leaves += _BAD_LEAF
+                continue
+            if int.from_bytes(rec[:4], "big") != end - start - 4:
+                problems.append((i, f"entry {i}: length prefix disagrees with {INDEX}"))
+            entry = rec[4:]
+            leaves += hashlib.sha256(b"\x00" + entry).digest()  # merkle.leaf_hash, inlined: a million calls
+            why = entry_problem(entry, verify, keyid)
+            if why is not None:
+                problems.append((i, f"entry {i}: {why}"))
+    tile = TILE_WIDTH * HASH_SIZE
+    full = len(leaves) // tile * tile if first % TILE_WIDTH == 0 else 0
+    level1 = b"".join(reduce_pairs(bytes(leaves[j : j + tile])) for j in range(0, full, tile))
+    return first, bytes(leaves), level1, problems
+
+
+def _check_tail(log: Log, stored: int, report: AuditReport) -> None:
+    """The entries file must end exactly where the last index record says."""
+    size = _file_size(log.directory / ENTRIES)
+    end = 0
+    if stored:
+        with (log.directory / INDEX).open("rb") as f:
+            f.seek((stored - 1) * 8)
+            end = int.from_bytes(f.read(8), "big")
+    if size > end:
+        report.add(stored, f"{ENTRIES}: {size - end} bytes after the last indexed entry")
+
+
+def _check_stored_hashes(log: Log, leaves: bytes, m: int, n: int, report: AuditReport) -> None:
+    """Level 0 must equal the recomputed leaf hashes; each higher level must follow from the stored level below.
+
+    Comparing each level with the one stored below it (not with a tree
+    recomputed from the entries) puts the blame where the bad bytes are: an
+    edited entry shows at level 0 only, a flipped stored hash at its own level.
+    """
+    d = log.directory
+    want = expected_counts(n)
+    below = b""
+    tile = TILE_WIDTH * HASH_SIZE
+    for level, count in enumerate(want):
+        path = d / level_file(level)
+        try:
+            with path.open("rb") as f:
+                data = f.read(count * HASH_SIZE + 1)
+        except OSError:
+            report.add(0 if count else None, f"{path.name}: missing")
+            data = b""
+        if len(data) != count * HASH_SIZE:
+            report.add(
+                min(len(data) // HASH_SIZE, count) << (TILE_HEIGHT * level),
+                f"{path.name}: holds {len(data) / HASH_SIZE:g} hashes, expected {count}",
+            )
+        if level == 0:
+            mine = leaves
+        else:
+            mine = b"".join(reduce_pairs(below[i : i + tile]) for i in range(0, len(below) - tile + 1, tile))
+        _compare_level(path.name, level, data, mine, report)
+        below = data
+    for path in d.glob("hashes.*"):
+        suffix = path.name.split(".", 1)[1]
+        if suffix.isdigit() and int(suffix) >= len(want):
+            report.add(m, f"{path.name}: a hash level the tree of {n} entries does not have")
+
+
+def _compare_level(name: str, level: int, stored: bytes, mine: bytes, report: AuditReport) -> None:
+    limit = min(len(stored), len(mine)) // HASH_SIZE
+    if stored[: limit * HASH_SIZE] == mine[: limit * HASH_SIZE]:
+        return
+    bad = [
+        k
+        for k in range(limit)
+        if stored[k * HASH_SIZE : (k + 1) * HASH_SIZE] != mine[k * HASH_SIZE : (k + 1) * HASH_SIZE]
+    ]
+    k = bad[0]
+    first = k << (TILE_HEIGHT * level)
+    what = f"entry {first}" if level == 0 else f"entries {first}..{((k + 1) << (TILE_HEIGHT * level)) - 1}"
+    more = f" ({len(bad)} wrong in all)" if len(bad) > 1 else ""
+    report.add(first, f"{name}: stored hash {k} does not match {what}{more}")
+
+
+def _first_duplicate(leaves: bytes) -> int | None:
+    """The first entry whose bytes repeat an earlier entry (every result carries a fresh nonce)."""
+    seen: set[bytes] = set()
+    for i in range(len(leaves) // HASH_SIZE):
+        h = leaves[i * HASH_SIZE : (i + 1) * HASH_SIZE]
+        if h in seen:
+            return i
+        seen.add(h)
+    return None
+
+
+def _check_old(report: AuditReport, old: Checkpoint | None, levels: list[bytes]) -> None:
+    """Prove that an older checkpoint is a prefix of the current tree."""
+    cp = report.checkpoint
+    if old is None or cp is None:
+        return
+    n = cp.size
+    if old.size > n:
+        report.add(n, f"checkpoint went back: the older checkpoint has {old.size} entries, the log now {n}")
+        return
+    if old.size == 0:
+        if old.root != EMPTY_ROOT:
+            report.add(None, "the older checkpoint of size 0 has a root other than the empty tree's")
+        return
+    if report.entries < old.size:
+        return  # missing entries were reported already
+    read = memory_reader(levels)
+    proof = consistency_proof(old.size, n, lambda a, b: _subtree_hash(a, b, read))
+    try:
+        verify_consistency(old.size, n, old.root, cp.root, proof)
+    except LogError as e:
+        prefix = _subtree_hash(0, old.size, read)
+        if prefix != old.root:
+            report.add(None, f"entries below {old.size} are not those the older checkpoint signed: {e}")
+        else:
+            report.add(None, f"not consistent with the older checkpoint: {e}")
+    else:
+        report.notes.append(f"consistent with the older checkpoint (size {old.size}): RFC 9162 proof checked")
