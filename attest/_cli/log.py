@@ -1,0 +1,290 @@
+"""``attest log ...``: the dock's signed attestation log, for docks and fleet managers.
+
+``key`` prints the verifier key; ``show`` lists results; ``verify`` checks every
+stored byte (exit 0 intact, 1 tampered naming the first bad index, 2 usage);
+``proof`` writes a C2SP tlog-proof of one entry and ``verify-proof`` checks one
+offline; ``export --html`` writes a report page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from attest._cli._common import add_state_dir, state_dir
+from attest.errors import ConfigError
+from attest.fsutil import atomic_write
+from attest.keys import load_private_key, raw_public_bytes
+from attest.log import LogError
+from attest.log.note import VerifierKey
+from attest.model import Verdict
+from attest.timeutil import parse_time
+
+#: A verifier key file holds one short line.
+_MAX_VKEY_FILE = 4096
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``log``."""
+    p = sub.add_parser(
+        "log",
+        help="the signed attestation log: show, verify, prove, export",
+        description="The dock's append-only log of signed results (RFC 6962 Merkle tree, C2SP checkpoints). "
+        "Fleet managers verify a copy of the log directory with only the dock's verifier key.",
+    )
+    lsub = p.add_subparsers(dest="log_command", metavar="ACTION", required=True)
+
+    k = lsub.add_parser(
+        "key",
+        help="print the log's verifier key (vkey)",
+        description="Print the C2SP verifier key (NAME+KEYID+BASE64) that checks the log's checkpoints and "
+        "entries. Give it to fleet managers over a channel they trust.",
+    )
+    k.add_argument("--dock-key", type=Path, required=True, metavar="KEY", help="the dock's private key")
+    g = k.add_mutually_exclusive_group(required=True)
+    g.add_argument("--origin", metavar="NAME", help="the log's origin (its key name)")
+    g.add_argument("--log", type=Path, metavar="DIR", help="read the origin from this log directory")
+    k.set_defaults(func=_key)
+
+    s = lsub.add_parser("show", help="list logged results", description="A table of logged results, oldest first.")
+    _add_log(s)
+    s.add_argument("--device", metavar="ID", help="only this device")
+    s.add_argument("--verdict", choices=[v.value for v in Verdict], help="only this verdict")
+    s.add_argument(
+        "--since", type=_since, metavar="DATE", help="only results at or after DATE (2027-01-31 or RFC 3339)"
+    )
+    s.add_argument("--json", action="store_true", help="print a JSON array with the findings")
+    s.set_defaults(func=_show)
+
+    v = lsub.add_parser(
+        "verify",
+        help="check every stored byte of a log",
+        description="Recompute the Merkle tree over every entry, check every entry's signature, every stored "
+        "hash and the checkpoint's signature, and, with --checkpoint, that an older checkpoint is a prefix. "
+        "Exit 0 intact, 1 tampered (names the first bad index), 2 usage or configuration error.",
+    )
+    _add_log(v)
+    v.add_argument("--vkey", required=True, metavar="VKEY", help="the verifier key, or a file holding it")
+    v.add_argument("--checkpoint", type=Path, metavar="FILE", help="an older checkpoint you kept")
+    v.add_argument("--workers", type=int, metavar="N", help="signature-checking processes (default: all cores)")
+    v.set_defaults(func=_verify)
+
+    pr = lsub.add_parser(
+        "proof",
+        help="write an inclusion proof of one entry",
+        description="Write a C2SP tlog-proof (c2sp.org/tlog-proof@v1) of entry INDEX under the current "
+        "checkpoint, with the entry's bytes as extra data so the proof stands alone.",
+    )
+    pr.add_argument("index", type=int, metavar="INDEX", help="0-based entry index")
+    _add_log(pr)
+    pr.add_argument("--out", type=Path, required=True, metavar="FILE", help="where to write the proof")
+    pr.set_defaults(func=_proof)
+
+    vp = lsub.add_parser(
+        "verify-proof",
+        help="check an inclusion proof offline",
+        description="Check a tlog-proof: the checkpoint's signature, the entry's inclusion and signature. "
+        "Exit 0 valid, 1 invalid, 2 usage.",
+    )
+    vp.add_argument("file", type=Path, metavar="FILE", help="the .tlog-proof file")
+    vp.add_argument("--vkey", required=True, metavar="VKEY", help="the verifier key, or a file holding it")
+    vp.set_defaults(func=_verify_proof)
+
+    ex = lsub.add_parser(
+        "export",
+        help="write a self-contained HTML report",
+        description="One HTML page: fleet summary, each drone's status and history, every drift with its "
+        "findings, the checkpoint and how to verify it. With --vkey the log is verified first (exit 1, and no "
+        "page, if it is tampered).",
+    )
+    _add_log(ex)
+    ex.add_argument("--html", type=Path, required=True, metavar="FILE", help="the report to write")
+    ex.add_argument("--vkey", metavar="VKEY", help="verify the log first with this key (or key file)")
+    ex.set_defaults(func=_export)
+
+
+def _add_log(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--log", type=Path, metavar="DIR", help="the log directory (default: log/ in the state directory)")
+    add_state_dir(p)
+
+
+def _log_dir(args: argparse.Namespace) -> Path:
+    return Path(args.log) if args.log is not None else state_dir(args) / "log"
+
+
+def _since(text: str) -> datetime:
+    try:
+        if len(text) == 10:
+            return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+        return parse_time(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (2027-01-31) or an RFC 3339 time") from None
+
+
+def load_vkey(text: str) -> VerifierKey:
+    """A verifier key given inline (``NAME+ID+KEY``) or as a file holding one.
+
+    Raises:
+        ConfigError: neither a verifier key nor a readable file with one.
+    """
+    try:
+        return VerifierKey.parse(text)
+    except ConfigError as inline_error:
+        path = Path(text)
+        if not path.is_file():
+            raise ConfigError(f"--vkey: {inline_error}; nor is it a file") from None
+        try:
+            with path.open("rb") as f:
+                data = f.read(_MAX_VKEY_FILE + 1)
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot read: {e.strerror}") from e
+        if len(data) > _MAX_VKEY_FILE:
+            raise ConfigError(f"{path}: too large to hold a verifier key") from None
+        lines = [line for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
+        if len(lines) != 1:
+            raise ConfigError(f"{path}: expected one verifier key line") from None
+        return VerifierKey.parse(lines[0])
+
+
+def _key(args: argparse.Namespace) -> int:
+    from attest.log.store import Log
+
+    key = load_private_key(args.dock_key)
+    if args.origin is not None:
+        origin = args.origin
+    else:
+        with Log.read(args.log) as log:
+            origin = log.origin
+    print(VerifierKey.for_key(origin, key.public_key()))
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from attest.log.review import ResultFilter, read_results, render_table
+    from attest.log.store import Log
+
+    flt = ResultFilter(device=args.device, verdict=args.verdict, since=args.since)
+    with Log.read(_log_dir(args)) as log:
+        results = list(read_results(log, flt))
+    try:
+        if args.json:
+            json.dump([r.to_json() for r in results], sys.stdout, ensure_ascii=False)
+            sys.stdout.write("\n")
+        else:
+            render_table(results, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `attest log show | head`: the reader has all it wants
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from attest.log.audit import audit_log
+
+    vkey = load_vkey(args.vkey)
+    old = _read_checkpoint_file(args.checkpoint) if args.checkpoint is not None else None
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    report = audit_log(_log_dir(args), vkey, old_checkpoint=old, workers=args.workers)
+    cp = report.checkpoint
+    if report and cp is not None:
+        print(f"OK: {cp.origin}: {cp.size} entries, root {cp.root.hex()}")
+        print(f"  checkpoint signed by {vkey.name}+{vkey.key_id.hex()}; every entry signed; every stored hash matches")
+        for note in report.notes:
+            print(f"  {note}")
+        return 0
+    first = report.first_bad_index
+    head = f"first bad index {first}" if first is not None else "no single entry to blame"
+    print(f"TAMPERED: {report.directory}: {head}")
+    for p in report.problems[:20]:
+        print(f"  {p.message}")
+    if len(report.problems) > 20:
+        print(f"  ... and {len(report.problems) - 20} more problems")
+    return 1
+
+
+def _read_checkpoint_file(path: Path) -> bytes:
+    from attest.log.note import MAX_NOTE_BYTES
+
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_NOTE_BYTES + 1)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from e
+    if len(data) > MAX_NOTE_BYTES:
+        raise ConfigError(f"{path}: too large to be a checkpoint")
+    return data
+
+
+def _proof(args: argparse.Namespace) -> int:
+    from attest.log.store import Log
+
+    with Log.read(_log_dir(args)) as log:
+        if not 0 <= args.index < log.size:
+            raise ConfigError(f"no entry {args.index}: the log has {log.size} entries (indexes start at 0)")
+        proof = log.prove(args.index)
+        size = log.size
+    atomic_write(args.out, proof.to_bytes())
+    print(f"wrote a proof of entry {args.index} (tree size {size}) to {args.out}")
+    return 0
+
+
+def _verify_proof(args: argparse.Namespace) -> int:
+    from attest.log.entry import dsse_key_id, entry_problem, make_verifier
+    from attest.log.proof import MAX_PROOF_BYTES, TlogProof
+    from attest.results import read_result
+
+    vkey = load_vkey(args.vkey)
+    try:
+        with args.file.open("rb") as f:
+            data = f.read(MAX_PROOF_BYTES + 1)
+    except OSError as e:
+        raise ConfigError(f"{args.file}: cannot read: {e.strerror}") from e
+    source = str(args.file)
+    proof = TlogProof.from_bytes(data, source=source)
+    cp, entry = proof.verify(vkey, source=source)
+    public = raw_public_bytes(vkey.public_key)
+    why = entry_problem(entry, make_verifier(public), dsse_key_id(public))
+    if why is not None:
+        raise LogError(f"{source}: entry {proof.index} is in the log, but {why}", index=proof.index)
+    r = read_result(entry, index=proof.index)
+    print(f"OK: entry {proof.index} of {cp.origin} (tree size {cp.size}) is in the log and signed by its key")
+    print(
+        f"  {r.time.isoformat().replace('+00:00', 'Z')} {r.device_id} {r.verdict} against {r.baseline_label()}, "
+        f"{len(r.findings)} finding(s), dock {r.dock_id}"
+    )
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from attest.log.audit import audit_log
+    from attest.log.html import render_html
+    from attest.log.review import read_results
+    from attest.log.store import Log
+
+    directory = _log_dir(args)
+    vkey = load_vkey(args.vkey) if args.vkey is not None else None
+    if vkey is not None:
+        report = audit_log(directory, vkey)
+        if not report:
+            first = report.first_bad_index
+            where = f"first bad index {first}" if first is not None else report.problems[0].message
+            raise LogError(f"{directory}: the log is tampered ({where}); run attest log verify; no report written")
+    with Log.read(directory) as log:
+        results = list(read_results(log))
+        page = render_html(
+            results,
+            origin=log.origin,
+            checkpoint_note=log.checkpoint_note,
+            checkpoint=log.checkpoint,
+            generated=datetime.now(UTC),
+            vkey=str(vkey) if vkey is not None else None,
+            verified=vkey is not None,
+        )
+    atomic_write(args.html, page.encode("utf-8"))
+    print(f"wrote {args.html}: {len(results)} results")
+    return 0
