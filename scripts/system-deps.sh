@@ -8,6 +8,7 @@ declare -A need=(
   [/usr/sbin/sshd]=openssh-server
   [/usr/bin/ssh-keygen]=openssh-client
   [/usr/bin/setpriv]=util-linux
+  [/usr/bin/chromium]=chromium
 )
 missing=()
 for cmd in "${!need[@]}"; do
