@@ -493,6 +493,12 @@ class Log:
         try:
             atomic_write(self.directory / CHECKPOINT, note)
         except ConfigError as e:
+            if _read_small(self.directory / CHECKPOINT, MAX_NOTE_BYTES) == note:
+                # The rename happened, only its fsync failed: readers see the entries, a power cut may not.
+                self._note, self._head = note, head
+                raise LogWriteError(
+                    f"{e}; the log now shows {head.size} entries, but that may not survive a power loss"
+                ) from e
             raise LogWriteError(f"{e}; nothing was committed") from e
         self._note, self._head = note, head
 
