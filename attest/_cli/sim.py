@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     t.add_argument("--out", required=True, type=Path, metavar="DIR", help="an empty or new directory")
     t.set_defaults(func=_tree)
+    _register_fc(ssub)
+    _register_firmware(ssub)
 
 
 def _tree(args: argparse.Namespace) -> int:
@@ -28,5 +30,128 @@ def _tree(args: argparse.Namespace) -> int:
         make_tree(args.out)
     except OSError as e:
         raise ConfigError(f"{args.out}: cannot write simulated tree: {e}") from e
+    print(args.out)
+    return 0
+
+
+def _rate(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= x <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a probability between 0 and 1")
+    return x
+
+
+def _register_fc(ssub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    f = ssub.add_parser(
+        "fc",
+        help="run a simulated MAVLink flight controller on a new pty",
+        description="Open a new pseudo-terminal, print its path (/dev/pts/N) alone on the first line of "
+        "stdout, and serve MAVLink 2 on it until killed: heartbeat, AUTOPILOT_VERSION, parameters, "
+        "MAVLink FTP (@PARAM/param.pck, @SYS/flash.bin, scripts, @ROMFS) and a serial bootloader "
+        "after a reboot-to-bootloader command.",
+    )
+    f.add_argument("--autopilot", choices=["ardupilot", "px4"], default="ardupilot")
+    f.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="set or add a parameter")
+    f.add_argument(
+        "--file", action="append", default=[], metavar="PATH=LOCALFILE", help="serve LOCALFILE at FTP path PATH"
+    )
+    f.add_argument(
+        "--flash",
+        type=Path,
+        metavar="FILE",
+        help="serve this flash (.apj/.px4 image or raw flash.bin) while still reporting the approved version",
+    )
+    f.add_argument("--flash-size", type=int, default=2048, metavar="KIB", help="flash size (default 2048)")
+    f.add_argument("--lie-crc", action="store_true", help="every CRC32 reported disagrees with the bytes served")
+    f.add_argument("--baud", type=int, metavar="N", help="throttle output to this line rate (default: no limit)")
+    f.add_argument("--armed", action="store_true", help="report armed (reboot commands are refused)")
+    f.add_argument("--no-ftp", action="store_true", help="offer no MAVLink FTP (parameters by PARAM_VALUE only)")
+    f.add_argument("--uid", metavar="HEX", help="the airframe's unique id (uid2), hex")
+    g = f.add_argument_group("misbehaviour (tests)")
+    g.add_argument("--garbage", type=_rate, default=0.0, metavar="P", help="random bytes before a frame")
+    g.add_argument("--drop", type=_rate, default=0.0, metavar="P", help="drop frames")
+    g.add_argument("--corrupt", type=_rate, default=0.0, metavar="P", help="flip a bit in frames")
+    g.add_argument("--truncate", type=_rate, default=0.0, metavar="P", help="cut frames short")
+    g.add_argument("--mavlink1", action="store_true", help="interleave MAVLink 1 frames carrying altered data")
+    g.add_argument("--other-system", action="store_true", help="interleave traffic of another system id")
+    g.add_argument("--stall-after", type=int, metavar="N", help="go silent after N frames")
+    g.add_argument("--reboot-mid-read", action="store_true", help="reboot during the first FTP read")
+    g.add_argument("--ftp-nak", type=int, metavar="CODE", help="refuse every FTP read with this NAK code")
+    g.add_argument("--seed", type=int, default=1, help="seed of the fault generator")
+    f.set_defaults(func=_fc)
+
+
+def _fc(args: argparse.Namespace) -> int:
+    from attest.sim.fc import SimConfig, run
+    from attest.sim.fc_faults import Faults
+    from attest.sim.fc_params import default_params, parse_param_override
+
+    try:
+        params = default_params(args.autopilot)
+        for spec in args.param:
+            params = parse_param_override(spec, params)
+        files: dict[str, bytes] = {}
+        for spec in args.file:
+            path, sep, local = spec.partition("=")
+            if not sep or not path or not local:
+                raise ConfigError(f"--file {spec!r}: expected PATH=LOCALFILE")
+            files[path] = Path(local).read_bytes()
+        uid = bytes.fromhex(args.uid) if args.uid else None
+    except (ValueError, OSError) as e:
+        raise ConfigError(str(e)) from e
+    if args.flash is not None and not args.flash.is_file():
+        raise ConfigError(f"--flash {args.flash}: no such file")
+    cfg = SimConfig(
+        autopilot=args.autopilot,
+        params=params,
+        files=files,
+        flash_file=args.flash,
+        flash_kb=args.flash_size,
+        lie_crc=args.lie_crc,
+        baud=args.baud,
+        armed=args.armed,
+        ftp=not args.no_ftp,
+        faults=Faults(
+            args.garbage, args.drop, args.corrupt, args.truncate, args.mavlink1, args.other_system, args.seed
+        ),
+        stall_after=args.stall_after,
+        reboot_mid_read=args.reboot_mid_read,
+        ftp_nak=args.ftp_nak,
+    )
+    if uid is not None:
+        cfg.uid = uid
+    try:
+        run(cfg)
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
+    return 0
+
+
+def _register_firmware(ssub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    w = ssub.add_parser(
+        "firmware",
+        help="write the simulated controller's firmware as a release file",
+        description="Write the firmware image 'attest sim fc' runs as an .apj (ArduPilot) or .px4 file, "
+        "for baselines from release files. --variant builds different code claiming the same version.",
+    )
+    w.add_argument("--out", required=True, type=Path, metavar="FILE", help="FILE.apj or FILE.px4")
+    w.add_argument("--autopilot", choices=["ardupilot", "px4"], default="ardupilot")
+    w.add_argument("--flash-size", type=int, default=2048, metavar="KIB", help="flash size (default 2048)")
+    w.add_argument("--variant", default="", help="build a different image with the same claimed version")
+    w.set_defaults(func=_firmware)
+
+
+def _firmware(args: argparse.Namespace) -> int:
+    from attest.sim.fc_flash import board_for, build_image, release_file_bytes
+
+    fmt = "px4" if args.out.suffix == ".px4" else "apj"
+    try:
+        board = board_for(args.autopilot, flash_kb=args.flash_size)
+        args.out.write_bytes(release_file_bytes(board, build_image(board, variant=args.variant), fmt=fmt))
+    except (ValueError, OSError) as e:
+        raise ConfigError(f"{args.out}: {e}") from e
     print(args.out)
     return 0

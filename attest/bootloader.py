@@ -1,0 +1,226 @@
+"""Read a flight controller through its serial bootloader (reference §5, §9).
+
+The running firmware is asked to reboot into its bootloader (COMMAND_LONG
+246, param1 3; refused while armed), the port is reopened, and the
+PX4/ArduPilot bootloader protocol gives: board id and app-area size
+(GET_DEVICE), the bootloader's own CRC of the app area (GET_CRC) and, on
+ArduPilot bootloaders, the app area itself (READ_MULTI), which the dock
+hashes. Then BOOT starts the firmware again and the dock waits for its
+heartbeat.
+
+Why: the bootloader is separate code from the firmware being attested, so a
+firmware that lies about itself over MAVLink does not answer here. It can
+still lie (GET_CRC is a claim); bytes the dock read and hashed are not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import time
+from collections.abc import Callable
+
+from attest.errors import CollectionError, TransportError
+from attest.firmware import app_crc_digest, crc32_strip_padding, find_app_in_area, raw_crc32
+from attest.mavlink.measure import Measured
+from attest.model import Component, Finding, FindingKind, Method, Severity
+from attest.transports.serialport import SerialTransport
+
+__all__ = ["BootloaderClient", "measure_via_bootloader"]
+
+INSYNC, OK, FAILED, INVALID = 0x12, 0x10, 0x11, 0x13
+EOC = 0x20
+GET_SYNC, GET_DEVICE, READ_MULTI, GET_CRC, BOOT = 0x21, 0x22, 0x28, 0x29, 0x30
+INFO_BL_REV, INFO_BOARD_ID, INFO_FW_SIZE = 1, 2, 4
+#: READ_MULTI length used by ArduPilot's uploader (a multiple of 4, at most 255).
+READ_CHUNK = 252
+#: READ_MULTI requests in flight at once (the bootloader answers them in order).
+_PIPELINE = 16
+#: The largest app area believed (a 16 MiB internal flash is far beyond any autopilot MCU).
+MAX_FW_SIZE = 16 << 20
+
+
+class _UnsupportedError(Exception):
+    """The bootloader answered INVALID: it does not implement the command."""
+
+
+class BootloaderClient:
+    """The bootloader protocol over an open port."""
+
+    def __init__(self, transport: SerialTransport, *, timeout: float) -> None:
+        self._t = transport
+        self._timeout = timeout
+        self._buf = bytearray()
+
+    def _take(self, n: int, what: str, deadline: float) -> bytes:
+        while len(self._buf) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TransportError(f"{self._t.target}: bootloader: no reply to {what} within {self._timeout:g} s")
+            self._buf += self._t.read(left)
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
+        return out
+
+    def _status(self, what: str, deadline: float) -> None:
+        sync, status = self._take(2, what, deadline)
+        if sync != INSYNC:
+            raise CollectionError(f"bootloader: {what}: out of sync (got 0x{sync:02x}, expected INSYNC)")
+        if status == INVALID:
+            raise _UnsupportedError(what)
+        if status != OK:
+            raise CollectionError(f"bootloader: {what} failed (status 0x{status:02x})")
+
+    def _call(self, what: str, request: bytes, reply_len: int) -> bytes:
+        self._t.write(request)
+        deadline = time.monotonic() + self._timeout
+        data = self._take(reply_len, what, deadline) if reply_len else b""
+        self._status(what, deadline)
+        return data
+
+    def sync(self) -> None:
+        """GET_SYNC until the bootloader answers (it may still be starting).
+
+        Raises:
+            TransportError: no INSYNC/OK within the timeout.
+        """
+        deadline = time.monotonic() + self._timeout
+        while True:
+            self._buf.clear()
+            self._t.write(bytes((GET_SYNC, EOC)))
+            got = bytearray()
+            step = min(deadline, time.monotonic() + 0.3)
+            while time.monotonic() < step:
+                got += self._t.read(step - time.monotonic())
+                if got.endswith(bytes((INSYNC, OK))):
+                    self._buf.clear()
+                    return
+            if time.monotonic() >= deadline:
+                raise TransportError(f"{self._t.target}: bootloader: no answer to GET_SYNC within {self._timeout:g} s")
+
+    def get_device(self, info: int) -> int | None:
+        """GET_DEVICE ``info``; ``None`` if the bootloader does not know that field."""
+        try:
+            data = self._call(f"GET_DEVICE {info}", bytes((GET_DEVICE, info, EOC)), 4)
+        except _UnsupportedError:
+            return None
+        return int(struct.unpack("<I", data)[0])
+
+    def get_crc(self) -> int:
+        """GET_CRC: the bootloader's CRC of the whole app area."""
+        try:
+            return int(struct.unpack("<I", self._call("GET_CRC", bytes((GET_CRC, EOC)), 4))[0])
+        except _UnsupportedError:
+            raise CollectionError("bootloader does not implement GET_CRC") from None
+
+    def read_app(self, fw_size: int, on_bytes: Callable[[int], None] | None = None) -> bytes | None:
+        """The whole app area by READ_MULTI, or ``None`` if the bootloader has no READ_MULTI (PX4).
+
+        Call right after GET_DEVICE, which resets the read address to 0.
+        """
+        sizes = [READ_CHUNK] * (fw_size // READ_CHUNK)
+        if fw_size % READ_CHUNK:
+            sizes.append(fw_size % READ_CHUNK)
+        if any(s % 4 for s in sizes):
+            raise CollectionError(f"bootloader app area of {fw_size} bytes is not a multiple of 4")
+        out = bytearray()
+        sent = 0
+        try:
+            for i, n in enumerate(sizes):
+                while sent < len(sizes) and sent < i + _PIPELINE:
+                    self._t.write(bytes((READ_MULTI, sizes[sent], EOC)))
+                    sent += 1
+                deadline = time.monotonic() + self._timeout
+                what = f"READ_MULTI at {len(out)}"
+                if i == 0:
+                    # The first reply tells whether READ_MULTI exists: INVALID comes without data.
+                    head = self._take(2, what, deadline)
+                    if head == bytes((INSYNC, INVALID)):
+                        raise _UnsupportedError(what)
+                    self._buf[0:0] = head
+                out += self._take(n, what, deadline)
+                self._status(what, deadline)
+                if on_bytes is not None:
+                    on_bytes(n)
+        except _UnsupportedError:
+            self._drain()
+            return None
+        return bytes(out)
+
+    def _drain(self) -> None:
+        time.sleep(0.05)
+        while self._t.read(0.05):
+            pass
+        self._buf.clear()
+
+    def boot(self) -> None:
+        """BOOT: start the firmware."""
+        try:
+            self._call("BOOT", bytes((BOOT, EOC)), 0)
+        except _UnsupportedError:
+            raise CollectionError("bootloader refused BOOT") from None
+
+
+def measure_via_bootloader(
+    bl: BootloaderClient,
+    *,
+    parts: list[str],
+    board_id: int,
+    image_size: int | None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> Measured:
+    """``fc/firmware`` (READ_MULTI, dock-hashed) and ``fc/app-crc`` (GET_CRC) from a synced bootloader.
+
+    Findings: the bootloader's board id differs from the firmware's claim;
+    GET_CRC disagrees with the CRC of the bytes READ_MULTI served.
+
+    Args:
+        bl: a client whose :meth:`BootloaderClient.sync` succeeded.
+        parts: which of ``firmware``, ``app-crc`` to produce.
+        board_id: the board id the running firmware reported.
+        image_size: the application length a firmware-image baseline records
+            (else the app descriptor found in the app area, else the whole area).
+        on_bytes: progress callback.
+    """
+    out = Measured()
+    rev = bl.get_device(INFO_BL_REV)
+    bl_board = bl.get_device(INFO_BOARD_ID)
+    fw_size = bl.get_device(INFO_FW_SIZE)
+    if bl_board is None or fw_size is None or not 0 < fw_size <= MAX_FW_SIZE:
+        raise CollectionError(f"bootloader reports board id {bl_board} and app area {fw_size}: not usable")
+    out.notes["bootloader"] = {"protocol": rev, "board_id": bl_board, "fw_size": fw_size}
+    if bl_board != board_id:
+        out.findings.append(
+            Finding("fc/bootloader", FindingKind.DEVICE_LIED, Severity.CRITICAL, board_id, bl_board,
+                    "the bootloader's board id differs from the one the firmware reported")
+        )  # fmt: skip
+    crc = bl.get_crc()
+    area = None
+    if "firmware" in parts:
+        bl.get_device(INFO_FW_SIZE)  # resets the READ_MULTI address
+        area = bl.read_app(fw_size, on_bytes)
+    length = image_size
+    if length is None and area is not None:
+        desc = find_app_in_area(area)
+        length = desc.image_size if desc is not None else None
+    if length is None or length > fw_size:
+        length = fw_size
+    if area is not None:
+        if raw_crc32(area) != crc:
+            out.findings.append(
+                Finding("fc/app-crc", FindingKind.DEVICE_LIED, Severity.CRITICAL, f"crc32:{raw_crc32(area):08x}",
+                        f"crc32:{crc:08x}", "bootloader GET_CRC does not match the flash it served")
+            )  # fmt: skip
+        attrs: dict[str, str | int | bool | None] = {"size": length, "source": "bootloader READ_MULTI"}
+        out.components["fc/firmware"] = Component(
+            "fc/firmware", "firmware", hashlib.sha256(area[:length]).hexdigest(), attrs, Method.DOCK_READ
+        )
+    else:
+        out.notes["read_multi"] = "not offered by this bootloader: the application was not read"
+    if "app-crc" in parts:
+        app_crc = crc32_strip_padding(crc, fw_size - length)
+        attrs = {"crc32": f"{app_crc:08x}", "length": length, "get_crc": f"{crc:08x}", "fw_size": fw_size}
+        out.components["fc/app-crc"] = Component(
+            "fc/app-crc", "crc32", app_crc_digest(app_crc, length), attrs, Method.DEVICE_REPORTED
+        )
+    return out

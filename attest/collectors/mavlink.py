@@ -1,0 +1,260 @@
+"""Measure a MAVLink flight controller (ArduPilot, PX4) over a serial port or ``socket://``.
+
+Steps, each bounded by the transport timeout:
+
+1. identity: HEARTBEAT, then AUTOPILOT_VERSION requested with
+   MAV_CMD_REQUEST_MESSAGE (legacy REQUEST_AUTOPILOT_CAPABILITIES as a
+   fallback). If the baseline's device selector does not match, nothing
+   else is read: the verifier reports the wrong baseline (exit 4);
+2. parameters (``fc/params`` and one ``param/NAME`` value each);
+3. FTP files below the configured roots (``ftp/<path>``), hashed on the dock;
+4. ``@SYS/flash.bin`` (``fc/flash``, ``fc/firmware``, ``fc/app-crc``);
+5. with ``--bootloader``: the application read through the bootloader.
+
+Settings (the baseline's ``collection`` object): ``selection`` globs over
+component names and ``param/NAME``; ``measure``, the parts to produce;
+``files``, the FTP roots; ``firmware.image_size`` from image baselines.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from attest.collectors import Collector
+from attest.errors import BaselineError, CollectionError, ConfigError, TransportError
+from attest.mavlink.frames import Frame, decode, mavlink
+from attest.mavlink.ftp import FtpClient
+from attest.mavlink.identity import CAP_FTP, Identity, identity_from_messages
+from attest.mavlink.link import Link
+from attest.mavlink.measure import Measured, measure_files, measure_flash, measure_params
+from attest.model import Component, DeviceIdentity, Evidence, Method
+from attest.progress import Progress
+from attest.selection import Selection
+from attest.targets import TargetOptions
+from attest.transports.serialport import SerialTransport
+
+__all__ = ["DEFAULT_FILE_ROOTS", "PARTS", "MavlinkCollector", "from_target"]
+
+#: Every part a baseline can ask for.
+PARTS = ("identity", "params", "files", "flash", "firmware", "app-crc")
+#: What ``baseline create`` measures on a live controller by default.
+DEFAULT_PARTS = ("identity", "params", "files", "flash", "firmware")
+#: Where scripts and built-in files live (ArduPilot on ChibiOS; reference §7).
+DEFAULT_FILE_ROOTS = ("/APM/scripts", "@ROMFS")
+_MAV_CMD_REQUEST_MESSAGE = 512
+_MAV_CMD_REQUEST_AUTOPILOT_CAPABILITIES = 520
+_MAV_CMD_PREFLIGHT_REBOOT_SHUTDOWN = 246
+_ARMED = 128  # MAV_MODE_FLAG_SAFETY_ARMED
+_RESULTS = {0: "ACCEPTED", 1: "TEMPORARILY_REJECTED", 2: "DENIED", 3: "UNSUPPORTED", 4: "FAILED"}
+
+
+def from_target(target: str, options: TargetOptions) -> Collector:
+    """The collector for a serial or ``socket://`` target (called by :func:`attest.targets.open_collector`)."""
+    return MavlinkCollector(target, options)
+
+
+def _settings(settings: Mapping[str, Any]) -> tuple[Selection, tuple[str, ...], tuple[str, ...], int | None]:
+    selection = Selection.from_json(settings.get("selection", {"include": ["**"]}))
+    parts = settings.get("measure", list(DEFAULT_PARTS))
+    roots = settings.get("files", list(DEFAULT_FILE_ROOTS))
+    fw = settings.get("firmware", {})
+    if not isinstance(parts, list) or not all(isinstance(p, str) and p in PARTS for p in parts):
+        raise BaselineError(f"collection.measure: expected a list of {', '.join(PARTS)}")
+    if not isinstance(roots, list) or not all(isinstance(r, str) and r for r in roots):
+        raise BaselineError("collection.files: expected a list of FTP directory paths")
+    size = fw.get("image_size") if isinstance(fw, dict) else None
+    if not isinstance(fw, dict) or (size is not None and (type(size) is not int or size <= 0)):
+        raise BaselineError("collection.firmware: expected an object with a positive image_size")
+    return selection, tuple(parts), tuple(roots), size
+
+
+class MavlinkCollector(Collector):
+    """A flight controller reached through a serial port or pyserial URL."""
+
+    kind = "mavlink"
+
+    def __init__(self, target: str, options: TargetOptions) -> None:
+        """Measure the controller at ``target`` (opened only when collecting)."""
+        self._target = target
+        self._opts = options
+
+    def settings_extras(self) -> dict[str, Any]:
+        """``measure`` (plus ``app-crc`` with ``--bootloader``) and the FTP ``files`` roots."""
+        parts = [*DEFAULT_PARTS, "app-crc"] if self._opts.bootloader else list(DEFAULT_PARTS)
+        return {"measure": parts, "files": list(DEFAULT_FILE_ROOTS)}
+
+    def selector(self, evidence: Evidence, *, pin_instance: bool = False) -> dict[str, str]:
+        """The board id; with ``pin_instance`` also the airframe's uid.
+
+        Raises:
+            ConfigError: ``pin_instance`` but the controller reports no uid.
+        """
+        facts = evidence.device.facts
+        out = {"board_id": facts["board_id"]}
+        if pin_instance:
+            if not facts.get("uid"):
+                raise ConfigError("--pin-device: this controller reports no unique id (uid/uid2 are zero)")
+            out["uid"] = facts["uid"]
+        return out
+
+    def _collect(
+        self, settings: Mapping[str, Any], *, nonce: str, device_match: Mapping[str, str], progress: Progress
+    ) -> Evidence:
+        selection, parts, roots, image_size = _settings(settings)
+        opts = self._opts
+        if opts.bootloader and not {"firmware", "app-crc"} & set(parts):
+            raise ConfigError("--bootloader: this baseline measures nothing through the bootloader")
+        transport = SerialTransport.open(self._target, baud=opts.baud, timeout=opts.timeout)
+        try:
+            link = Link(transport, timeout=opts.timeout)
+            heartbeat = link.find_autopilot()
+            ident = identity_from_messages(heartbeat, _autopilot_version(link))
+            device = DeviceIdentity(kind=self.kind, id=_device_id(ident), target=self._target, facts=ident.facts)
+            got = Measured()
+            if selection.selects("fc/identity") and "identity" in parts:
+                got.components["fc/identity"] = _identity_component(ident)
+            got.values.update(_identity_values(ident))
+            if any(device_match.get(k) != v for k, v in device_match.items() if k in ident.facts) or any(
+                k not in ident.facts for k in device_match
+            ):
+                # The wrong controller for this baseline: read nothing more.
+                return _evidence(device, got, nonce)
+            got.merge(
+                self._measure_live(
+                    link, ident=ident, selection=selection, parts=parts, roots=roots, image_size=image_size,
+                    progress=progress,
+                )
+            )  # fmt: skip
+            if opts.bootloader:
+                transport = self._measure_bootloader(
+                    link, heartbeat=heartbeat, ident=ident, parts=parts, image_size=image_size, progress=progress,
+                    got=got,
+                )  # fmt: skip
+            got.notes["frames_rejected"] = link.rejected
+            got.notes["frames_foreign"] = link.foreign
+            return _evidence(device, got, nonce)
+        finally:
+            transport.close()
+
+    def _measure_live(
+        self,
+        link: Link,
+        *,
+        ident: Identity,
+        selection: Selection,
+        parts: tuple[str, ...],
+        roots: tuple[str, ...],
+        image_size: int | None,
+        progress: Progress,
+    ) -> Measured:
+        got = Measured()
+        ftp = FtpClient(link) if ident.capabilities & CAP_FTP else None
+        if ftp is not None:
+            ftp.reset()
+        else:
+            got.notes["ftp"] = "not offered: no files, flash or param.pck"
+        if "params" in parts and selection.selects("fc/params"):
+            got.merge(measure_params(link, ftp, ident, selection, progress))
+        if ftp is None:
+            return got
+        if "files" in parts:
+            got.merge(measure_files(ftp, roots, selection, progress))
+        flash_parts = [p for p in parts if p == "flash" or (p in ("firmware", "app-crc") and not self._opts.bootloader)]
+        got.merge(measure_flash(ftp, flash_parts, selection, progress, image_size=image_size))
+        return got
+
+    def _measure_bootloader(
+        self,
+        link: Link,
+        *,
+        heartbeat: Any,
+        ident: Identity,
+        parts: tuple[str, ...],
+        image_size: int | None,
+        progress: Progress,
+        got: Measured,
+    ) -> SerialTransport:
+        """Reboot into the bootloader, measure, boot the firmware again; return the port now open."""
+        from attest.bootloader import BootloaderClient, measure_via_bootloader
+
+        opts = self._opts
+        if int(heartbeat.base_mode) & _ARMED:
+            raise CollectionError("--bootloader: the controller is armed and refuses to reboot; disarm it first")
+        result = link.command(_MAV_CMD_PREFLIGHT_REBOOT_SHUTDOWN, 3, what="reboot to bootloader (246)")
+        if result != 0:
+            raise CollectionError(
+                f"--bootloader: the controller refused to reboot into its bootloader "
+                f"({_RESULTS.get(result, result)}; ArduPilot refuses while armed)"
+            )
+        link.transport.close()
+        time.sleep(0.2)  # the USB device goes away and comes back
+        transport = SerialTransport.reopen(self._target, baud=opts.baud, timeout=opts.timeout)
+        bl = BootloaderClient(transport, timeout=opts.timeout)
+        bl.sync()
+        progress.start(None, "bootloader")
+        wanted = [p for p in parts if p in ("firmware", "app-crc")]
+        got.merge(
+            measure_via_bootloader(
+                bl, parts=wanted, board_id=ident.board_id, image_size=image_size, on_bytes=progress.advance
+            )
+        )
+        bl.boot()
+        transport.close()
+        time.sleep(0.2)
+        transport = SerialTransport.reopen(self._target, baud=opts.baud, timeout=opts.timeout)
+        try:
+            Link(transport, timeout=opts.timeout).find_autopilot()
+        except TransportError as e:
+            raise TransportError(f"the controller did not come back from its bootloader: {e}") from e
+        return transport
+
+
+def _autopilot_version(link: Link) -> Any:
+    def version(frame: Frame) -> Any:
+        return decode(frame) if frame.msgid == mavlink.MAVLINK_MSG_ID_AUTOPILOT_VERSION else None
+
+    result = link.command(_MAV_CMD_REQUEST_MESSAGE, mavlink.MAVLINK_MSG_ID_AUTOPILOT_VERSION, what="REQUEST_MESSAGE")
+    if result != 0:
+        link.command(_MAV_CMD_REQUEST_AUTOPILOT_CAPABILITIES, 1, what="REQUEST_AUTOPILOT_CAPABILITIES")
+    return link.wait(version, what="AUTOPILOT_VERSION")
+
+
+def _device_id(ident: Identity) -> str:
+    f = ident.facts
+    return f"{f['autopilot']}-board{f['board_id']}" + (f"-{ident.uid}" if ident.uid else "")
+
+
+def _identity_component(ident: Identity) -> Component:
+    f = ident.facts
+    attrs: dict[str, str | int | bool | None] = {
+        "autopilot": f["autopilot"],
+        "flight_sw_version": f["flight_sw_version"],
+        "git_hash": f["git_hash"],
+        "board_id": int(f["board_id"]),
+    }
+    return Component("fc/identity", "identity", ident.digest(), attrs, Method.DEVICE_REPORTED)
+
+
+def _identity_values(ident: Identity) -> dict[str, str | int | float]:
+    """``identity/<fact>`` values for rules (numbers as ints, so ``identity/board_id=140`` holds)."""
+    out: dict[str, str | int | float] = {}
+    for k, v in ident.facts.items():
+        if k == "uid":
+            continue
+        out[f"identity/{k}"] = int(v) if v.isdigit() else v
+    return out
+
+
+def _evidence(device: DeviceIdentity, got: Measured, nonce: str) -> Evidence:
+    return Evidence(
+        device=device,
+        components=dict(sorted(got.components.items())),
+        nonce=nonce,
+        collected_at=datetime.now(UTC),
+        values=dict(sorted(got.values.items())),
+        findings=tuple(got.findings),
+        notes=dict(got.notes),
+    )

@@ -1,0 +1,331 @@
+"""The dock's MAVLink FTP client: list, read (burst), CalcFileCRC32.
+
+Hand-written (pymavlink's MAVFTP writes to temporary files, runs on its own
+idle loop and logs rather than raises) so that every wait is bounded by the
+link timeout, every failure is an exception naming the file, and a read
+either returns every byte of the file or raises.
+
+Reads (reference §6.3): OpenFileRO, then BurstReadFile requests of
+:data:`BLOCK`-byte packets; packets lost inside a burst are fetched with
+ReadFile; a short packet or a NAK EOF marks the end. Replies are matched by
+session, request opcode and a sequence window, so a stale reply to an
+earlier request cannot be taken for data of this one.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from attest.errors import CollectionError, TransportError
+from attest.mavlink.frames import Frame
+from attest.mavlink.ftp_proto import DATA_MAX, MSG_ID, FtpOp, Nak, Opcode, unpack_ftp
+from attest.mavlink.link import DOCK_SYSTEM, Link
+
+__all__ = ["BLOCK", "DirEntry", "FtpClient", "FtpNakError", "SessionLostError"]
+
+#: Bytes requested per packet (the most one FTP packet carries).
+BLOCK = DATA_MAX
+#: Burst replies carry advancing sequence numbers: up to 500 (ArduPilot) or
+#: 2000 (newer servers) after the request.
+_BURST_WINDOW = 2100
+#: The largest file read (a 2 MiB flash.bin plus external flash fits easily).
+MAX_FILE_SIZE = 64 << 20
+#: The most directory entries accepted from one listing.
+MAX_ENTRIES = 10_000
+
+
+class FtpNakError(CollectionError):
+    """The controller answered an FTP request with a NAK."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        #: The NAK error code (:class:`~attest.mavlink.ftp_proto.Nak`).
+        self.code = code
+
+
+class SessionLostError(CollectionError):
+    """The controller forgot the open file mid-read (it rebooted, or another client reset FTP)."""
+
+
+@dataclass(frozen=True)
+class DirEntry:
+    """One directory listing entry."""
+
+    name: str
+    is_dir: bool
+    size: int | None
+
+
+def _nak_name(code: int) -> str:
+    try:
+        return Nak(code).name
+    except ValueError:
+        return f"code {code}"
+
+
+class FtpClient:
+    """MAVLink FTP requests over a :class:`~attest.mavlink.link.Link` whose autopilot is known."""
+
+    def __init__(self, link: Link, *, retry: float | None = None) -> None:
+        """Talk FTP over ``link``.
+
+        Args:
+            link: a link locked onto the autopilot.
+            retry: seconds without a reply before a request is sent again
+                (default: a fifth of the link timeout, between 0.2 and 1 s).
+        """
+        self._link = link
+        self._seq = 0
+        self._retry = retry if retry is not None else min(1.0, max(0.2, link.timeout / 5))
+
+    # -- one request, one reply ------------------------------------------------
+
+    def _reply_to(self, frame: Frame, req: FtpOp, window: int = 1) -> FtpOp | None:
+        if frame.msgid != MSG_ID:
+            return None
+        tsys, _tcomp, op = unpack_ftp(frame.payload)
+        if tsys != DOCK_SYSTEM or op.opcode not in (Opcode.ACK, Opcode.NAK) or op.req_opcode != req.opcode:
+            return None
+        if not 1 <= (op.seq - req.seq) & 0xFFFF <= window:
+            return None  # a stale reply to an earlier request
+        if (op.seq + 1 - self._seq) & 0xFFFF < 0x8000:
+            # Keep later requests beyond every reply seen, so their windows
+            # never cover a reply to this one (bursts advance seq per packet).
+            self._seq = (op.seq + 1) & 0xFFFF
+        return op
+
+    def _new(self, opcode: int, *, session: int = 0, offset: int = 0, data: bytes = b"", size: int = -1) -> FtpOp:
+        op = FtpOp(self._seq, session, opcode, offset=offset, data=data, size=size)
+        self._seq = (self._seq + 1) & 0xFFFF
+        return op
+
+    def _transact(self, op: FtpOp, what: str) -> FtpOp:
+        """Send ``op`` (again, same seq, until answered); return the ACK/NAK reply."""
+        return self._link.wait(
+            lambda f: self._reply_to(f, op),
+            what=f"FTP reply to {what}",
+            resend=lambda: self._link.send_ftp(op),
+            every=self._retry,
+        )
+
+    def _ack(self, op: FtpOp, what: str) -> FtpOp:
+        reply = self._transact(op, what)
+        code = reply.nak_code()
+        if code is None:
+            return reply
+        if code in (Nak.INVALID_SESSION, Nak.NO_SESSIONS_AVAILABLE):
+            raise SessionLostError(f"{what}: controller lost the FTP session ({_nak_name(code)}); did it reboot?")
+        detail = f" (errno {reply.data[1]})" if code == Nak.FAIL_ERRNO and len(reply.data) > 1 else ""
+        raise FtpNakError(f"{what}: controller answered NAK {_nak_name(code)}{detail}", code)
+
+    # -- operations ---------------------------------------------------------------
+
+    def reset(self) -> None:
+        """ResetSessions: close whatever a previous client left open."""
+        self._ack(self._new(Opcode.RESET_SESSIONS), "ResetSessions")
+
+    def list_dir(self, path: str) -> list[DirEntry]:
+        """Every entry of directory ``path`` (without ``.`` and ``..``).
+
+        Raises:
+            FtpNakError: the directory does not exist (code FILE_NOT_FOUND) or cannot be listed.
+            CollectionError: a malformed entry or too many entries.
+        """
+        out: list[DirEntry] = []
+        index = 0
+        while True:
+            what = f"ListDirectory {path!r} from entry {index}"
+            try:
+                reply = self._ack(self._new(Opcode.LIST_DIRECTORY, offset=index, data=path.encode()), what)
+            except FtpNakError as e:
+                if e.code == Nak.EOF:
+                    return out
+                raise
+            entries = [e for e in reply.data.split(b"\0") if e]
+            if not entries:
+                raise CollectionError(f"{what}: empty ACK (expected entries or NAK EOF)")
+            for raw in entries:
+                index += 1
+                entry = _parse_entry(raw, path)
+                if entry is not None:
+                    out.append(entry)
+            if index > MAX_ENTRIES:
+                raise CollectionError(f"ListDirectory {path!r}: more than {MAX_ENTRIES} entries")
+
+    def crc32(self, path: str) -> int | None:
+        """The controller's CalcFileCRC32 of ``path``, or ``None`` if it does not support the operation.
+
+        Raises:
+            FtpNakError: any other NAK (e.g. FILE_NOT_FOUND).
+        """
+        what = f"CalcFileCRC32 {path!r}"
+        try:
+            reply = self._ack(self._new(Opcode.CALC_FILE_CRC32, data=path.encode()), what)
+        except FtpNakError as e:
+            if e.code in (Nak.FAIL, Nak.UNKNOWN_COMMAND):
+                return None
+            raise
+        if len(reply.data) != 4:
+            raise CollectionError(f"{what}: ACK with {len(reply.data)} data bytes, expected 4")
+        return int(struct.unpack("<I", reply.data)[0])
+
+    def read(self, path: str, *, on_bytes: Callable[[int], None] | None = None, exact_size: bool = True) -> bytes:
+        """All bytes of ``path``.
+
+        Args:
+            path: the file.
+            on_bytes: progress callback (bytes just received).
+            exact_size: require the length OpenFileRO reported (off for
+                virtual files such as ``@SYS/*``, whose stat size is a placeholder).
+
+        Raises:
+            FtpNakError: the open or a read was refused.
+            SessionLostError: the controller forgot the session mid-read.
+            CollectionError: inconsistent or oversized data, or a length other than reported.
+            TransportError: the controller stopped answering.
+        """
+        opened = self._ack(self._new(Opcode.OPEN_FILE_RO, data=path.encode()), f"OpenFileRO {path!r}")
+        size = struct.unpack("<I", opened.data[:4])[0] if len(opened.data) >= 4 else None
+        data = _Reader(self, path, opened.session, on_bytes).run()
+        # Only a complete read gets here; terminating is courtesy, but bounded.
+        self._ack(self._new(Opcode.TERMINATE_SESSION, session=opened.session), f"TerminateSession {path!r}")
+        self._seq = (self._seq + _BURST_WINDOW) & 0xFFFF  # stale burst replies fall outside every later window
+        if exact_size and size is not None and len(data) != size:
+            raise CollectionError(f"{path!r}: controller said {size} bytes, served {len(data)}")
+        return data
+
+
+def _parse_entry(raw: bytes, path: str) -> DirEntry | None:
+    kind, body = raw[:1], raw[1:]
+    if kind == b"S":  # a "skip" entry: counted, carries nothing
+        return None
+    name_b, _, size_b = body.partition(b"\t")
+    try:
+        name = name_b.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CollectionError(f"ListDirectory {path!r}: entry name is not UTF-8: {name_b!r}") from None
+    if kind not in (b"F", b"D") or not name or "/" in name or name in (".", ".."):
+        if kind == b"D" and name in (".", ".."):
+            return None
+        raise CollectionError(f"ListDirectory {path!r}: malformed entry {raw!r}")
+    if kind == b"D":
+        return DirEntry(name, is_dir=True, size=None)
+    try:
+        size = int(size_b) if size_b else None
+    except ValueError:
+        raise CollectionError(f"ListDirectory {path!r}: bad size in entry {raw!r}") from None
+    return DirEntry(name, is_dir=False, size=size)
+
+
+class _Reader:
+    """One file read: bursts, gap reads, end-of-file detection."""
+
+    def __init__(self, ftp: FtpClient, path: str, session: int, on_bytes: Callable[[int], None] | None) -> None:
+        self.ftp, self.path, self.session, self.on_bytes = ftp, path, session, on_bytes
+        self.blocks: dict[int, bytes] = {}  # block index -> data (BLOCK bytes, shorter only at the end)
+        self.eof: int | None = None  # file length, once known
+        self.burst_ok = True
+
+    def _store(self, op: FtpOp) -> None:
+        if op.offset % BLOCK or len(op.data) > BLOCK or op.size != len(op.data):
+            return  # not an answer to a request of ours: ignore, the gap is re-read
+        index = op.offset // BLOCK
+        if op.offset + len(op.data) > MAX_FILE_SIZE:
+            raise CollectionError(f"{self.path!r}: larger than {MAX_FILE_SIZE} bytes")
+        old = self.blocks.get(index)
+        if old is not None:
+            if old != op.data:
+                raise CollectionError(f"{self.path!r}: controller served different bytes at offset {op.offset}")
+            return
+        self.blocks[index] = op.data
+        if self.on_bytes is not None:
+            self.on_bytes(len(op.data))
+        if len(op.data) < BLOCK:
+            self._set_eof(op.offset + len(op.data))
+
+    def _set_eof(self, end: int) -> None:
+        if self.eof is not None and self.eof != end:
+            raise CollectionError(f"{self.path!r}: controller reported two different file ends ({self.eof}, {end})")
+        self.eof = end
+
+    def _contiguous(self) -> int:
+        i = 0
+        while len(self.blocks.get(i, b"")) == BLOCK:
+            i += 1
+        return i * BLOCK + len(self.blocks.get(i, b""))
+
+    def _burst(self, offset: int) -> bool:
+        """One burst from ``offset``; returns whether it ended cleanly (else: silence)."""
+        ftp = self.ftp
+        req = ftp._new(Opcode.BURST_READ_FILE, session=self.session, offset=offset, size=BLOCK)
+        ftp._link.send_ftp(req)
+        deadline = time.monotonic() + ftp._retry
+        while (frame := ftp._link.recv(deadline)) is not None:
+            op = ftp._reply_to(frame, req, _BURST_WINDOW)
+            if op is None:
+                continue
+            deadline = time.monotonic() + ftp._retry
+            code = op.nak_code()
+            if code is not None:
+                return self._burst_nak(code, offset)
+            self._store(op)
+            if op.burst_complete:
+                return True
+        return False
+
+    def _burst_nak(self, code: int, offset: int) -> bool:
+        if code == Nak.EOF:
+            self._set_eof(offset)
+            return True
+        if code in (Nak.FAIL, Nak.UNKNOWN_COMMAND) and not self.blocks:
+            self.burst_ok = False  # a server without burst reads: use ReadFile
+            return True
+        if code in (Nak.INVALID_SESSION, Nak.NO_SESSIONS_AVAILABLE):
+            raise SessionLostError(f"reading {self.path!r}: controller lost the FTP session; did it reboot?")
+        raise FtpNakError(f"BurstReadFile {self.path!r} at {offset}: NAK {_nak_name(code)}", code)
+
+    def _read_block(self, index: int) -> None:
+        ftp = self.ftp
+        what = f"ReadFile {self.path!r} at offset {index * BLOCK}"
+        try:
+            reply = ftp._ack(ftp._new(Opcode.READ_FILE, session=self.session, offset=index * BLOCK, size=BLOCK), what)
+        except FtpNakError as e:
+            if e.code != Nak.EOF:
+                raise
+            self._set_eof(index * BLOCK)
+            return
+        if reply.offset != index * BLOCK:
+            raise CollectionError(f"{what}: reply for offset {reply.offset}")
+        self._store(reply)
+
+    def run(self) -> bytes:
+        ftp = self.ftp
+        last_progress, last_have = time.monotonic(), -1
+        while True:
+            have = self._contiguous()
+            if self.eof is not None and have >= self.eof:
+                break
+            if have != last_have:
+                last_have, last_progress = have, time.monotonic()
+            elif time.monotonic() - last_progress > ftp._link.timeout:
+                raise TransportError(
+                    f"{ftp._link.transport.target}: no FTP data for {self.path!r} at offset {have} "
+                    f"within {ftp._link.timeout:g} s"
+                )
+            top = max(self.blocks, default=-1)
+            if top * BLOCK > have:  # packets lost inside a burst: fetch just those
+                for index in range(have // BLOCK, top):
+                    if len(self.blocks.get(index, b"")) != BLOCK:
+                        self._read_block(index)
+                continue
+            if self.burst_ok:
+                self._burst(have)
+            else:
+                self._read_block(have // BLOCK)
+        end = self.eof if self.eof is not None else 0
+        if any(i * BLOCK >= end for i in self.blocks if self.blocks[i]):
+            raise CollectionError(f"{self.path!r}: controller served data past the end of the file")
+        return b"".join(self.blocks[i] for i in range((end + BLOCK - 1) // BLOCK))

@@ -1,0 +1,219 @@
+"""Measure a flight controller's parameters, FTP files and flash over a live MAVLink link.
+
+Each function returns finished :class:`~attest.model.Component` objects (with
+``error`` set when a measurement failed, never silently left out) and, where
+the device's own report can be checked against bytes the dock read,
+``device_lied`` findings.
+
+What each component proves:
+
+* ``fc/params`` (device-reported): the values the running firmware reports;
+* ``ftp/<path>`` (dock-read): SHA-256 of the bytes the dock received; the
+  device's CalcFileCRC32 is only a consistency check (a CRC32 is forgeable);
+* ``fc/flash``, ``fc/firmware``, ``fc/app-crc`` (dock-read from
+  ``@SYS/flash.bin``): the whole flash, the application cut out of it by its
+  verified app descriptor, and that application's CRC in the form a
+  firmware-image baseline records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from attest.firmware import app_crc_digest, locate_app, raw_crc32
+from attest.mavlink.ftp import FtpClient, FtpNakError
+from attest.mavlink.ftp_proto import Nak
+from attest.mavlink.identity import AUTOPILOT_ARDUPILOT, CAP_PARAM_ENCODE_BYTEWISE, Identity
+from attest.mavlink.link import Link
+from attest.mavlink.paramproto import fetch_params
+from attest.mavlink.params import Param, ParamFormatError, decode_pck, params_digest
+from attest.model import Component, Finding, FindingKind, Method, Severity
+from attest.progress import Progress
+from attest.selection import Selection
+
+__all__ = ["Measured", "file_component_name", "measure_files", "measure_flash", "measure_params"]
+
+PARAM_FILE = "@PARAM/param.pck"
+FLASH_FILE = "@SYS/flash.bin"
+#: How deep a file walk below a root goes.
+MAX_DEPTH = 8
+_LIED = "device reported CRC does not match the bytes it served"
+
+
+@dataclass
+class Measured:
+    """Components, rule values, findings and notes gathered by one step."""
+
+    components: dict[str, Component] = field(default_factory=dict)
+    values: dict[str, str | int | float] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    notes: dict[str, object] = field(default_factory=dict)
+
+    def merge(self, other: Measured) -> None:
+        """Add ``other``'s results to these."""
+        self.components.update(other.components)
+        self.values.update(other.values)
+        self.findings += other.findings
+        self.notes.update(other.notes)
+
+
+def file_component_name(path: str) -> str:
+    """``ftp/APM/scripts/x.lua`` for FTP path ``/APM/scripts/x.lua`` (paths relative to the FTP root)."""
+    return "ftp/" + path.lstrip("/")
+
+
+def measure_params(
+    link: Link, ftp: FtpClient | None, ident: Identity, selection: Selection, progress: Progress
+) -> Measured:
+    """``fc/params`` plus one ``param/NAME`` value per selected parameter.
+
+    Reads ``@PARAM/param.pck`` when the controller is ArduPilot with FTP; if
+    that is refused or malformed, falls back to the parameter protocol (both
+    are device-reported, so the fallback weakens nothing).
+    """
+    out = Measured()
+    params: list[Param] | None = None
+    source = "param-protocol"
+    if ftp is not None and ident.autopilot == AUTOPILOT_ARDUPILOT:
+        progress.start(None, "parameters")
+        try:
+            params = decode_pck(ftp.read(PARAM_FILE, on_bytes=progress.advance, exact_size=False))
+            source = f"ftp:{PARAM_FILE}"
+        except (FtpNakError, ParamFormatError) as e:
+            out.notes["param_pck_fallback"] = str(e)
+    if params is None:
+        progress.start(None, "parameters")
+        params = fetch_params(link, bytewise=bool(ident.capabilities & CAP_PARAM_ENCODE_BYTEWISE))
+    chosen = [p for p in params if selection.selects(f"param/{p.name}")]
+    out.components["fc/params"] = Component(
+        name="fc/params",
+        kind="parameters",
+        digest=params_digest(chosen),
+        attributes={"count": len(chosen), "total": len(params), "source": source},
+        method=Method.DEVICE_REPORTED,
+    )
+    out.values = {f"param/{p.name}": p.value for p in chosen}
+    return out
+
+
+def _walk(ftp: FtpClient, root: str, out: Measured) -> Iterable[tuple[str, int | None]]:
+    """Yield ``(path, listed size)`` of every file below ``root``; a root that does not exist yields nothing."""
+    stack = [(root.rstrip("/") or "/", 0)]
+    while stack:
+        path, depth = stack.pop()
+        try:
+            entries = ftp.list_dir(path)
+        except FtpNakError as e:
+            if e.code == Nak.FILE_NOT_FOUND and path == (root.rstrip("/") or "/"):
+                continue  # this controller has no such directory (e.g. no SD card scripts)
+            name = file_component_name(path)
+            out.components[name] = Component(name=name, kind="directory", error=f"cannot list: {e}")
+            continue
+        for entry in sorted(entries, key=lambda e: e.name, reverse=True):
+            child = f"{path.rstrip('/')}/{entry.name}" if path != "" else entry.name
+            if entry.is_dir:
+                if depth + 1 <= MAX_DEPTH:
+                    stack.append((child, depth + 1))
+                else:
+                    name = file_component_name(child)
+                    out.components[name] = Component(name=name, kind="directory", error="nested too deep")
+            else:
+                yield child, entry.size
+
+
+def measure_files(ftp: FtpClient, roots: Iterable[str], selection: Selection, progress: Progress) -> Measured:
+    """One ``ftp/<path>`` component per selected file below ``roots``, hashed on the dock.
+
+    The controller's CalcFileCRC32 of each file is compared with the dock's
+    CRC of the bytes it read; a difference is a critical ``device_lied`` finding.
+    """
+    out = Measured()
+    progress.start(None, "files")
+    for root in roots:
+        for path, _size in _walk(ftp, root, out):
+            name = file_component_name(path)
+            if not selection.selects(name):
+                continue
+            try:
+                data = ftp.read(path, on_bytes=progress.advance)
+                device_crc = ftp.crc32(path)
+            except FtpNakError as e:
+                out.components[name] = Component(name=name, kind="file", error=str(e))
+                continue
+            dock_crc = raw_crc32(data)
+            attrs: dict[str, str | int | bool | None] = {
+                "size": len(data),
+                "crc32": f"{dock_crc:08x}",
+                "device_crc32": None if device_crc is None else f"{device_crc:08x}",
+            }
+            out.components[name] = Component(name, "file", hashlib.sha256(data).hexdigest(), attrs, Method.DOCK_READ)
+            if device_crc is not None and device_crc != dock_crc:
+                out.findings.append(
+                    Finding(name, FindingKind.DEVICE_LIED, Severity.CRITICAL, f"crc32:{dock_crc:08x}",
+                            f"crc32:{device_crc:08x}", _LIED)
+                )  # fmt: skip
+    return out
+
+
+def measure_flash(
+    ftp: FtpClient, parts: Iterable[str], selection: Selection, progress: Progress, *, image_size: int | None
+) -> Measured:
+    """``fc/flash``, ``fc/firmware`` and ``fc/app-crc`` from ``@SYS/flash.bin``, as selected in ``parts``.
+
+    A controller without ``@SYS/flash.bin`` (PX4, SITL) yields nothing: a
+    baseline that has these components then reports them missing.
+
+    Args:
+        ftp: the FTP client.
+        parts: which of ``flash``, ``firmware``, ``app-crc`` to produce.
+        selection: component selection.
+        progress: progress display.
+        image_size: the application length a firmware-image baseline
+            records; else the flash's own app descriptor says.
+    """
+    out = Measured()
+    wanted = [p for p in parts if p in ("flash", "firmware", "app-crc") and selection.selects(f"fc/{p}")]
+    if not wanted:
+        return out
+    progress.start(None, "flash")
+    try:
+        flash = ftp.read(FLASH_FILE, on_bytes=progress.advance, exact_size=False)
+    except FtpNakError as e:
+        if e.code in (Nak.FILE_NOT_FOUND, Nak.FAIL):
+            out.notes["flash"] = f"{FLASH_FILE} not offered ({e})"
+            return out
+        for p in wanted:
+            out.components[f"fc/{p}"] = Component(name=f"fc/{p}", kind=_KINDS[p], error=str(e))
+        return out
+    if "flash" in wanted:
+        out.components["fc/flash"] = Component(
+            "fc/flash", "flash", hashlib.sha256(flash).hexdigest(), {"size": len(flash)}, Method.DOCK_READ
+        )
+    located = locate_app(flash)
+    for p in (w for w in wanted if w != "flash"):
+        name = f"fc/{p}"
+        if located is None:
+            out.components[name] = Component(
+                name, _KINDS[p], error=f"no application with a valid app descriptor found in {FLASH_FILE}"
+            )
+            continue
+        start, desc = located
+        length = image_size if image_size is not None else desc.image_size
+        image = flash[start : start + length]
+        if len(image) != length:
+            out.components[name] = Component(name, _KINDS[p], error=f"{FLASH_FILE} too short for the application")
+        elif p == "firmware":
+            attrs: dict[str, str | int | bool | None] = {
+                "size": length, "board_id": desc.board_id, "git_hash": f"{desc.git_hash:08x}", "app_start": start,
+            }  # fmt: skip
+            out.components[name] = Component(name, "firmware", hashlib.sha256(image).hexdigest(), attrs)
+        else:
+            crc = raw_crc32(image)
+            attrs = {"crc32": f"{crc:08x}", "length": length, "source": "dock-read flash.bin"}
+            out.components[name] = Component(name, "crc32", app_crc_digest(crc, length), attrs, Method.DOCK_READ)
+    return out
+
+
+_KINDS = {"flash": "flash", "firmware": "firmware", "app-crc": "crc32"}

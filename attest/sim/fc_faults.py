@@ -1,0 +1,98 @@
+"""Misbehaviour of the simulated controller's serial line, for the robustness tests.
+
+Applied to each outgoing MAVLink frame: random garbage before it, the frame
+dropped, a byte of it flipped, the frame cut short, a MAVLink 1 copy or a
+copy from another system id carrying altered data next to it. A seeded
+generator makes every run of a test repeatable.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from attest.mavlink.frames import MAGIC_V1, MAGIC_V2, mavlink, x25
+
+__all__ = ["Faults", "LineFaults"]
+
+#: The system id of the "other system" sharing the wire.
+OTHER_SYSTEM = 42
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Which faults to inject, and how often (probabilities per frame)."""
+
+    garbage: float = 0.0
+    drop: float = 0.0
+    corrupt: float = 0.0
+    truncate: float = 0.0
+    mavlink1: bool = False
+    other_system: bool = False
+    seed: int = 1
+
+    @property
+    def any(self) -> bool:
+        """Whether any line fault is on."""
+        return bool(self.garbage or self.drop or self.corrupt or self.truncate or self.mavlink1 or self.other_system)
+
+
+def _tamper(payload: bytes) -> bytes:
+    # Flip the bytes a liar would change: every data byte after the first 3.
+    return payload[:3] + bytes(b ^ 0x55 for b in payload[3:])
+
+
+class LineFaults:
+    """Turns each clean frame into the bytes the faulty line carries."""
+
+    def __init__(self, faults: Faults) -> None:
+        self._f = faults
+        self._rng = random.Random(faults.seed)  # noqa: S311 (repeatable test noise, not secrets)
+        self._seq = 0
+
+    def _v1(self, frame: bytes) -> bytes:
+        msgid = frame[7] | frame[8] << 8 | frame[9] << 16
+        cls = mavlink.mavlink_map.get(msgid)
+        if msgid > 255 or cls is None:
+            return b""
+        payload = _tamper(frame[10 : 10 + frame[1]].ljust(cls.unpacker.size, b"\0"))
+        head = bytes((MAGIC_V1, len(payload), frame[4], frame[5], frame[6], msgid))
+        crc = x25(head[1:] + payload + bytes((cls.crc_extra,)))
+        return head + payload + bytes((crc & 0xFF, crc >> 8))
+
+    def _other(self, frame: bytes) -> bytes:
+        msgid = frame[7] | frame[8] << 8 | frame[9] << 16
+        cls = mavlink.mavlink_map[msgid]
+        payload = frame[10 : 10 + frame[1]]
+        if msgid != mavlink.MAVLINK_MSG_ID_HEARTBEAT:
+            payload = _tamper(payload)
+        else:  # a companion computer's heartbeat: not an autopilot
+            payload = payload[:5] + bytes((8,)) + payload[6:]
+        self._seq = (self._seq + 1) & 0xFF
+        head = bytes((MAGIC_V2, len(payload), 0, 0, self._seq, OTHER_SYSTEM, 1)) + frame[7:10]
+        crc = x25(head[1:] + payload + bytes((cls.crc_extra,)))
+        return head + payload + bytes((crc & 0xFF, crc >> 8))
+
+    def apply(self, frame: bytes) -> bytes:
+        """The bytes to send for ``frame``."""
+        f, rng = self._f, self._rng
+        out = b""
+        if f.garbage and rng.random() < f.garbage:
+            junk = bytearray(rng.randbytes(rng.randint(1, 40)))
+            for _ in range(rng.randint(0, 3)):  # false magics make the noise hard
+                junk[rng.randrange(len(junk))] = rng.choice((MAGIC_V2, MAGIC_V1))
+            out += bytes(junk)
+        if f.mavlink1 and rng.random() < 0.3:
+            out += self._v1(frame)
+        if f.other_system and rng.random() < 0.3:
+            out += self._other(frame)
+        if f.drop and rng.random() < f.drop:
+            return out
+        body = frame
+        if f.corrupt and rng.random() < f.corrupt:
+            b = bytearray(body)
+            b[rng.randrange(len(b))] ^= 1 << rng.randrange(8)
+            body = bytes(b)
+        if f.truncate and rng.random() < f.truncate:
+            body = body[: rng.randrange(1, len(body))]
+        return out + body

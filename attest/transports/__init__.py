@@ -1,0 +1,1 @@
+"""Transports: bytes to and from a device (serial ports, pyserial URLs, SSH)."""

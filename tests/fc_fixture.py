@@ -1,0 +1,112 @@
+"""Run ``attest sim fc`` as a real subprocess on a real pty, and attest it through the real CLI.
+
+``sim_fc`` starts ``python -m attest sim fc ARGS``, reads the pty path from
+the first line of its stdout, and kills every simulator it started at
+teardown. ``FcBench`` wraps the create / sign / verify round trip.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from conftest import Fleet, Run, make_fleet, run_attest
+
+#: Small flash keeps each test's flash.bin read short (the app area is then 128 KiB).
+SMALL_FLASH = ("--flash-size", "256")
+
+
+@dataclass
+class Sim:
+    """One running simulated controller."""
+
+    path: str
+    proc: subprocess.Popen[str]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        if self.proc.stderr:
+            self.proc.stderr.close()
+
+
+def start_sim(*args: str, timeout: float = 15.0) -> Sim:
+    """Start a simulator and wait for the pty path on its first stdout line."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "attest", "sim", "fc", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline().strip() if ready else ""
+    if not line.startswith("/dev/"):
+        proc.kill()
+        _, err = proc.communicate(timeout=10)
+        raise AssertionError(f"sim fc did not print a pty path (got {line!r}); stderr: {err}")
+    return Sim(line, proc)
+
+
+@pytest.fixture
+def sim_fc() -> Iterator[Callable[..., Sim]]:
+    """A factory: ``sim_fc(*args)`` starts a simulator; all are killed at teardown."""
+    sims: list[Sim] = []
+
+    def start(*args: str) -> Sim:
+        sim = start_sim(*args)
+        sims.append(sim)
+        return sim
+
+    yield start
+    for sim in sims:
+        sim.stop()
+
+
+@dataclass
+class FcBench:
+    """A fleet key, trust policy and state directory for create/verify round trips."""
+
+    dir: Path
+    fleet: Fleet
+    env: dict[str, str] = field(default_factory=dict)
+
+    def attest(self, *args: str | os.PathLike[str], timeout: float = 120) -> Run:
+        return run_attest(list(args), env=self.env, timeout=timeout)
+
+    def create(self, device: str, *extra: str, name: str = "fc", out: str = "fc.baseline.json") -> Path:
+        """Create and sign a baseline of ``device``; fails the test if either step fails."""
+        path = self.dir / out
+        r = self.attest(
+            "baseline", "create", "--device", device, "--name", name, "--version", "1", "--out", path, "--force",
+            "--timeout", "5", *extra,
+        )  # fmt: skip
+        assert r.code == 0, r.err
+        r = self.attest("baseline", "sign", path, "--key", self.fleet.keys[0])
+        assert r.code == 0, r.err
+        return path
+
+    def verify(self, device: str, baseline: Path, *extra: str) -> Run:
+        """``attest verify --json``; returns the finished run."""
+        started = time.monotonic()
+        r = self.attest(
+            "verify", "--device", device, "--baseline", baseline, "--trust", self.fleet.trust, "--json", *extra
+        )
+        r.err += f"\n(verify took {time.monotonic() - started:.2f} s)"
+        return r
+
+
+@pytest.fixture
+def fc_bench(tmp_path: Path) -> FcBench:
+    """One fleet key and a private state directory."""
+    return FcBench(tmp_path, make_fleet(tmp_path / "fleet"), {"ATTEST_STATE_DIR": str(tmp_path / "state")})
