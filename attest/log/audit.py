@@ -44,6 +44,8 @@ CHUNK = 8192
 PARALLEL_FROM = 4096
 
 _BAD_LEAF = b"\0" * HASH_SIZE
+#: Read a chunk's entries in one call when they span at most this many bytes.
+_BLOCK = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,9 @@ def _audit(log: Log, vkey: VerifierKey, report: AuditReport, workers: int | None
             report.checkpoint = open_checkpoint(note, vkey, source="checkpoint")
         except LogError as e:
             report.add(None, str(e))
-    n = log.size  # the (possibly unverified) checkpoint's size: what the entries must match
+    # The entries must match the checkpoint's size, but only a verified checkpoint says what that is:
+    # with a bad one, the entries are checked as stored, and the checkpoint alone is blamed.
+    n = report.checkpoint.size if report.checkpoint is not None else stored
     if idx_size % 8:
         report.add(stored, f"{INDEX}: ends with a partial record ({idx_size % 8} bytes)")
     if stored > n:
@@ -158,21 +162,20 @@ def _audit(log: Log, vkey: VerifierKey, report: AuditReport, workers: int | None
     for level in range(2, len(expected_counts(m))):
         below, tile = levels[level - 1], TILE_WIDTH * HASH_SIZE
         levels.append(b"".join(reduce_pairs(below[i : i + tile]) for i in range(0, len(below) - tile + 1, tile)))
-    _check_stored_hashes(log, leaves, m, n, report)
+    _check_stored_hashes(log, levels, m, n, report)
     read = memory_reader(levels)
     report.root = _subtree_hash(0, m, read) if m else EMPTY_ROOT
-    cp = log.checkpoint
+    cp = report.checkpoint
     if cp is not None and m == n and report.root != cp.root:
         message = "the entries do not hash to the checkpoint's root"
-        dup = None
-        if report.first_bad_index is None:  # every stored byte agrees with itself: the whole log was rebuilt
+        if report.first_bad_index is None:
+            # Every stored byte agrees with every other: the log was rebuilt around an edit. Which entry
+            # changed first cannot be known without an older checkpoint; a duplicate is a strong hint.
+            message += ": the log was rebuilt; the first changed entry cannot be located without an older checkpoint"
             dup = _first_duplicate(leaves)
-            message += ": the log was rewritten (" + (
-                f"entry {dup} repeats an earlier entry)"
-                if dup is not None
-                else "the first changed entry cannot be located without an older checkpoint)"
-            )
-        report.add(dup, message)
+            if dup is not None:
+                message += f" (entries {dup[0]} and {dup[1]} are identical)"
+        report.add(None, message)
     tails = list((d / UNCOMMITTED).glob("*")) if (d / UNCOMMITTED).is_dir() else []
     if tails:
         report.notes.append(f"{UNCOMMITTED}/ holds {len(tails)} tail(s) cut off after crashes; they are not in the log")
@@ -225,30 +228,29 @@ def _check_chunk(task: Chunk) -> ChunkResult:
     problems: list[tuple[int, str]] = []
     leaves = bytearray()
     d = Path(directory)
-    with (d / INDEX).open("rb") as fi, (d / ENTRIES).open("rb") as fe:
+    with (d / INDEX).open("rb") as fi:
         lo = first - 1 if first else 0
         fi.seek(lo * 8)
         raw = fi.read((first + count - lo) * 8)
-        ends = [int.from_bytes(raw[i : i + 8], "big") for i in range(0, len(raw), 8)]
-        if first == 0:
-            ends.insert(0, 0)
-        pos = ends[0]
-        fe.seek(pos)
+    ends = [int.from_bytes(raw[i : i + 8], "big") for i in range(0, len(raw), 8)]
+    if first == 0:
+        ends.insert(0, 0)
+    fd = os.open(d / ENTRIES, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        size = os.fstat(fd).st_size
+        lo, hi = ends[0], ends[-1]
+        block = os.pread(fd, hi - lo, lo) if 0 <= lo <= hi <= size and hi - lo <= _BLOCK else None
         for k in range(count):
-            i = first + k
-            start, end = ends[k], ends[k + 1]
-            if start != pos or not start <= end - 4 <= start + MAX_ENTRY_BYTES:
+            i, start, end = first + k, ends[k], ends[k + 1]
+            if not start + 4 <= end <= start + 4 + MAX_ENTRY_BYTES:
                 problems.append((i, f"entry {i}: {INDEX} gives an impossible offset ({start}..{end})"))
                 leaves += _BAD_LEAF
-                fe.seek(end)  # resynchronise on the next index record
-                pos = end
                 continue
-            rec = fe.read(end - start)
-            pos = end
-            if len(rec) != end - start:
+            if end > size:
                 problems.append((i, f"entry {i}: {ENTRIES} is truncated"))
                 leaves += _BAD_LEAF
                 continue
+            rec = block[start - lo : end - lo] if block is not None else os.pread(fd, end - start, start)
             if int.from_bytes(rec[:4], "big") != end - start - 4:
                 problems.append((i, f"entry {i}: length prefix disagrees with {INDEX}"))
             entry = rec[4:]
@@ -256,6 +258,8 @@ def _check_chunk(task: Chunk) -> ChunkResult:
             why = entry_problem(entry, verify, keyid)
             if why is not None:
                 problems.append((i, f"entry {i}: {why}"))
+    finally:
+        os.close(fd)
     tile = TILE_WIDTH * HASH_SIZE
     full = len(leaves) // tile * tile if first % TILE_WIDTH == 0 else 0
     level1 = b"".join(reduce_pairs(bytes(leaves[j : j + tile])) for j in range(0, full, tile))
@@ -274,12 +278,14 @@ def _check_tail(log: Log, stored: int, report: AuditReport) -> None:
         report.add(stored, f"{ENTRIES}: {size - end} bytes after the last indexed entry")
 
 
-def _check_stored_hashes(log: Log, leaves: bytes, m: int, n: int, report: AuditReport) -> None:
-    """Level 0 must equal the recomputed leaf hashes; each higher level must follow from the stored level below.
+def _check_stored_hashes(log: Log, levels: list[bytes], m: int, n: int, report: AuditReport) -> None:
+    """Every stored hash must be the one recomputed from the entries.
 
-    Comparing each level with the one stored below it (not with a tree
-    recomputed from the entries) puts the blame where the bad bytes are: an
-    edited entry shows at level 0 only, a flipped stored hash at its own level.
+    Blame goes where the bad bytes are: an edited entry shows at level 0 only
+    (the stored levels above still agree with the stored level below), and
+    a flipped stored hash only at its own level (the level above it still
+    agrees with the entries). So a hash above level 0 is reported only when it
+    disagrees with both the entries and the stored level below it.
     """
     d = log.directory
     want = expected_counts(n)
@@ -298,11 +304,11 @@ def _check_stored_hashes(log: Log, leaves: bytes, m: int, n: int, report: AuditR
                 min(len(data) // HASH_SIZE, count) << (TILE_HEIGHT * level),
                 f"{path.name}: holds {len(data) / HASH_SIZE:g} hashes, expected {count}",
             )
-        if level == 0:
-            mine = leaves
-        else:
-            mine = b"".join(reduce_pairs(below[i : i + tile]) for i in range(0, len(below) - tile + 1, tile))
-        _compare_level(path.name, level, data, mine, report)
+        mine = levels[level] if level < len(levels) else b""
+        from_below = None
+        if level:
+            from_below = b"".join(reduce_pairs(below[i : i + tile]) for i in range(0, len(below) - tile + 1, tile))
+        _compare_level(path.name, level, data, mine, from_below=from_below, report=report)
         below = data
     for path in d.glob("hashes.*"):
         suffix = path.name.split(".", 1)[1]
@@ -310,30 +316,41 @@ def _check_stored_hashes(log: Log, leaves: bytes, m: int, n: int, report: AuditR
             report.add(m, f"{path.name}: a hash level the tree of {n} entries does not have")
 
 
-def _compare_level(name: str, level: int, stored: bytes, mine: bytes, report: AuditReport) -> None:
+def _compare_level(
+    name: str, level: int, stored: bytes, mine: bytes, *, from_below: bytes | None, report: AuditReport
+) -> None:
     limit = min(len(stored), len(mine)) // HASH_SIZE
     if stored[: limit * HASH_SIZE] == mine[: limit * HASH_SIZE]:
         return
+
+    def rec(data: bytes, k: int) -> bytes:
+        return data[k * HASH_SIZE : (k + 1) * HASH_SIZE]
+
     bad = [
         k
         for k in range(limit)
-        if stored[k * HASH_SIZE : (k + 1) * HASH_SIZE] != mine[k * HASH_SIZE : (k + 1) * HASH_SIZE]
+        if rec(stored, k) != rec(mine, k) and (from_below is None or rec(stored, k) != rec(from_below, k))
     ]
+    if not bad:
+        return
     k = bad[0]
-    first = k << (TILE_HEIGHT * level)
-    what = f"entry {first}" if level == 0 else f"entries {first}..{((k + 1) << (TILE_HEIGHT * level)) - 1}"
+    first, last = k << (TILE_HEIGHT * level), ((k + 1) << (TILE_HEIGHT * level)) - 1
+    what = f"entry {first}" if level == 0 else f"entries {first}..{last}"
     more = f" ({len(bad)} wrong in all)" if len(bad) > 1 else ""
-    report.add(first, f"{name}: stored hash {k} does not match {what}{more}")
+    # A bad entry already found inside this range explains the mismatch; blaming the range's
+    # first entry as well would name an index that is fine.
+    explained = any(p.index is not None and first <= p.index <= last for p in report.problems)
+    report.add(None if explained else first, f"{name}: stored hash {k} does not match {what}{more}")
 
 
-def _first_duplicate(leaves: bytes) -> int | None:
-    """The first entry whose bytes repeat an earlier entry (every result carries a fresh nonce)."""
-    seen: set[bytes] = set()
+def _first_duplicate(leaves: bytes) -> tuple[int, int] | None:
+    """The first pair of identical entries (every result carries a fresh nonce, so a pair is suspect)."""
+    seen: dict[bytes, int] = {}
     for i in range(len(leaves) // HASH_SIZE):
         h = leaves[i * HASH_SIZE : (i + 1) * HASH_SIZE]
         if h in seen:
-            return i
-        seen.add(h)
+            return seen[h], i
+        seen[h] = i
     return None
 
 
@@ -357,10 +374,11 @@ def _check_old(report: AuditReport, old: Checkpoint | None, levels: list[bytes])
     try:
         verify_consistency(old.size, n, old.root, cp.root, proof)
     except LogError as e:
-        prefix = _subtree_hash(0, old.size, read)
-        if prefix != old.root:
+        if _subtree_hash(0, old.size, read) != old.root:
             report.add(None, f"entries below {old.size} are not those the older checkpoint signed: {e}")
         else:
-            report.add(None, f"not consistent with the older checkpoint: {e}")
+            report.add(
+                None, f"the first {old.size} entries are those the older checkpoint signed; a later one changed: {e}"
+            )
     else:
         report.notes.append(f"consistent with the older checkpoint (size {old.size}): RFC 9162 proof checked")

@@ -194,6 +194,8 @@ class Note:
                 raise LogError(f"{source}: signature line {n} is not base64") from e
             if len(raw) < 5:
                 raise LogError(f"{source}: signature line {n} is too short")
+            if base64.b64encode(raw).decode("ascii") != b64:
+                raise LogError(f"{source}: signature line {n} is not canonical base64")  # no malleable padding bits
             sigs.append(NoteSignature(name, raw[:4], raw[4:]))
         return cls(text, tuple(sigs))
 
