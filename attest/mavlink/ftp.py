@@ -80,6 +80,16 @@ class FtpClient:
         self._link = link
         self._seq = 0
         self._retry = retry if retry is not None else min(1.0, max(0.2, link.timeout / 5))
+        #: Smoothed round-trip time of read requests, for quick re-requests of lost packets.
+        self._srtt = 0.1
+
+    @property
+    def _read_retry(self) -> float:
+        """Silence after which a read (or the rest of a burst) is presumed lost: a few round trips."""
+        return min(self._retry, max(0.05, 4 * self._srtt + 0.02))
+
+    def _sample_rtt(self, seconds: float) -> None:
+        self._srtt += (seconds - self._srtt) / 8
 
     # -- one request, one reply ------------------------------------------------
 
@@ -102,17 +112,26 @@ class FtpClient:
         self._seq = (self._seq + 1) & 0xFFFF
         return op
 
-    def _transact(self, op: FtpOp, what: str) -> FtpOp:
+    def _transact(self, op: FtpOp, what: str, *, every: float | None = None) -> FtpOp:
         """Send ``op`` (again, same seq, until answered); return the ACK/NAK reply."""
-        return self._link.wait(
+        sends: list[float] = []
+
+        def send() -> None:
+            sends.append(time.monotonic())
+            self._link.send_ftp(op)
+
+        reply = self._link.wait(
             lambda f: self._reply_to(f, op),
             what=f"FTP reply to {what}",
-            resend=lambda: self._link.send_ftp(op),
-            every=self._retry,
+            resend=send,
+            every=self._retry if every is None else every,
         )
+        if len(sends) == 1:
+            self._sample_rtt(time.monotonic() - sends[0])
+        return reply
 
-    def _ack(self, op: FtpOp, what: str) -> FtpOp:
-        reply = self._transact(op, what)
+    def _ack(self, op: FtpOp, what: str, *, every: float | None = None) -> FtpOp:
+        reply = self._transact(op, what, every=every)
         code = reply.nak_code()
         if code is None:
             return reply
@@ -189,7 +208,12 @@ class FtpClient:
         """
         opened = self._ack(self._new(Opcode.OPEN_FILE_RO, data=path.encode()), f"OpenFileRO {path!r}")
         size = struct.unpack("<I", opened.data[:4])[0] if len(opened.data) >= 4 else None
-        data = _Reader(self, path, opened.session, on_bytes).run()
+        try:
+            data = _Reader(self, path, opened.session, on_bytes).run()
+        except FtpNakError:
+            # Close the refused read so the next file can be opened (one session for all).
+            self._ack(self._new(Opcode.TERMINATE_SESSION, session=opened.session), f"TerminateSession {path!r}")
+            raise
         # Only a complete read gets here; terminating is courtesy, but bounded.
         self._ack(self._new(Opcode.TERMINATE_SESSION, session=opened.session), f"TerminateSession {path!r}")
         self._seq = (self._seq + _BURST_WINDOW) & 0xFFFF  # stale burst replies fall outside every later window
@@ -262,12 +286,17 @@ class _Reader:
         ftp = self.ftp
         req = ftp._new(Opcode.BURST_READ_FILE, session=self.session, offset=offset, size=BLOCK)
         ftp._link.send_ftp(req)
-        deadline = time.monotonic() + ftp._retry
+        sent = time.monotonic()
+        deadline = sent + ftp._retry  # the first reply may take a while (the file is opened, seeked)
+        first = True
         while (frame := ftp._link.recv(deadline)) is not None:
             op = ftp._reply_to(frame, req, _BURST_WINDOW)
             if op is None:
                 continue
-            deadline = time.monotonic() + ftp._retry
+            if first:
+                ftp._sample_rtt(time.monotonic() - sent)
+                first = False
+            deadline = time.monotonic() + ftp._read_retry
             code = op.nak_code()
             if code is not None:
                 return self._burst_nak(code, offset)
@@ -291,7 +320,8 @@ class _Reader:
         ftp = self.ftp
         what = f"ReadFile {self.path!r} at offset {index * BLOCK}"
         try:
-            reply = ftp._ack(ftp._new(Opcode.READ_FILE, session=self.session, offset=index * BLOCK, size=BLOCK), what)
+            op = ftp._new(Opcode.READ_FILE, session=self.session, offset=index * BLOCK, size=BLOCK)
+            reply = ftp._ack(op, what, every=ftp._read_retry)
         except FtpNakError as e:
             if e.code != Nak.EOF:
                 raise

@@ -145,7 +145,10 @@ class Link:
         # Heartbeats come once a second; asking for one (broadcast) saves most of that wait.
         ask = mavlink.MAVLink_command_long_message(0, 0, _MAV_CMD_REQUEST_MESSAGE, 0, 0, 0, 0, 0, 0, 0, 0)
         hb = self.wait(
-            heartbeat, what="HEARTBEAT from an autopilot (is this a flight controller?)", resend=lambda: self.send(ask)
+            heartbeat,
+            what="HEARTBEAT from an autopilot (is this a flight controller?)",
+            resend=lambda: self.send(ask),
+            every=0.3,
         )
         self.target_system, self.target_component = hb.get_srcSystem(), hb.get_srcComponent()
         return hb

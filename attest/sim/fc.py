@@ -40,7 +40,7 @@ __all__ = ["SimConfig", "SimFC", "default_files", "run"]
 #: Output queued ahead of the line; more waits in the answer generators.
 _HIGH_WATER = 16384
 #: Seconds the controller is silent while it "reboots".
-_REBOOT_SILENCE = 0.6
+_REBOOT_SILENCE = 0.3
 
 
 def default_files(autopilot: str) -> dict[str, bytes]:

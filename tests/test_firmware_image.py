@@ -1,0 +1,111 @@
+"""Baselines from release files (.apj, .px4) verify the live controller that runs the image.
+
+The lead wires ``attest baseline create --firmware FILE`` to
+:func:`attest.collectors.firmware_image.from_file`; these tests do what that
+command will do (collect, Baseline.from_evidence, write the Statement), then
+sign and verify through the real CLI against ``attest sim fc``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from attest.baseline import Baseline
+from attest.collectors.firmware_image import from_file
+from attest.errors import ConfigError
+from attest.firmware import bootloader_crc, raw_crc32
+from attest.selection import Selection
+
+pytest_plugins = ["fc_fixture"]
+
+SMALL_FLASH = ("--flash-size", "256")
+
+
+def _image_baseline(fc_bench, image: Path) -> Path:
+    collector = from_file(image)
+    settings = {"selection": Selection().to_json(), **collector.settings_extras()}
+    evidence = collector.collect(settings, nonce="00" * 32)
+    baseline = Baseline.from_evidence(
+        evidence, name="release", version=1, collection=settings, device_match=collector.selector(evidence)
+    )
+    out = image.with_suffix(".baseline.json")
+    out.write_text(json.dumps(baseline.to_statement(), indent=2))
+    r = fc_bench.attest("baseline", "sign", out, "--key", fc_bench.fleet.keys[0])
+    assert r.code == 0, r.err
+    return out
+
+
+def _release(fc_bench, tmp_path: Path, name: str, *args: str) -> Path:
+    path = tmp_path / name
+    r = fc_bench.attest("sim", "firmware", "--out", path, *SMALL_FLASH, *args)
+    assert r.code == 0, r.err
+    return path
+
+
+def test_apj_records_hash_size_board_git_and_bootloader_crc(fc_bench, tmp_path):
+    """The image's SHA-256, size, board id, git identity and padded bootloader CRC are recorded."""
+    apj = _release(fc_bench, tmp_path, "ArduCopter.apj")
+    collector = from_file(apj)
+    img = collector.image.image
+    ev = collector.collect({"selection": Selection().to_json(), **collector.settings_extras()}, nonce="00")
+    fw, crc = ev.components["fc/firmware"], ev.components["fc/app-crc"]
+    assert fw.attributes["size"] == len(img)
+    assert fw.attributes["board_id"] == 140
+    assert fw.attributes["git_hash"] == "4f3d6a1b"
+    assert crc.attributes["bootloader_crc"] == f"{bootloader_crc(img, 128 * 1024):08x}"
+    assert crc.attributes["crc32"] == f"{raw_crc32(img):08x}"
+    assert collector.selector(ev) == {"board_id": "140"}
+    with pytest.raises(ConfigError):
+        collector.selector(ev, pin_instance=True)
+
+
+def test_apj_baseline_verifies_the_controller_from_flash_and_bootloader(sim_fc, fc_bench, tmp_path):
+    """Same image on the controller: pass from @SYS/flash.bin and through the bootloader."""
+    baseline = _image_baseline(fc_bench, _release(fc_bench, tmp_path, "ArduCopter.apj"))
+    sim = sim_fc(*SMALL_FLASH)
+    r = fc_bench.verify(sim.path, baseline)
+    assert r.code == 0, r.out + r.err
+    r = fc_bench.verify(sim.path, baseline, "--bootloader", "--timeout", "4")
+    assert r.code == 0, r.out + r.err
+
+
+def test_apj_baseline_catches_another_image(sim_fc, fc_bench, tmp_path):
+    """A controller running other code (claiming the same version) drifts on both components."""
+    baseline = _image_baseline(fc_bench, _release(fc_bench, tmp_path, "ArduCopter.apj"))
+    evil = _release(fc_bench, tmp_path, "evil.apj", "--variant", "evil")
+    r = fc_bench.verify(sim_fc(*SMALL_FLASH, "--flash", str(evil)).path, baseline)
+    assert r.code == 1, r.out + r.err
+    assert {f["component"] for f in r.json()["findings"]} == {"fc/firmware", "fc/app-crc"}
+
+
+def test_px4_image_baseline_verifies_through_the_bootloader(sim_fc, fc_bench, tmp_path):
+    """A .px4 image is checked by the bootloader's CRC (PX4 offers no flash.bin, no READ_MULTI)."""
+    baseline = _image_baseline(fc_bench, _release(fc_bench, tmp_path, "px4_fmu-v6x.px4", "--autopilot", "px4"))
+    sim = sim_fc("--autopilot", "px4", *SMALL_FLASH)
+    r = fc_bench.verify(sim.path, baseline, "--bootloader", "--timeout", "4")
+    assert r.code == 0, r.out + r.err
+    evil = _release(fc_bench, tmp_path, "evil.px4", "--autopilot", "px4", "--variant", "evil")
+    bad = sim_fc("--autopilot", "px4", *SMALL_FLASH, "--flash", str(evil))
+    r = fc_bench.verify(bad.path, baseline, "--bootloader", "--timeout", "4")
+    assert r.code == 1
+    assert {f["component"] for f in r.json()["findings"]} == {"fc/app-crc"}
+
+
+def test_image_for_another_board_is_untrusted(sim_fc, fc_bench, tmp_path):
+    """An ArduPilot image's baseline does not apply to the PX4 board: exit 4."""
+    baseline = _image_baseline(fc_bench, _release(fc_bench, tmp_path, "ArduCopter.apj"))
+    r = fc_bench.verify(sim_fc("--autopilot", "px4", *SMALL_FLASH).path, baseline)
+    assert r.code == 4
+
+
+def test_bad_image_file_is_a_config_error(tmp_path):
+    """Not a firmware file: ConfigError (exit 2) naming the file."""
+    bad = tmp_path / "x.apj"
+    bad.write_text('{"magic": "nope"}')
+    with pytest.raises(ConfigError, match=r"x\.apj"):
+        from_file(bad)
+    with pytest.raises(ConfigError, match="cannot read"):
+        from_file(tmp_path / "missing.apj")

@@ -1,0 +1,130 @@
+"""A noisy, broken or hostile serial line never yields a pass for a tampered controller.
+
+Each case runs ``attest verify`` against ``attest sim fc`` with one kind of
+misbehaviour. For line faults an honest controller must still pass (the
+dock recovers); a tampered one (changed parameter, changed script, swapped
+flash and lying CRCs at once) must never pass. Stalls, reboots and FTP NAKs
+must end in exit 3 with a message, never a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import make_fleet, run_attest
+from fc_fixture import start_sim
+
+SMALL_FLASH = ("--flash-size", "256")
+TIMEOUT = ("--timeout", "4")
+
+
+@dataclass
+class Setup:
+    baseline: Path
+    trust: Path
+    env: dict[str, str]
+    tamper: tuple[str, ...]
+
+    def verify(self, sim_args: tuple[str, ...], *extra: str) -> tuple[int, dict, str]:
+        sim = start_sim(*SMALL_FLASH, *sim_args)
+        try:
+            r = run_attest(
+                ["verify", "--device", sim.path, "--baseline", self.baseline, "--trust", self.trust, "--json",
+                 *TIMEOUT, *extra],
+                env=self.env,
+            )  # fmt: skip
+        finally:
+            sim.stop()
+        assert "Traceback" not in r.err, r.err
+        return r.code, r.json(), r.err
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Setup:
+    """One signed baseline of an honest controller, and the arguments of a thoroughly tampered one."""
+    root = tmp_path_factory.mktemp("robust")
+    fleet = make_fleet(root / "fleet")
+    env = {"ATTEST_STATE_DIR": str(root / "state")}
+    evil_script = root / "evil.lua"
+    evil_script.write_text("-- disable the geofence\n")
+    evil_fw = root / "evil.apj"
+    assert run_attest(["sim", "firmware", "--out", evil_fw, "--variant", "evil", *SMALL_FLASH]).code == 0
+    sim = start_sim(*SMALL_FLASH)
+    try:
+        baseline = root / "fc.json"
+        r = run_attest(
+            ["baseline", "create", "--device", sim.path, "--name", "fc", "--version", "1", "--out", baseline,
+             "--rule", "param/FENCE_ENABLE=1"],
+            env=env,
+        )  # fmt: skip
+        assert r.code == 0, r.err
+        assert run_attest(["baseline", "sign", baseline, "--key", fleet.keys[0]]).code == 0
+    finally:
+        sim.stop()
+    tamper = (
+        "--param", "FENCE_ENABLE=0", "--file", f"/APM/scripts/patrol_geofence.lua={evil_script}",
+        "--flash", str(evil_fw), "--lie-crc",
+    )  # fmt: skip
+    return Setup(baseline, fleet.trust, env, tamper)
+
+
+LINE_FAULTS = {
+    "garbage": ("--garbage", "0.3"),
+    "bad-checksums": ("--corrupt", "0.05"),
+    "truncated-frames": ("--truncate", "0.05"),
+    "dropped-frames": ("--drop", "0.05"),
+    "mavlink1-frames": ("--mavlink1",),
+    "other-systems": ("--other-system",),
+}
+
+
+@pytest.mark.parametrize("fault", LINE_FAULTS.values(), ids=LINE_FAULTS.keys())
+def test_line_fault_honest_controller_still_passes(setup, fault):
+    """The dock resynchronises, ignores MAVLink 1 and foreign systems, and re-requests what was lost."""
+    code, out, err = setup.verify(fault)
+    assert code == 0, (out, err)
+
+
+@pytest.mark.parametrize("fault", LINE_FAULTS.values(), ids=LINE_FAULTS.keys())
+def test_line_fault_tampered_controller_never_passes(setup, fault):
+    """Under the same faults, every kind of tampering is still reported."""
+    code, out, _ = setup.verify((*fault, *setup.tamper))
+    assert code == 1, out
+    found = {(f["component"], f["kind"]) for f in out["findings"]}
+    assert ("param/FENCE_ENABLE", "out_of_range") in found
+    assert ("ftp/APM/scripts/patrol_geofence.lua", "modified") in found
+    assert ("ftp/APM/scripts/patrol_geofence.lua", "device_lied") in found
+    assert ("fc/firmware", "modified") in found
+
+
+def test_stall_is_exit_3_naming_what_was_awaited(setup):
+    """A controller that goes silent mid-read: bounded wait, exit 3, the message says what was awaited."""
+    code, out, _ = setup.verify(("--stall-after", "40"), "--timeout", "1.5")
+    assert code == 3
+    assert out["verdict"] == "error"
+    assert "within 1.5 s" in out["message"]
+    assert "param.pck" in out["message"]
+
+
+def test_silent_port_is_exit_3_naming_the_heartbeat(setup):
+    """Nothing ever answers: the first wait (for a heartbeat) is bounded too."""
+    code, out, _ = setup.verify(("--stall-after", "0"), "--timeout", "1")
+    assert code == 3
+    assert "HEARTBEAT" in out["message"]
+
+
+def test_reboot_mid_read_is_exit_3(setup):
+    """A controller that resets during a read could come back as anything: the attestation stops."""
+    code, out, _ = setup.verify(("--reboot-mid-read",))
+    assert code == 3
+    assert "reboot" in out["message"]
+
+
+@pytest.mark.parametrize("code", range(1, 11))
+def test_every_ftp_nak_code_on_a_tampered_controller_never_passes(setup, code):
+    """Whatever NAK a controller answers reads with, the result is an error or drift, never a pass."""
+    rc, out, _ = setup.verify(("--ftp-nak", str(code), *setup.tamper))
+    assert rc in (1, 3), out
+    assert out["verdict"] in ("drift", "error")
