@@ -136,7 +136,7 @@ def test_param_pck_rejects_subsets_truncation_and_duplicates():
     data = encode_pck([Param("A", "int8", 1), Param("B", "int8", 2)])
     with pytest.raises(ParamFormatError, match="subset"):
         decode_pck(struct.pack("<HHH", 0x671B, 1, 2) + data[6:])
-    with pytest.raises(ParamFormatError, match="truncated|found"):
+    with pytest.raises(ParamFormatError, match=r"truncated|found"):
         decode_pck(data[:-1])
     with pytest.raises(ParamFormatError, match="twice"):
         decode_pck(encode_pck([Param("A", "int8", 1), Param("A", "int8", 2)]))
