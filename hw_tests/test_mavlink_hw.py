@@ -1,0 +1,47 @@
+"""Flight-controller specifics on a real device: ``pytest hw_tests --device /dev/ttyACM0`` (or ``socket://HOST:5760``).
+
+Measures the controller in-process with the MAVLink collector and checks
+that identity fields are present, that the whole parameter set was read and
+that FTP reads completed (files hashed by the dock, device CRCs agreeing).
+Skipped for targets that are not serial ports or ``socket://`` URLs.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from attest.collectors.mavlink import MavlinkCollector
+from attest.model import FindingKind, Method
+from attest.targets import TargetOptions, target_kind
+
+
+@pytest.fixture
+def evidence(device: str, request: pytest.FixtureRequest):
+    if target_kind(device) != "serial":
+        pytest.skip("not a flight-controller target (serial port or socket://)")
+    opts = TargetOptions(baud=int(request.config.getoption("--baud")), timeout=15.0)
+    collector = MavlinkCollector(device, opts)
+    return collector.collect(collector.settings_extras(), nonce="00" * 32)
+
+
+def test_identity_fields_are_present(evidence):
+    facts = evidence.device.facts
+    for key in ("autopilot", "board_id", "flight_sw_version", "git_hash", "vendor_id", "product_id"):
+        assert facts.get(key), (key, facts)
+    assert int(facts["board_id"]) > 0 or facts["autopilot"] != "ardupilot", "ArduPilot boards report an APJ id"
+
+
+def test_parameter_read_completes(evidence):
+    params = evidence.components["fc/params"]
+    assert params.error is None
+    assert params.attributes["count"] == params.attributes["total"] > 100
+    assert sum(1 for k in evidence.values if k.startswith("param/")) == params.attributes["total"]
+
+
+def test_ftp_reads_complete_and_crcs_agree(evidence):
+    if int(evidence.device.facts["capabilities"], 16) & 32 == 0:
+        pytest.skip("this controller offers no MAVLink FTP")
+    files = [c for n, c in evidence.components.items() if n.startswith("ftp/")]
+    assert all(c.error is None for c in files), [(c.name, c.error) for c in files if c.error]
+    assert all(c.method is Method.DOCK_READ for c in files)
+    assert not [f for f in evidence.findings if f.kind is FindingKind.DEVICE_LIED]
