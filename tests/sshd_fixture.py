@@ -1,0 +1,242 @@
+"""A real OpenSSH sshd on 127.0.0.1 for the SSH tests and bench/bench_ssh.py.
+
+:class:`Sshd` runs ``/usr/sbin/sshd -D -e -f CONFIG`` as the current user on a
+free port, with a freshly generated host key and an ``authorized_keys`` file
+holding a freshly generated client key, and owns the process: it starts it,
+waits until it speaks SSH, and kills it and every session it forked. Nothing
+is mocked: the dock talks to the same sshd and sftp-server a Debian-based
+companion computer runs. The "companion's filesystem" is any directory the
+test names in the target (``ssh://USER@127.0.0.1:PORT/that/dir``).
+
+When sshd or ssh-keygen is missing, :func:`require_openssh` skips the test
+with the Debian package to install (``make test`` installs it as root).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+SSHD = "/usr/sbin/sshd"
+SSH_KEYGEN = "/usr/bin/ssh-keygen"
+SFTP_SERVER = "/usr/lib/openssh/sftp-server"
+
+#: How long sshd may take to start listening.
+START_TIMEOUT = 10.0
+
+
+def require_openssh() -> None:
+    """Skip the calling test when the OpenSSH server or client tools are missing."""
+    if not os.access(SSHD, os.X_OK):
+        pytest.skip("needs the Debian package openssh-server (make test installs it as root)")
+    if not os.access(SSH_KEYGEN, os.X_OK):
+        pytest.skip("needs the Debian package openssh-client (make test installs it as root)")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def keygen(path: Path, kind: str = "ed25519") -> Path:
+    """Generate an unencrypted OpenSSH key pair at ``path`` (and ``path.pub``)."""
+    subprocess.run(
+        [SSH_KEYGEN, "-q", "-t", kind, "-N", "", "-C", f"attest-test-{path.name}", "-f", str(path)],
+        check=True,
+        capture_output=True,
+    )
+    return path
+
+
+def _children(pid: int) -> list[int]:
+    """Every live descendant of ``pid`` (sshd forks one process tree per connection)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat_line = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        # The command name is in parentheses and may hold spaces: ppid follows the last ')'.
+        parents[int(entry)] = int(stat_line.rsplit(")", 1)[1].split()[1])
+    out: list[int] = []
+    frontier = [pid]
+    while frontier:
+        p = frontier.pop()
+        kids = [c for c, pp in parents.items() if pp == p]
+        out += kids
+        frontier += kids
+    return out
+
+
+def process_name(pid: int) -> str:
+    """The command name of ``pid`` ('' if it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+class Sshd:
+    """One sshd instance; use :meth:`running` as a context manager.
+
+    Attributes:
+        dir: where its config, keys, pid file and log live.
+        port: the TCP port on 127.0.0.1.
+        user: the login user (the current user).
+        host_key: the private host key file.
+        client_key: the private key the dock logs in with (``--identity``).
+        known_hosts: a known_hosts file pinning the current host key.
+    """
+
+    def __init__(self, workdir: Path, *, extra_config: Sequence[str] = ()) -> None:
+        self.dir = workdir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.user = getpass.getuser()
+        self.host_key = keygen(self.dir / "host_ed25519")
+        self.client_key = keygen(self.dir / "client_ed25519")
+        self.known_hosts = self.dir / "known_hosts"
+        self.log = self.dir / "sshd.log"
+        self.extra_config = list(extra_config)
+        (self.dir / "authorized_keys").write_bytes(Path(f"{self.client_key}.pub").read_bytes())
+        self._write_known_hosts()
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    @contextlib.contextmanager
+    def running(cls, workdir: Path, *, extra_config: Sequence[str] = ()) -> Iterator[Sshd]:
+        """Start an sshd in ``workdir``; stop it and its sessions on exit, whatever happened."""
+        require_openssh()
+        sshd = cls(workdir, extra_config=extra_config)
+        try:
+            sshd.start()
+            yield sshd
+        finally:
+            sshd.stop()
+
+    def target(self, root: os.PathLike[str] | str = "") -> str:
+        """The ``ssh://`` target measuring the directory ``root`` on this sshd ('' = /)."""
+        path = os.fspath(root)
+        return f"ssh://{self.user}@127.0.0.1:{self.port}{path}"
+
+    def transport_args(self) -> list[str]:
+        """``--identity`` and ``--known-hosts`` for the attest CLI."""
+        return ["--identity", str(self.client_key), "--known-hosts", str(self.known_hosts)]
+
+    def _write_known_hosts(self) -> None:
+        kind, blob = Path(f"{self.host_key}.pub").read_text().split()[:2]
+        self.known_hosts.write_text(f"[127.0.0.1]:{self.port} {kind} {blob}\n")
+
+    def _config(self) -> str:
+        sftp = SFTP_SERVER if os.access(SFTP_SERVER, os.X_OK) else "internal-sftp"
+        lines = [
+            f"Port {self.port}",
+            "ListenAddress 127.0.0.1",
+            f"HostKey {self.host_key}",
+            f"PidFile {self.dir / 'sshd.pid'}",
+            f"AuthorizedKeysFile {self.dir / 'authorized_keys'}",
+            # The test directories belong to whoever runs the tests; root in CI.
+            "StrictModes no",
+            "UsePAM no",
+            "PubkeyAuthentication yes",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "PermitRootLogin prohibit-password",
+            "MaxStartups 50",
+            "LogLevel VERBOSE",
+            f"Subsystem sftp {sftp}",
+            *self.extra_config,
+        ]
+        return "\n".join(lines) + "\n"
+
+    def start(self) -> None:
+        """Start sshd and wait until it sends its SSH banner.
+
+        Raises:
+            RuntimeError: it did not start within :data:`START_TIMEOUT` (its log is in the message).
+        """
+        if os.geteuid() == 0:
+            # sshd's privilege separation needs this directory; containers often lack it.
+            Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        config = self.dir / "sshd_config"
+        config.write_text(self._config())
+        with self.log.open("ab") as log:
+            self._proc = subprocess.Popen(
+                [SSHD, "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                break
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                s.settimeout(2)
+                if s.recv(8).startswith(b"SSH-"):
+                    return
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"sshd did not start on port {self.port}:\n{self.log.read_text(errors='replace')}")
+
+    @property
+    def pid(self) -> int:
+        """The pid of the listening sshd."""
+        if self._proc is None:
+            raise RuntimeError("sshd is not running")
+        return self._proc.pid
+
+    def sessions(self) -> list[int]:
+        """Pids of every process sshd forked for a connection (sshd children, sftp-server, commands)."""
+        return _children(self.pid) if self._proc is not None else []
+
+    def kill_sessions(self, sig: int = signal.SIGKILL) -> list[int]:
+        """Send ``sig`` to every session process; returns their pids."""
+        pids = self.sessions()
+        for p in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, sig)
+        return pids
+
+    def stop(self) -> None:
+        """Kill sshd and all its sessions; idempotent."""
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self.kill_sessions(signal.SIGKILL)
+            self._proc.kill()
+        self._proc.wait(timeout=10)
+        self.kill_sessions(signal.SIGKILL)  # orphans already re-parented are not ours to find; this is best effort
+        self._proc = None
+
+    def restart(self, *, new_host_key: bool = False, extra_config: Sequence[str] | None = None) -> None:
+        """Stop, optionally swap the host key (without updating :attr:`known_hosts`) or config, and start again."""
+        self.stop()
+        if new_host_key:
+            for p in (self.host_key, Path(f"{self.host_key}.pub")):
+                p.unlink()
+            keygen(self.host_key)
+        if extra_config is not None:
+            self.extra_config = list(extra_config)
+        self.start()
+
+    def log_text(self) -> str:
+        """Everything sshd logged so far."""
+        return self.log.read_text(errors="replace")
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    """Copy a test tree keeping symlinks as symlinks (helper for tests that mutate a copy)."""
+    shutil.copytree(src, dst, symlinks=True)
+    return dst
