@@ -22,8 +22,9 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Self
 
 import pytest
 
@@ -102,7 +103,9 @@ class Sshd:
         known_hosts: a known_hosts file pinning the current host key.
     """
 
-    def __init__(self, workdir: Path, *, extra_config: Sequence[str] = ()) -> None:
+    def __init__(
+        self, workdir: Path, *, extra_config: Sequence[str] = (), env: Mapping[str, str] | None = None
+    ) -> None:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -112,16 +115,25 @@ class Sshd:
         self.known_hosts = self.dir / "known_hosts"
         self.log = self.dir / "sshd.log"
         self.extra_config = list(extra_config)
+        self.env = dict(env or {})
         (self.dir / "authorized_keys").write_bytes(Path(f"{self.client_key}.pub").read_bytes())
         self._write_known_hosts()
         self._proc: subprocess.Popen[bytes] | None = None
 
     @classmethod
     @contextlib.contextmanager
-    def running(cls, workdir: Path, *, extra_config: Sequence[str] = ()) -> Iterator[Sshd]:
-        """Start an sshd in ``workdir``; stop it and its sessions on exit, whatever happened."""
+    def running(
+        cls, workdir: Path, *, extra_config: Sequence[str] = (), env: Mapping[str, str] | None = None
+    ) -> Iterator[Sshd]:
+        """Start an sshd in ``workdir``; stop it and its sessions on exit, whatever happened.
+
+        Args:
+            workdir: a fresh directory for its files.
+            extra_config: more sshd_config lines.
+            env: environment variables of every session (e.g. a PATH with a fake tool first).
+        """
         require_openssh()
-        sshd = cls(workdir, extra_config=extra_config)
+        sshd = cls(workdir, extra_config=extra_config, env=env)
         try:
             sshd.start()
             yield sshd
@@ -159,6 +171,10 @@ class Sshd:
             "MaxStartups 50",
             "LogLevel VERBOSE",
             f"Subsystem sftp {sftp}",
+            # Only sshd's first SetEnv line counts. SHLVL=1 keeps bash from reading the
+            # test user's ~/.bashrc for ssh commands (it does so only below shell level 2),
+            # so sessions neither depend on nor pay for the developer's shell setup.
+            "SetEnv " + " ".join(f"{k}={v}" for k, v in {"SHLVL": "1", **self.env}.items()),
             *self.extra_config,
         ]
         return "\n".join(lines) + "\n"
@@ -210,25 +226,23 @@ class Sshd:
         return pids
 
     def stop(self) -> None:
-        """Kill sshd and all its sessions; idempotent."""
+        """Kill every session, then sshd; idempotent."""
         if self._proc is None:
             return
-        if self._proc.poll() is None:
-            self.kill_sessions(signal.SIGKILL)
-            self._proc.kill()
+        self.kill_sessions(signal.SIGKILL)
+        self._proc.kill()
         self._proc.wait(timeout=10)
-        self.kill_sessions(signal.SIGKILL)  # orphans already re-parented are not ours to find; this is best effort
         self._proc = None
 
-    def restart(self, *, new_host_key: bool = False, extra_config: Sequence[str] | None = None) -> None:
-        """Stop, optionally swap the host key (without updating :attr:`known_hosts`) or config, and start again."""
+    def restart(self, *, new_host_key: bool = False, env: Mapping[str, str] | None = None) -> None:
+        """Stop, optionally swap the host key (without updating :attr:`known_hosts`) or the environment, restart."""
         self.stop()
         if new_host_key:
             for p in (self.host_key, Path(f"{self.host_key}.pub")):
                 p.unlink()
             keygen(self.host_key)
-        if extra_config is not None:
-            self.extra_config = list(extra_config)
+        if env is not None:
+            self.env = dict(env)
         self.start()
 
     def log_text(self) -> str:
@@ -240,3 +254,81 @@ def copy_tree(src: Path, dst: Path) -> Path:
     """Copy a test tree keeping symlinks as symlinks (helper for tests that mutate a copy)."""
     shutil.copytree(src, dst, symlinks=True)
     return dst
+
+
+#: File names that break naive remote commands: spaces, quotes, a newline, command
+#: substitution, a leading dash, a backslash and bytes that are not UTF-8.
+HOSTILE_NAMES = (
+    b"with space",
+    b"quote'and\"double",
+    b"new\nline",
+    b"$(touch PWNED)",
+    b"`touch PWNED2`; touch PWNED3",
+    b"-rf",
+    b"--help",
+    b"back\\slash",
+    b"latin1-\xe9t\xe9",
+    b"\xff\xfe",
+)
+
+
+def hostile_tree(root: Path) -> Path:
+    """A small companion filesystem: firmware, config, hostile names, symlinks, a FIFO, an empty file."""
+    (root / "usr/bin").mkdir(parents=True)
+    px4 = root / "usr/bin/px4"
+    px4.write_bytes(bytes(range(256)) * 5000 + b"end")  # spans several SFTP reads
+    px4.chmod(0o755)
+    (root / "etc/modalai").mkdir(parents=True)
+    (root / "etc/modalai/voxl-px4.conf").write_text("SENSOR_CAL=factory\n")
+    (root / "etc/empty").write_bytes(b"")
+    odd = os.fsencode(root / "data/odd")
+    os.makedirs(odd)
+    for i, name in enumerate(HOSTILE_NAMES):
+        with open(os.path.join(odd, name), "wb") as f:
+            f.write(name * (i + 1))
+    os.symlink("px4", root / "usr/bin/autopilot")
+    os.symlink("/nonexistent/target", root / "usr/bin/dangling")
+    os.symlink(b"\xff-target", os.path.join(odd, b"link-to-\xff"))
+    os.mkfifo(root / "data/fifo")
+    (root / "var/log").mkdir(parents=True)
+    (root / "var/log/boot.log").write_text("noise")
+    return root
+
+
+def lying_sha256sum(bin_dir: Path, *, real_tree: Path, approved_tree: Path) -> Path:
+    """Install a ``sha256sum`` that reports the digests of ``approved_tree`` for files of ``real_tree``.
+
+    This is a compromised companion hiding a modified file: it answers
+    ``sha256sum -z -- FILE...`` with the approved file's digest. Put ``bin_dir``
+    first in the session's PATH (``SetEnv PATH=...`` in the sshd config).
+    """
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    script = bin_dir / "sha256sum"
+    script.write_text(
+        "#!/bin/sh\n"
+        "# A compromised companion: report the approved digest of every file, whatever is on disk.\n"
+        'while [ "$1" != "--" ]; do shift; done; shift\n'
+        'for f in "$@"; do\n'
+        f'  g="{approved_tree}${{f#{real_tree}}}"\n'
+        '  h=$(/usr/bin/sha256sum < "$g") || exit 1\n'
+        '  printf \'%s  %s\\0\' "${h%% *}" "$f"\n'
+        "done\n"
+    )
+    script.chmod(0o755)
+    return script
+
+
+class StallingPeer:
+    """A TCP server on 127.0.0.1 that accepts connections and never says a word (a hung device)."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(8)
+        self.port = int(self._sock.getsockname()[1])
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._sock.close()

@@ -124,20 +124,22 @@ class SshTarget:
             ConfigError: not of the form ``ssh://USER@HOST[:PORT][/PATH]``, or it holds a password.
         """
         expected = "expected ssh://USER@HOST[:PORT][/PATH]"
+        # A password typed into the target must not reach the terminal or the log.
+        shown = repr(re.sub(r"^([^/]*//[^/@:]*):[^/@]*@", r"\1:***@", target))
         try:
             parts = urlsplit(target)
             port = parts.port
         except ValueError as e:
-            raise ConfigError(f"{target!r}: {expected} ({e})") from e
-        if parts.scheme != "ssh" or not parts.hostname or not parts.username:
-            raise ConfigError(f"{target!r}: {expected}")
+            raise ConfigError(f"{shown}: {expected} ({e})") from e
         if parts.password is not None:
-            raise ConfigError(f"{target!r}: passwords are not accepted; log in with a key (--identity or ssh-agent)")
+            raise ConfigError(f"{shown}: passwords are not accepted; log in with a key (--identity or ssh-agent)")
+        if parts.scheme != "ssh" or not parts.hostname or not parts.username:
+            raise ConfigError(f"{shown}: {expected}")
         if parts.query or parts.fragment:
-            raise ConfigError(f"{target!r}: {expected} (no '?' or '#' parts)")
+            raise ConfigError(f"{shown}: {expected} (no '?' or '#' parts)")
         root = unquote_to_bytes(parts.path) if parts.path else b"/"
         if b"\0" in root:
-            raise ConfigError(f"{target!r}: the path holds a NUL byte")
+            raise ConfigError(f"{shown}: the path holds a NUL byte")
         return cls(user=parts.username, host=parts.hostname, port=port or 22, root=root)
 
     @property
@@ -420,12 +422,15 @@ class SshConnection:
                     raise ConfigError(f"{where}: pinned host key type(s) {', '.join(wanted)} are not supported")
                 opts.key_types = tuple(algs)
             try:
+                # start_client() returns silently when its timeout expires;
+                # get_remote_server_key() then raises: no session.
                 transport.start_client(timeout=timeout)
+                server_key = transport.get_remote_server_key()
             except (paramiko.SSHException, EOFError, OSError) as e:
-                raise TransportError(
-                    f"{where}: no SSH session within {timeout:g} s (waiting for the SSH banner and key exchange): {e}"
-                ) from e
-            server_key = transport.get_remote_server_key()
+                awaited = "the key exchange" if transport.remote_version else "the SSH banner"
+                if transport.is_active():
+                    raise TransportError(f"{where}: timed out after {timeout:g} s waiting for {awaited}") from e
+                raise TransportError(f"{where}: the SSH handshake failed while waiting for {awaited}: {e}") from e
             # The pin check comes before authentication: nothing is read, and
             # no signature by our key is given, to a device we cannot identify.
             pins.check(target, server_key.get_name(), server_key.asbytes())
@@ -1130,6 +1135,7 @@ class _File:
     outstanding: int = 0  # read requests in flight
     end: int | None = None  # the smallest offset the server said is end of file
     parked: dict[int, list[memoryview]] = field(default_factory=dict)  # data that arrived out of order
+    failed: tuple[int, str] | None = None  # the lowest offset whose read failed, and why
     error: str | None = None
 
 
@@ -1186,7 +1192,7 @@ class _FileReads:
     def _ask(self, f: _File) -> None:
         """Issue reads for ``f`` up to its listed size, then one just past it to see the end, within limits."""
         chunk = self.s.max_read
-        while f.end is None and f.error is None and f.outstanding < self.PER_FILE:
+        while f.end is None and f.error is None and f.failed is None and f.outstanding < self.PER_FILE:
             if f.size is not None and f.next_offset > f.size and f.outstanding:
                 return  # the end-of-file probe is in flight; if the file grew, its answer asks again
             if self.inflight_bytes >= self.max_bytes:
@@ -1235,9 +1241,12 @@ class _FileReads:
                     f.end = offset if f.end is None else min(f.end, offset)
                     if f.hashed > f.end or any(o + sum(map(len, v)) > f.end for o, v in f.parked.items()):
                         f.error = "cannot read: it changed while being read"
-                else:
-                    f.error = f"cannot read: {text}"
-            if f.outstanding == 0 and (f.end is not None or f.error is not None):
+                elif f.failed is None or offset < f.failed[0]:
+                    # Judged at the end: a block device refuses reads past its end
+                    # (EINVAL) where a file answers EOF, so a failure beyond the
+                    # end the server reports is not an error.
+                    f.failed = (offset, text)
+            if f.outstanding == 0 and (f.end is not None or f.error is not None or f.failed is not None):
                 self._finish(f)
             else:
                 self._ask(f)
@@ -1254,6 +1263,8 @@ class _FileReads:
                 self.on_bytes(sum(len(v) for v in views))
 
     def _finish(self, f: _File) -> None:
+        if f.error is None and f.failed is not None and (f.end is None or f.failed[0] < f.end):
+            f.error = f"cannot read: {f.failed[1]}"
         if f.error is None and (f.parked or f.end != f.hashed):
             f.error = "cannot read: it changed while being read"
         self.results[f.path] = f.error if f.error is not None else f.digest.hexdigest()
