@@ -139,8 +139,12 @@ def main() -> int:
         print(f"1 MiB FTP read, {label}: ours {o:.2f} MiB/s, pymavlink MAVFTP {p:.2f} MiB/s, ratio {o / p:.2f}x")
     for no_ftp in (False, True):
         dt = bench_attestation(no_ftp)
-        how = "PARAM_VALUE" if no_ftp else "param.pck over FTP"
-        print(f"full attest verify at 115200 baud (identity, 1001 params via {how}, 3 scripts + ROMFS): {dt:.2f} s")
+        what = (
+            "no FTP: identity, 1001 params by PARAM_VALUE"
+            if no_ftp
+            else "identity, 1001 params by param.pck, 3 scripts + ROMFS"
+        )
+        print(f"full attest verify at 115200 baud ({what}): {dt:.2f} s")
     return 0
 
 

@@ -213,13 +213,29 @@ class MavlinkCollector(Collector):
 
 
 def _autopilot_version(link: Link) -> Any:
-    def version(frame: Frame) -> Any:
-        return decode(frame) if frame.msgid == mavlink.MAVLINK_MSG_ID_AUTOPILOT_VERSION else None
+    """Request AUTOPILOT_VERSION (again every half second: the request, ACK or answer may be lost)."""
+    modern = mavlink.MAVLink_command_long_message(
+        link.target_system, link.target_component, _MAV_CMD_REQUEST_MESSAGE, 0,
+        mavlink.MAVLINK_MSG_ID_AUTOPILOT_VERSION, 0, 0, 0, 0, 0, 0,
+    )  # fmt: skip
+    legacy = mavlink.MAVLink_command_long_message(
+        link.target_system, link.target_component, _MAV_CMD_REQUEST_AUTOPILOT_CAPABILITIES, 0, 1, 0, 0, 0, 0, 0, 0
+    )
+    use_legacy = False
 
-    result = link.command(_MAV_CMD_REQUEST_MESSAGE, mavlink.MAVLINK_MSG_ID_AUTOPILOT_VERSION, what="REQUEST_MESSAGE")
-    if result != 0:
-        link.command(_MAV_CMD_REQUEST_AUTOPILOT_CAPABILITIES, 1, what="REQUEST_AUTOPILOT_CAPABILITIES")
-    return link.wait(version, what="AUTOPILOT_VERSION")
+    def accept(frame: Frame) -> Any:
+        nonlocal use_legacy
+        if frame.msgid == mavlink.MAVLINK_MSG_ID_AUTOPILOT_VERSION:
+            return decode(frame)
+        if frame.msgid == mavlink.MAVLINK_MSG_ID_COMMAND_ACK:
+            ack = decode(frame)
+            if ack.command == _MAV_CMD_REQUEST_MESSAGE and ack.result not in (0, 5):  # older firmware
+                use_legacy = True
+        return None
+
+    return link.wait(
+        accept, what="AUTOPILOT_VERSION", resend=lambda: link.send(legacy if use_legacy else modern), every=0.5
+    )
 
 
 def _device_id(ident: Identity) -> str:

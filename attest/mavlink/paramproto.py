@@ -41,7 +41,10 @@ def fetch_params(link: Link, *, bytewise: bool, on_count: Callable[[int], None] 
     """
     got: dict[int, Param] = {}
     count: int | None = None
-    idle = min(1.0, max(0.2, link.timeout / 10))
+    # Silence that ends a round: a multiple of the gap between PARAM_VALUEs seen so far.
+    idle_cap = min(1.0, max(0.2, link.timeout / 10))
+    idle = idle_cap
+    first_at: float | None = None
     request = mavlink.MAVLink_param_request_list_message(link.target_system, link.target_component)
     link.send(request)
     last_progress = time.monotonic()
@@ -72,6 +75,9 @@ def fetch_params(link: Link, *, bytewise: bool, on_count: Callable[[int], None] 
             if old is None:
                 got[index] = param
                 last_progress = time.monotonic()
+                first_at = first_at if first_at is not None else last_progress
+                if len(got) > 8:
+                    idle = min(idle_cap, max(0.1, 20 * (last_progress - first_at) / len(got)))
                 if on_count is not None:
                     on_count(1)
             deadline = time.monotonic() + idle

@@ -49,6 +49,7 @@ class SerialTransport:
         """
         import serial
 
+        _check_url(target)
         try:
             port = serial.serial_for_url(target, baudrate=baud, timeout=0, write_timeout=timeout, do_not_open=True)
             if target.startswith("socket://"):
@@ -77,17 +78,19 @@ class SerialTransport:
         import serial
 
         try:
-            waiting = self._port.in_waiting
-            if waiting:
-                self._port.timeout = 0
-                return bytes(self._port.read(min(waiting, _READ_CHUNK)))
+            # Non-blocking first (everything already buffered), then wait for
+            # one byte and take whatever came with it. pyserial's socket
+            # backend reports in_waiting as 0/1, so it is not used.
+            self._port.timeout = 0
+            data = bytes(self._port.read(_READ_CHUNK))
+            if data:
+                return data
             self._port.timeout = max(0.0, timeout)
             first = bytes(self._port.read(1))
             if not first:
                 return b""
             self._port.timeout = 0
-            rest = self._port.in_waiting
-            return first + bytes(self._port.read(min(rest, _READ_CHUNK))) if rest else first
+            return first + bytes(self._port.read(_READ_CHUNK))
         except (serial.SerialException, OSError) as e:
             raise TransportError(f"{self.target}: read failed: {_reason(e)}") from e
 
@@ -147,6 +150,22 @@ class SerialTransport:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _check_url(target: str) -> None:
+    """Reject a malformed ``socket://`` URL as the user's mistake, before pyserial calls it a port failure."""
+    if not target.startswith("socket://"):
+        return
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(target)
+        port = parts.port
+    except ValueError:
+        port = None
+        parts = None
+    if parts is None or not parts.hostname or port is None or not 0 < port < 65536:
+        raise ConfigError(f'{target}: expected a URL in the form "socket://<host>:<port>"')
 
 
 def _reason(e: BaseException) -> str:
