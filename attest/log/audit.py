@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,9 +233,11 @@ def _check_chunk(task: Chunk) -> ChunkResult:
         lo = first - 1 if first else 0
         fi.seek(lo * 8)
         raw = fi.read((first + count - lo) * 8)
-    ends = [int.from_bytes(raw[i : i + 8], "big") for i in range(0, len(raw), 8)]
+    ends = list(struct.unpack(f">{len(raw) // 8}Q", raw[: len(raw) // 8 * 8]))
     if first == 0:
         ends.insert(0, 0)
+    if len(ends) < count + 1:  # a short index: the missing entries were reported by the caller
+        ends += [ends[-1] if ends else 0] * (count + 1 - len(ends))
     fd = os.open(d / ENTRIES, os.O_RDONLY | os.O_CLOEXEC)
     try:
         size = os.fstat(fd).st_size
