@@ -258,3 +258,23 @@ def test_concurrent_writers_are_serialised(tmp_path: Path) -> None:
     with Log.read(d) as log:
         got = sorted(e for _, e in log.entries())
     assert got == sorted(entry(1000 * w + j, key) for w in range(4) for j in range(40))
+
+
+def test_verify_a_live_log_while_a_writer_appends(tmp_path: Path) -> None:
+    """The audit snapshots under the lock: a dock appending meanwhile never makes it report tampering."""
+    key_path, key = make_key(tmp_path / "keys")
+    d = tmp_path / "log"
+    build_log(d, key, 50).close()
+    ctx = multiprocessing.get_context("fork")
+    writer = ctx.Process(target=_writer, args=(str(d), str(key_path), 1, 150))
+    writer.start()
+    sizes = []
+    while writer.is_alive() or not sizes:
+        report = audit_log(d, vkey_of(key), workers=1)
+        assert report, report.problems
+        assert report.checkpoint is not None
+        sizes.append(report.checkpoint.size)
+    writer.join(60)
+    assert writer.exitcode == 0
+    assert audit_log(d, vkey_of(key)).entries == 200
+    assert len(sizes) >= 2

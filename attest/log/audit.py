@@ -120,20 +120,36 @@ def audit_log(
     except LogError as e:
         report.add(None, str(e))
         return report
-    with log, log.shared_lock():
-        log.refresh()
-        levels = _audit(log, vkey, report, workers)
+    with log:
+        # Only the snapshot is taken under the shared lock: bytes below these sizes never change
+        # (appends write past them, repair cuts only past the checkpoint), so a live dock is held
+        # off for milliseconds, not for the whole check.
+        with log.shared_lock():
+            log.refresh()
+            sizes = _snapshot(log.directory)
+        levels = _audit(log, vkey, report, workers, sizes)
         _check_old(report, old, levels)
     return report
 
 
-def _audit(log: Log, vkey: VerifierKey, report: AuditReport, workers: int | None) -> list[bytes]:
+def _snapshot(d: Path) -> dict[str, int]:
+    """The size of every file the audit reads (missing files are absent)."""
+    sizes = {}
+    for path in [d / ENTRIES, d / INDEX, *d.glob("hashes.*")]:
+        try:
+            sizes[path.name] = path.stat().st_size
+        except OSError:
+            continue
+    return sizes
+
+
+def _audit(log: Log, vkey: VerifierKey, report: AuditReport, workers: int | None, sizes: dict[str, int]) -> list[bytes]:
     """Check everything but the older checkpoint; returns the recomputed hash levels."""
     d = log.directory
     if log.origin != vkey.name:
         report.add(None, f"the log's origin is {log.origin!r}, but the verifier key is for {vkey.name!r}")
     note = log.checkpoint_note
-    idx_size = _file_size(d / INDEX)
+    idx_size = sizes.get(INDEX, 0)
     stored = idx_size // 8
     if note is None:
         report.add(0 if stored else None, "no checkpoint: nothing in this log is signed")
@@ -156,14 +172,14 @@ def _audit(log: Log, vkey: VerifierKey, report: AuditReport, workers: int | None
     elif stored < n:
         report.add(stored, f"entries {stored}..{n - 1} are missing (the checkpoint commits to {n})")
     m = min(stored, n)
-    leaves, level1 = _check_entries(log, vkey, m, report, workers)
+    leaves, level1 = _check_entries(log, vkey, m, report, workers=workers, entries_size=sizes.get(ENTRIES, 0))
     report.entries = m
-    _check_tail(log, stored, report)
+    _check_tail(log, stored, sizes.get(ENTRIES, 0), report)
     levels = [leaves, level1]
     for level in range(2, len(expected_counts(m))):
         below, tile = levels[level - 1], TILE_WIDTH * HASH_SIZE
         levels.append(b"".join(reduce_pairs(below[i : i + tile]) for i in range(0, len(below) - tile + 1, tile)))
-    _check_stored_hashes(log, levels, m, n, report)
+    _check_stored_hashes(log, levels, m, n, report, sizes=sizes)
     read = memory_reader(levels)
     report.root = _subtree_hash(0, m, read) if m else EMPTY_ROOT
     cp = report.checkpoint
@@ -184,19 +200,14 @@ def _audit(log: Log, vkey: VerifierKey, report: AuditReport, workers: int | None
     return levels
 
 
-def _file_size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
 def _check_entries(
-    log: Log, vkey: VerifierKey, count: int, report: AuditReport, workers: int | None
+    log: Log, vkey: VerifierKey, count: int, report: AuditReport, *, workers: int | None, entries_size: int
 ) -> tuple[bytes, bytes]:
     """Leaf hashes and level-1 tile hashes of entries ``0 .. count - 1``; entry problems go to ``report``."""
     public = raw_public_bytes(vkey.public_key)
-    tasks = [(str(log.directory), public, first, min(CHUNK, count - first)) for first in range(0, count, CHUNK)]
+    tasks = [
+        (str(log.directory), public, first, min(CHUNK, count - first), entries_size) for first in range(0, count, CHUNK)
+    ]
     leaves, level1 = bytearray(), bytearray()
     for first, chunk_leaves, chunk_level1, problems in _run(tasks, count, workers):
         for index, message in problems:
@@ -208,7 +219,7 @@ def _check_entries(
     return bytes(leaves), bytes(level1)
 
 
-Chunk = tuple[str, bytes, int, int]
+Chunk = tuple[str, bytes, int, int, int]
 ChunkResult = tuple[int, bytes, bytes, list[tuple[int, str]]]
 
 
@@ -224,7 +235,7 @@ def _run(tasks: list[Chunk], count: int, workers: int | None) -> Iterator[ChunkR
 
 def _check_chunk(task: Chunk) -> ChunkResult:
     """Check entries ``first .. first + count - 1``: framing, signature, leaf hash (runs in a worker)."""
-    directory, public, first, count = task
+    directory, public, first, count, size = task
     verify, keyid = make_verifier(public), dsse_key_id(public)
     problems: list[tuple[int, str]] = []
     leaves = bytearray()
@@ -240,7 +251,6 @@ def _check_chunk(task: Chunk) -> ChunkResult:
         ends += [ends[-1] if ends else 0] * (count + 1 - len(ends))
     fd = os.open(d / ENTRIES, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        size = os.fstat(fd).st_size
         lo, hi = ends[0], ends[-1]
         block = os.pread(fd, hi - lo, lo) if 0 <= lo <= hi <= size and hi - lo <= _BLOCK else None
         for k in range(count):
@@ -269,9 +279,8 @@ def _check_chunk(task: Chunk) -> ChunkResult:
     return first, bytes(leaves), level1, problems
 
 
-def _check_tail(log: Log, stored: int, report: AuditReport) -> None:
+def _check_tail(log: Log, stored: int, size: int, report: AuditReport) -> None:
     """The entries file must end exactly where the last index record says."""
-    size = _file_size(log.directory / ENTRIES)
     end = 0
     if stored:
         with (log.directory / INDEX).open("rb") as f:
@@ -281,7 +290,9 @@ def _check_tail(log: Log, stored: int, report: AuditReport) -> None:
         report.add(stored, f"{ENTRIES}: {size - end} bytes after the last indexed entry")
 
 
-def _check_stored_hashes(log: Log, levels: list[bytes], m: int, n: int, report: AuditReport) -> None:
+def _check_stored_hashes(
+    log: Log, levels: list[bytes], m: int, n: int, report: AuditReport, *, sizes: dict[str, int]
+) -> None:
     """Every stored hash must be the one recomputed from the entries.
 
     Blame goes where the bad bytes are: an edited entry shows at level 0 only
@@ -298,8 +309,8 @@ def _check_stored_hashes(log: Log, levels: list[bytes], m: int, n: int, report: 
         path = d / level_file(level)
         try:
             with path.open("rb") as f:
-                data = f.read(count * HASH_SIZE + 1)
-        except OSError:
+                data = f.read(sizes[path.name])
+        except (KeyError, OSError):
             report.add(0 if count else None, f"{path.name}: missing")
             data = b""
         if len(data) != count * HASH_SIZE:
@@ -315,10 +326,10 @@ def _check_stored_hashes(log: Log, levels: list[bytes], m: int, n: int, report: 
                 from_below = b"".join(reduce_pairs(below[i : i + tile]) for i in range(0, len(below) - tile + 1, tile))
             _compare_level(path.name, level, data, mine, from_below=from_below, report=report)
         below = data
-    for path in d.glob("hashes.*"):
-        suffix = path.name.split(".", 1)[1]
+    for name in sizes:
+        suffix = name.split(".", 1)[1] if name.startswith("hashes.") else ""
         if suffix.isdigit() and int(suffix) >= len(want):
-            report.add(m, f"{path.name}: a hash level the tree of {n} entries does not have")
+            report.add(m, f"{name}: a hash level the tree of {n} entries does not have")
 
 
 def _compare_level(
