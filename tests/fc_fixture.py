@@ -106,7 +106,13 @@ class FcBench:
         return r
 
 
+@pytest.fixture(scope="session")
+def fc_fleet(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
+    """One fleet key for the whole session (generating keys is not what these tests are about)."""
+    return make_fleet(tmp_path_factory.mktemp("fc-fleet"))
+
+
 @pytest.fixture
-def fc_bench(tmp_path: Path) -> FcBench:
-    """One fleet key and a private state directory."""
-    return FcBench(tmp_path, make_fleet(tmp_path / "fleet"), {"ATTEST_STATE_DIR": str(tmp_path / "state")})
+def fc_bench(tmp_path: Path, fc_fleet: Fleet) -> FcBench:
+    """The session's fleet key and a private state directory."""
+    return FcBench(tmp_path, fc_fleet, {"ATTEST_STATE_DIR": str(tmp_path / "state")})
