@@ -61,6 +61,7 @@ from attest.transports.ssh import (
     SshTarget,
     load_known_hosts,
     printable,
+    translated,
 )
 
 __all__ = ["METHODS", "SshCollector", "audit_sample", "from_target"]
@@ -200,7 +201,10 @@ class SshCollector(Collector):
         selection = Selection.from_json(settings.get("selection", {"include": ["**"]}))
         pins = self._pins(device_match)
         t = self._target
-        with SshConnection.open(t, pins=pins, identity=self._identity, timeout=self._timeout) as conn:
+        with (
+            translated(t.label),
+            SshConnection.open(t, pins=pins, identity=self._identity, timeout=self._timeout) as conn,
+        ):
             log.debug("ssh_connected", device=t.label, host_key=conn.host_key_fingerprint, cipher=conn.cipher)
             sftp = conn.sftp()
             root = sftp.stat(t.root)

@@ -56,6 +56,7 @@ __all__ = [
     "fingerprint",
     "load_known_hosts",
     "printable",
+    "translated",
 ]
 
 # paramiko logs its own view of every failure (with tracebacks) from its
@@ -91,6 +92,9 @@ class _Packetizer(Packetizer):
 
 #: Host key algorithms that prove possession of a key of each key type.
 _KEY_ALGORITHMS = {"ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256")}
+
+#: What paramiko raises when the connection is gone (EOFError from its packetizer).
+_LOST = (OSError, EOFError, paramiko.SSHException)
 
 #: Largest private key file read.
 _MAX_KEY_FILE = 64 * 1024
@@ -302,6 +306,22 @@ class HostKeyPins:
 
 
 # -- connections ----------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def translated(label: str) -> Iterator[None]:
+    """Turn any paramiko or socket error that escapes the code inside into a TransportError.
+
+    The operations here translate the errors they expect; this is the net
+    under them, so that a connection dying at an unforeseen moment is exit 3
+    with a message, never a traceback (and never a pass).
+    """
+    try:
+        yield
+    except TimeoutError as e:
+        raise TransportError(f"{label}: timed out waiting for the device") from e
+    except _LOST as e:
+        raise TransportError(f"{label}: the connection failed: {str(e) or type(e).__name__}") from e
 
 
 def printable(raw: bytes | str, limit: int = 200) -> str:
@@ -598,6 +618,8 @@ class RemoteCommand:
                 chunk = self._chan.recv(_RECV_ALL)
             except TimeoutError as e:
                 raise TransportError(f"{self._label}: timed out after {self._timeout:g} s waiting for {what}") from e
+            except _LOST as e:  # recv() also sends window adjustments
+                raise TransportError(f"{self._label}: the connection closed while waiting for {what}") from e
             self._drain_stderr()
             if not chunk:
                 break
@@ -638,8 +660,9 @@ class RemoteCommand:
         return printable(bytes(self._stderr), 300)
 
     def close(self) -> None:
-        """Close the channel."""
-        self._chan.close()
+        """Close the channel (a connection that is already gone is not an error here)."""
+        with contextlib.suppress(*_LOST):
+            self._chan.close()
 
 
 # -- SFTP -------------------------------------------------------------------------------------------------
@@ -765,6 +788,8 @@ class _Reader:
                 data = self._chan.recv(_RECV_ALL)
             except TimeoutError as e:
                 raise self._on_timeout(e) from e
+            except _LOST:  # recv() also sends window adjustments; a dead link is the end of the stream
+                data = b""
             if not data:
                 self.eof = True
                 return
@@ -902,8 +927,10 @@ class SftpSession:
             raise TransportError(
                 f"{self._label}: timed out after {self._timeout:g} s sending SFTP requests (the device stopped reading)"
             ) from e
-        except OSError as e:
-            raise TransportError(f"{self._label}: sending SFTP requests failed: {e}") from e
+        except _LOST as e:
+            raise TransportError(
+                f"{self._label}: the connection closed while sending SFTP requests ({str(e) or type(e).__name__})"
+            ) from e
 
     @property
     def in_flight(self) -> int:
@@ -951,8 +978,9 @@ class SftpSession:
             self.pump()
 
     def close(self) -> None:
-        """Close the channel."""
-        self._chan.close()
+        """Close the channel (a connection that is already gone is not an error here)."""
+        with contextlib.suppress(*_LOST):
+            self._chan.close()
 
     def status(self, kind: int, body: bytes, op: str) -> tuple[int, str]:
         """Parse a STATUS reply into (code, message) or raise if ``kind`` is not STATUS.

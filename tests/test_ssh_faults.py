@@ -1,0 +1,232 @@
+"""Faults on a real sshd: a killed server, a frozen server, and companions whose tools misbehave.
+
+None of them may end in a pass: each is a TransportError or CollectionError
+(exit 3), or a per-component error, and every wait ends within the timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from conftest import make_fleet, run_attest
+from sshd_fixture import Sshd, process_name
+
+from attest.collectors.ssh import SshCollector
+from attest.errors import CollectionError, TransportError
+
+ALL = {"selection": {"include": ["**"], "exclude": []}}
+
+
+class OnFirstBytes:
+    """A Progress that runs ``action`` once, as soon as the first hashed bytes arrive."""
+
+    def __init__(self, action: Callable[[], object]) -> None:
+        self._action = action
+        self.fired = False
+
+    def start(self, total: int | None, label: str) -> None:
+        del total, label
+
+    def advance(self, n: int) -> None:
+        del n
+        if not self.fired:
+            self.fired = True
+            self._action()
+
+    def finish(self) -> None:
+        pass
+
+
+def big_tree(root: Path, size: int = 256 * 1024 * 1024) -> Path:
+    """One large sparse file: long enough to interrupt, free on disk."""
+    root.mkdir(parents=True)
+    with (root / "rootfs.img").open("wb") as f:
+        f.truncate(size)
+    return root
+
+
+@pytest.fixture
+def sshd(tmp_path: Path) -> Iterator[Sshd]:
+    with Sshd.running(tmp_path / "sshd") as s:
+        yield s
+
+
+def collector(sshd: Sshd, root: Path, **kw: object) -> SshCollector:
+    return SshCollector(
+        sshd.target(root),
+        identity=sshd.client_key,
+        known_hosts=sshd.known_hosts,
+        **{"timeout": 5.0, **kw},  # type: ignore[arg-type]
+    )
+
+
+def sftp_server(sshd: Sshd) -> int:
+    pids = [p for p in sshd.sessions() if process_name(p) == "sftp-server"]
+    assert len(pids) == 1, pids
+    return pids[0]
+
+
+# -- the server dies or freezes mid-transfer ------------------------------------------------------------
+
+
+def test_sshd_killed_mid_transfer_raises(sshd: Sshd, tmp_path: Path) -> None:
+    """Every session process is killed after the first bytes: a TransportError, never evidence."""
+    root = big_tree(tmp_path / "root")
+    progress = OnFirstBytes(sshd.kill_sessions)
+    lost = "connection closed while (waiting for the SFTP reply to READ|sending SFTP requests)"
+    with pytest.raises(TransportError, match=lost):
+        collector(sshd, root).collect(ALL, nonce="00", progress=progress)
+    assert progress.fired
+
+
+def test_frozen_sftp_server_times_out(sshd: Sshd, tmp_path: Path) -> None:
+    """A server that stops answering mid-transfer is given up after the timeout, naming what was awaited."""
+    root = big_tree(tmp_path / "root")
+    stopped: list[int] = []
+
+    def freeze() -> None:
+        pid = sftp_server(sshd)
+        os.kill(pid, signal.SIGSTOP)
+        stopped.append(pid)
+
+    started = time.monotonic()
+    try:
+        with pytest.raises(TransportError, match=r"timed out after 1 s waiting for the SFTP reply to READ of"):
+            collector(sshd, root, timeout=1.0).collect(ALL, nonce="00", progress=OnFirstBytes(freeze))
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+    assert stopped
+    assert time.monotonic() - started < 5
+
+
+def test_sshd_killed_mid_transfer_is_exit_3(sshd: Sshd, tmp_path: Path) -> None:
+    """The CLI, a real signed baseline and a kill while sftp-server is reading: exit 3, never 0."""
+    fleet = make_fleet(tmp_path / "fleet")
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "rootfs.img").write_bytes(b"small at baseline time")
+    env = {"ATTEST_STATE_DIR": str(tmp_path / "state")}
+    baseline = tmp_path / "b.json"
+    r = run_attest(
+        ["baseline", "create", "--device", sshd.target(root), "--name", "n", "--version", "1", "--out", baseline,
+         *sshd.transport_args()],
+        env=env,
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    assert run_attest(["baseline", "sign", baseline, "--key", fleet.keys[0]], env=env).code == 0
+    (root / "rootfs.img").unlink()
+    big_tree(root / "x")
+    (root / "x/rootfs.img").rename(root / "rootfs.img")
+
+    killed: list[int] = []
+
+    def killer() -> None:
+        # Kill as soon as sftp-server has read a few MiB of the 256 MiB image.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not killed:
+            for pid in sshd.sessions():
+                if process_name(pid) != "sftp-server":
+                    continue
+                try:
+                    io = Path(f"/proc/{pid}/io").read_text()
+                except OSError:
+                    continue
+                if int(io.split("rchar:")[1].split()[0]) > 4 * 1024 * 1024:
+                    killed.extend(sshd.kill_sessions())
+                    return
+            time.sleep(0.002)
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    try:
+        r = run_attest(
+            ["verify", "--device", sshd.target(root), "--baseline", baseline, "--trust", fleet.trust, "--json",
+             *sshd.transport_args()],
+            env=env,
+        )  # fmt: skip
+    finally:
+        thread.join()
+    assert killed, "the transfer ended before sftp-server could be killed"
+    assert r.code == 3, r.out + r.err
+    assert r.json()["verdict"] == "error"
+
+
+# -- a companion whose sha256sum misbehaves (remote mode) --------------------------------------------------------
+
+
+def fake_tool(bin_dir: Path, body: str | None) -> Path:
+    """A PATH with the real xargs and a ``sha256sum`` replaced by a shell script (``None``: none at all)."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    (bin_dir / "xargs").symlink_to("/usr/bin/xargs")
+    if body is None:
+        return bin_dir
+    script = bin_dir / "sha256sum"
+    script.write_text("#!/bin/sh\n" + body + "\n")
+    script.chmod(0o755)
+    return bin_dir
+
+
+@pytest.fixture
+def small_tree(tmp_path: Path) -> Path:
+    root = tmp_path / "root"
+    (root / "usr/bin").mkdir(parents=True)
+    (root / "usr/bin/px4").write_bytes(b"px4 firmware")
+    (root / "etc").mkdir()
+    (root / "etc/px4.conf").write_text("SYS_AUTOSTART=4001\n")
+    return root
+
+
+SKIP_TO_NAMES = 'while [ "$1" != "--" ]; do shift; done; shift'
+
+
+@pytest.mark.parametrize(
+    ("body", "error", "match"),
+    [
+        (None, CollectionError, "exit status 127.*--method pull"),
+        ("printf 'not a digest\\0'", CollectionError, "printed 'not a digest'"),
+        (
+            SKIP_TO_NAMES + '\nfor f in "$@"; do printf "%064d  %s" 0 "$f"; done',
+            CollectionError,
+            "cut off",
+        ),
+        (
+            SKIP_TO_NAMES + '\nprintf "%064d  %s\\0" 0 /etc/shadow',
+            CollectionError,
+            "reported '/etc/shadow', which was not asked for",
+        ),
+        ("/bin/sleep 30", TransportError, "timed out after 1 s waiting for digests from the device's sha256sum"),
+    ],
+    ids=["missing", "garbage", "no-final-nul", "unrequested-path", "hangs"],
+)
+def test_misbehaving_sha256sum_fails_closed(
+    tmp_path: Path, small_tree: Path, body: str | None, error: type[Exception], match: str
+) -> None:
+    """Whatever the device's tool prints or does, remote mode raises; pull mode does not use it at all."""
+    bin_dir = fake_tool(tmp_path / "fakebin", body)
+    with Sshd.running(tmp_path / "sshd", env={"PATH": str(bin_dir)}) as sshd:
+        started = time.monotonic()
+        with pytest.raises(error, match=match):
+            collector(sshd, small_tree, method="remote", timeout=1.0).collect(ALL, nonce="00")
+        assert time.monotonic() - started < 6
+        ev = collector(sshd, small_tree, method="pull").collect(ALL, nonce="00")
+        assert all(c.error is None for c in ev.components.values())
+
+
+def test_files_the_device_does_not_hash_are_errors(tmp_path: Path, small_tree: Path) -> None:
+    """A device that silently skips a file does not get it counted as measured."""
+    body = SKIP_TO_NAMES + '\nfor f in "$@"; do case "$f" in *px4) ;; *) /usr/bin/sha256sum -z -- "$f";; esac; done'
+    bin_dir = fake_tool(tmp_path / "fakebin", body)
+    with Sshd.running(tmp_path / "sshd", env={"PATH": str(bin_dir)}) as sshd:
+        ev = collector(sshd, small_tree, method="remote", audit_sample=0).collect(ALL, nonce="00")
+    px4 = ev.components["usr/bin/px4"]
+    assert px4.digest is None
+    assert px4.error is not None
+    assert "could not hash it" in px4.error
+    assert ev.components["etc/px4.conf"].digest is not None
