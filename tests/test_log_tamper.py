@@ -6,6 +6,7 @@ are flipped, deleted, swapped, duplicated or truncated.
 
 from __future__ import annotations
 
+import os
 import shutil
 import struct
 from collections.abc import Callable
@@ -249,3 +250,22 @@ def test_wrong_vkey(pristine: tuple[Path, Ed25519PrivateKey]) -> None:
     report = audit_log(pristine[0], vkey_of(Ed25519PrivateKey.generate()), workers=1)
     assert not report
     assert any("not signed by a known key" in p.message for p in report.problems)
+
+
+@pytest.mark.parametrize("name", ["entries", "entries.idx", "hashes.0", "checkpoint"])
+def test_special_files_are_not_followed(
+    copy: Callable[[], Path], pristine: tuple[Path, Ed25519PrivateKey], name: str
+) -> None:
+    """A copied log is untrusted: a file swapped for a symlink, a FIFO or nothing fails, never hangs or escapes."""
+    for kind in ("symlink", "fifo", "missing"):
+        d = copy()
+        target = d / name
+        real = target.read_bytes()
+        target.unlink()
+        if kind == "symlink":
+            (d / "elsewhere").write_bytes(real)
+            target.symlink_to(d / "elsewhere")
+        elif kind == "fifo":
+            os.mkfifo(target)
+        report = _audit(d, pristine[1])
+        assert not report, (name, kind)

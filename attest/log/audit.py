@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import stat
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from attest.log.checkpoint import Checkpoint, open_checkpoint
 from attest.log.entry import MAX_ENTRY_BYTES, dsse_key_id, entry_problem, make_verifier
 from attest.log.merkle import EMPTY_ROOT, HASH_SIZE, consistency_proof, verify_consistency
 from attest.log.note import VerifierKey
-from attest.log.store import ENTRIES, INDEX, UNCOMMITTED, Log
+from attest.log.store import ENTRIES, INDEX, UNCOMMITTED, Log, open_regular
 from attest.log.tiles import TILE_HEIGHT, TILE_WIDTH, expected_counts, level_file, memory_reader, reduce_pairs
 from attest.log.tiles import subtree_hash as _subtree_hash
 
@@ -133,14 +134,27 @@ def audit_log(
 
 
 def _snapshot(d: Path) -> dict[str, int]:
-    """The size of every file the audit reads (missing files are absent)."""
+    """The size of every file the audit reads (missing files, symlinks and non-files are absent)."""
     sizes = {}
     for path in [d / ENTRIES, d / INDEX, *d.glob("hashes.*")]:
         try:
-            sizes[path.name] = path.stat().st_size
+            st = path.lstat()
         except OSError:
             continue
+        if stat.S_ISREG(st.st_mode):
+            sizes[path.name] = st.st_size
     return sizes
+
+
+def _read_all(fd: int, n: int) -> bytes:
+    chunks, offset = [], 0
+    while offset < n:
+        b = os.pread(fd, min(n - offset, 1 << 24), offset)
+        if not b:
+            break
+        chunks.append(b)
+        offset += len(b)
+    return b"".join(chunks)
 
 
 def _audit(log: Log, vkey: VerifierKey, report: AuditReport, workers: int | None, sizes: dict[str, int]) -> list[bytes]:
@@ -172,6 +186,9 @@ def _audit(log: Log, vkey: VerifierKey, report: AuditReport, workers: int | None
     elif stored < n:
         report.add(stored, f"entries {stored}..{n - 1} are missing (the checkpoint commits to {n})")
     m = min(stored, n)
+    if m and ENTRIES not in sizes:
+        report.add(0, f"{ENTRIES}: missing, or not a regular file")
+        m = 0
     leaves, level1 = _check_entries(log, vkey, m, report, workers=workers, entries_size=sizes.get(ENTRIES, 0))
     report.entries = m
     _check_tail(log, stored, sizes.get(ENTRIES, 0), report)
@@ -240,16 +257,18 @@ def _check_chunk(task: Chunk) -> ChunkResult:
     problems: list[tuple[int, str]] = []
     leaves = bytearray()
     d = Path(directory)
-    with (d / INDEX).open("rb") as fi:
-        lo = first - 1 if first else 0
-        fi.seek(lo * 8)
-        raw = fi.read((first + count - lo) * 8)
+    lo = first - 1 if first else 0
+    fd = open_regular(d / INDEX)
+    try:
+        raw = os.pread(fd, (first + count - lo) * 8, lo * 8)
+    finally:
+        os.close(fd)
     ends = list(struct.unpack(f">{len(raw) // 8}Q", raw[: len(raw) // 8 * 8]))
     if first == 0:
         ends.insert(0, 0)
     if len(ends) < count + 1:  # a short index: the missing entries were reported by the caller
         ends += [ends[-1] if ends else 0] * (count + 1 - len(ends))
-    fd = os.open(d / ENTRIES, os.O_RDONLY | os.O_CLOEXEC)
+    fd = open_regular(d / ENTRIES)
     try:
         lo, hi = ends[0], ends[-1]
         block = os.pread(fd, hi - lo, lo) if 0 <= lo <= hi <= size and hi - lo <= _BLOCK else None
@@ -283,9 +302,11 @@ def _check_tail(log: Log, stored: int, size: int, report: AuditReport) -> None:
     """The entries file must end exactly where the last index record says."""
     end = 0
     if stored:
-        with (log.directory / INDEX).open("rb") as f:
-            f.seek((stored - 1) * 8)
-            end = int.from_bytes(f.read(8), "big")
+        fd = open_regular(log.directory / INDEX)
+        try:
+            end = int.from_bytes(os.pread(fd, 8, (stored - 1) * 8), "big")
+        finally:
+            os.close(fd)
     if size > end:
         report.add(stored, f"{ENTRIES}: {size - end} bytes after the last indexed entry")
 
@@ -308,9 +329,12 @@ def _check_stored_hashes(
     for level, count in enumerate(want):
         path = d / level_file(level)
         try:
-            with path.open("rb") as f:
-                data = f.read(sizes[path.name])
-        except (KeyError, OSError):
+            fd = open_regular(path)
+            try:
+                data = _read_all(fd, sizes[path.name])
+            finally:
+                os.close(fd)
+        except (KeyError, OSError, LogError):
             report.add(0 if count else None, f"{path.name}: missing")
             data = b""
         if len(data) != count * HASH_SIZE:

@@ -22,8 +22,10 @@ below the checkpoint's size and is never touched again.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
+import stat
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -44,7 +46,7 @@ from attest.log.note import MAX_NOTE_BYTES, Note, VerifierKey, check_key_name
 from attest.log.proof import TlogProof
 from attest.log.tiles import TILE_WIDTH, ReadHashes, expected_counts, level_file, reduce_pairs, subtree_hash
 
-__all__ = ["CHECKPOINT", "ENTRIES", "FORMAT_LINE", "INDEX", "ORIGIN", "Log"]
+__all__ = ["CHECKPOINT", "ENTRIES", "FORMAT_LINE", "INDEX", "ORIGIN", "Log", "open_regular"]
 
 FORMAT_LINE = b"drone-attest log v1\n"
 FORMAT, ORIGIN, CHECKPOINT, ENTRIES, INDEX, LOCK, UNCOMMITTED = (
@@ -81,15 +83,41 @@ def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
         offset += n
 
 
-def _read_small(path: Path, limit: int = _MAX_SMALL_FILE) -> bytes | None:
-    """A small file's bytes, ``None`` if missing; ConfigError if unreadable or too large."""
+def open_regular(path: Path) -> int:
+    """Open a file of a log for reading: a regular file, never through a symlink, never a FIFO.
+
+    A copied log is untrusted input; a ``checkpoint`` that is a FIFO would
+    otherwise hang a reader, and a symlink would read some other file.
+
+    Raises:
+        FileNotFoundError: it does not exist.
+        LogError: it is not a regular file.
+        OSError: it cannot be opened.
+    """
     try:
-        with path.open("rb") as f:
-            data = f.read(limit + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise LogError(f"{path}: a symbolic link, not a file") from e
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise LogError(f"{path}: not a regular file")
+    return fd
+
+
+def _read_small(path: Path, limit: int = _MAX_SMALL_FILE) -> bytes | None:
+    """A small file's bytes, ``None`` if missing; ConfigError if unreadable, LogError if too large."""
+    try:
+        fd = open_regular(path)
     except FileNotFoundError:
         return None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from e
+    try:
+        data = _pread_exact(fd, limit + 1, 0)
+    finally:
+        os.close(fd)
     if len(data) > limit:
         raise LogError(f"{path}: larger than {limit} bytes")
     return data
@@ -260,9 +288,12 @@ class Log:
     def _fd(self, name: str) -> int:
         fd = self._fds.get(name)
         if fd is None:
-            flags = (os.O_RDWR | os.O_CREAT) if self._writable else os.O_RDONLY
+            path = self.directory / name
             try:
-                fd = os.open(self.directory / name, flags | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+                if self._writable:
+                    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+                else:
+                    fd = open_regular(path)
             except FileNotFoundError as e:
                 raise LogError(f"{self.directory / name}: missing") from e
             except OSError as e:
