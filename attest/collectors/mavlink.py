@@ -42,8 +42,9 @@ __all__ = ["DEFAULT_FILE_ROOTS", "PARTS", "MavlinkCollector", "from_target"]
 PARTS = ("identity", "params", "files", "flash", "firmware", "app-crc")
 #: What ``baseline create`` measures on a live controller by default.
 DEFAULT_PARTS = ("identity", "params", "files", "flash", "firmware")
-#: Where scripts and built-in files live (ArduPilot on ChibiOS; reference §7).
-DEFAULT_FILE_ROOTS = ("/APM/scripts", "@ROMFS")
+#: Where scripts and built-in files live (reference §7): the SD card on ChibiOS, the working
+#: directory on SITL and Linux boards, and the firmware's embedded ROMFS.
+DEFAULT_FILE_ROOTS = ("/APM/scripts", "scripts", "@ROMFS")
 _MAV_CMD_REQUEST_MESSAGE = 512
 _MAV_CMD_REQUEST_AUTOPILOT_CAPABILITIES = 520
 _MAV_CMD_PREFLIGHT_REBOOT_SHUTDOWN = 246

@@ -22,6 +22,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from attest.errors import CollectionError
 from attest.firmware import app_crc_digest, locate_app, raw_crc32
 from attest.mavlink.ftp import FtpClient, FtpNakError
 from attest.mavlink.ftp_proto import Nak
@@ -39,6 +40,8 @@ PARAM_FILE = "@PARAM/param.pck"
 FLASH_FILE = "@SYS/flash.bin"
 #: How deep a file walk below a root goes.
 MAX_DEPTH = 8
+#: The most directory entries one walk looks at (a hostile controller could list forever).
+MAX_WALK_ENTRIES = 20_000
 _LIED = "device reported CRC does not match the bytes it served"
 
 
@@ -101,10 +104,14 @@ def measure_params(
 def _walk(ftp: FtpClient, root: str, out: Measured) -> Iterable[tuple[str, int | None]]:
     """Yield ``(path, listed size)`` of every file below ``root``; a root that does not exist yields nothing."""
     stack = [(root.rstrip("/") or "/", 0)]
+    seen = 0
     while stack:
         path, depth = stack.pop()
         try:
             entries = ftp.list_dir(path)
+            seen += len(entries)
+            if seen > MAX_WALK_ENTRIES:
+                raise CollectionError(f"more than {MAX_WALK_ENTRIES} entries below {root!r}")
         except FtpNakError as e:
             if e.code == Nak.FILE_NOT_FOUND and path == (root.rstrip("/") or "/"):
                 continue  # this controller has no such directory (e.g. no SD card scripts)
