@@ -196,6 +196,7 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"  checkpoint signed by {vkey.name}+{vkey.key_id.hex()}; every entry signed; every stored hash matches")
         for note in report.notes:
             print(f"  {note}")
+        print(f"  keep {_log_dir(args) / 'checkpoint'}: next time, --checkpoint it to prove nothing was rewritten")
         return 0
     first = report.first_bad_index
     head = f"first bad index {first}" if first is not None else "no single entry to blame"

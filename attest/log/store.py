@@ -541,7 +541,14 @@ class Log:
         Raises:
             LogError: bytes the checkpoint commits to are missing, or entries
                 exist without any checkpoint: not a crash, and cutting would lose data.
+            LogWriteError: the tail could not be saved or cut (disk full, read-only).
         """
+        try:
+            self._cut_tail()
+        except (OSError, ConfigError) as e:
+            raise LogWriteError(f"{self.directory}: cannot repair the log after a crash: {e}") from e
+
+    def _cut_tail(self) -> None:
         self._load_head()
         d = self.directory
         for stale in d.glob(f".{CHECKPOINT}.*.tmp"):
