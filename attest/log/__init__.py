@@ -7,7 +7,10 @@ Modules, one job each:
 * :mod:`attest.log.checkpoint` -- C2SP tlog-checkpoint text, signed and opened
 * :mod:`attest.log.proof`      -- C2SP tlog-proof files (offline inclusion proofs)
 * :mod:`attest.log.tiles`      -- stored interior hashes (C2SP tlog-tiles, one file per level)
-* :mod:`attest.log.store`      -- the log directory: create, repair, lock, append, read
+* :mod:`attest.log.entry`      -- what an entry must be (DSSE, the log's key); checking a million fast
+* :mod:`attest.log.layout`     -- the directory's files, their formats, careful bounded IO
+* :mod:`attest.log.store`      -- :class:`~attest.log.store.Log`: open, lock, read, prove, append
+* :mod:`attest.log.writer`     -- durable appends and crash repair
 * :mod:`attest.log.audit`      -- check every stored byte of a log copy (``attest log verify``)
 * :mod:`attest.log.review`     -- decode entries into rows for ``show`` and ``export``
 * :mod:`attest.log.html`       -- the self-contained HTML report for fleet managers

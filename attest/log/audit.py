@@ -18,12 +18,8 @@ A problem names the first entry it affects when that is knowable.
 
 from __future__ import annotations
 
-import hashlib
-import multiprocessing
 import os
 import stat
-import struct
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,23 +27,15 @@ from attest.errors import ConfigError
 from attest.keys import raw_public_bytes
 from attest.log import LogError
 from attest.log.checkpoint import Checkpoint, open_checkpoint
-from attest.log.entry import MAX_ENTRY_BYTES, dsse_key_id, entry_problem, make_verifier
+from attest.log.entry import CHUNK, check_chunks
+from attest.log.layout import ENTRIES, INDEX, UNCOMMITTED, open_regular
 from attest.log.merkle import EMPTY_ROOT, HASH_SIZE, consistency_proof, verify_consistency
 from attest.log.note import VerifierKey
-from attest.log.store import ENTRIES, INDEX, UNCOMMITTED, Log, open_regular
+from attest.log.store import Log
 from attest.log.tiles import TILE_HEIGHT, TILE_WIDTH, expected_counts, level_file, memory_reader, reduce_pairs
 from attest.log.tiles import subtree_hash as _subtree_hash
 
 __all__ = ["AuditReport", "Problem", "audit_log"]
-
-#: Entries per unit of parallel work (a multiple of the tile width).
-CHUNK = 8192
-#: Below this many entries the check runs in-process: starting workers costs more than it saves.
-PARALLEL_FROM = 4096
-
-_BAD_LEAF = b"\0" * HASH_SIZE
-#: Read a chunk's entries in one call when they span at most this many bytes.
-_BLOCK = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -226,7 +214,7 @@ def _check_entries(
         (str(log.directory), public, first, min(CHUNK, count - first), entries_size) for first in range(0, count, CHUNK)
     ]
     leaves, level1 = bytearray(), bytearray()
-    for first, chunk_leaves, chunk_level1, problems in _run(tasks, count, workers):
+    for first, chunk_leaves, chunk_level1, problems in check_chunks(tasks, workers=workers):
         for index, message in problems:
             report.add(index, message)
         if first != len(leaves) // HASH_SIZE:
@@ -234,68 +222,6 @@ def _check_entries(
         leaves += chunk_leaves
         level1 += chunk_level1
     return bytes(leaves), bytes(level1)
-
-
-Chunk = tuple[str, bytes, int, int, int]
-ChunkResult = tuple[int, bytes, bytes, list[tuple[int, str]]]
-
-
-def _run(tasks: list[Chunk], count: int, workers: int | None) -> Iterator[ChunkResult]:
-    n = workers if workers is not None else len(os.sched_getaffinity(0))
-    if count < PARALLEL_FROM or n <= 1:
-        yield from map(_check_chunk, tasks)
-        return
-    # fork: the workers need nothing but their arguments, and start in milliseconds.
-    with multiprocessing.get_context("fork").Pool(n) as pool:
-        yield from pool.imap(_check_chunk, tasks)
-
-
-def _check_chunk(task: Chunk) -> ChunkResult:
-    """Check entries ``first .. first + count - 1``: framing, signature, leaf hash (runs in a worker)."""
-    directory, public, first, count, size = task
-    verify, keyid = make_verifier(public), dsse_key_id(public)
-    problems: list[tuple[int, str]] = []
-    leaves = bytearray()
-    d = Path(directory)
-    lo = first - 1 if first else 0
-    fd = open_regular(d / INDEX)
-    try:
-        raw = os.pread(fd, (first + count - lo) * 8, lo * 8)
-    finally:
-        os.close(fd)
-    ends = list(struct.unpack(f">{len(raw) // 8}Q", raw[: len(raw) // 8 * 8]))
-    if first == 0:
-        ends.insert(0, 0)
-    if len(ends) < count + 1:  # a short index: the missing entries were reported by the caller
-        ends += [ends[-1] if ends else 0] * (count + 1 - len(ends))
-    fd = open_regular(d / ENTRIES)
-    try:
-        lo, hi = ends[0], ends[-1]
-        block = os.pread(fd, hi - lo, lo) if 0 <= lo <= hi <= size and hi - lo <= _BLOCK else None
-        for k in range(count):
-            i, start, end = first + k, ends[k], ends[k + 1]
-            if not start + 4 <= end <= start + 4 + MAX_ENTRY_BYTES:
-                problems.append((i, f"entry {i}: {INDEX} gives an impossible offset ({start}..{end})"))
-                leaves += _BAD_LEAF
-                continue
-            if end > size:
-                problems.append((i, f"entry {i}: {ENTRIES} is truncated"))
-                leaves += _BAD_LEAF
-                continue
-            rec = block[start - lo : end - lo] if block is not None else os.pread(fd, end - start, start)
-            if int.from_bytes(rec[:4], "big") != end - start - 4:
-                problems.append((i, f"entry {i}: length prefix disagrees with {INDEX}"))
-            entry = rec[4:]
-            leaves += hashlib.sha256(b"\x00" + entry).digest()  # merkle.leaf_hash, inlined: a million calls
-            why = entry_problem(entry, verify, keyid)
-            if why is not None:
-                problems.append((i, f"entry {i}: {why}"))
-    finally:
-        os.close(fd)
-    tile = TILE_WIDTH * HASH_SIZE
-    full = len(leaves) // tile * tile if first % TILE_WIDTH == 0 else 0
-    level1 = b"".join(reduce_pairs(bytes(leaves[j : j + tile])) for j in range(0, full, tile))
-    return first, bytes(leaves), level1, problems
 
 
 def _check_tail(log: Log, stored: int, size: int, report: AuditReport) -> None:
