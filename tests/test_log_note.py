@@ -14,7 +14,7 @@ from attest.errors import ConfigError
 from attest.log import LogError
 from attest.log.checkpoint import Checkpoint, open_checkpoint
 from attest.log.merkle import EMPTY_ROOT, leaf_hash
-from attest.log.note import Note, VerifierKey, note_key_id, sign_note
+from attest.log.note import Note, VerifierKey, check_key_name, note_key_id, sign_note
 from attest.log.proof import TlogProof
 
 NOTE = SHARED / "vectors" / "signed-note"
@@ -178,3 +178,42 @@ def test_tlog_proof_format_round_trip() -> None:
 def test_bad_proof_files(data: bytes) -> None:
     with pytest.raises(LogError):
         TlogProof.from_bytes(data)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.text(min_size=1, max_size=40).filter(lambda t: check_key_name(t) is None),
+    st.integers(0, 2**63 - 1),
+    st.binary(min_size=32, max_size=32),
+)
+def test_checkpoint_text_round_trip(origin: str, size: int, root: bytes) -> None:
+    cp = Checkpoint(origin, size, root)
+    assert Checkpoint.from_text(cp.text()) == cp
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400))
+def test_checkpoint_and_proof_parsers_fail_closed(data: bytes) -> None:
+    """Arbitrary bytes parse or raise LogError, never anything else."""
+    for parse in (Checkpoint.from_text, TlogProof.from_bytes):
+        try:
+            parse(data)
+        except LogError:
+            pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=120))
+def test_vkey_parser_fails_closed(text: str) -> None:
+    try:
+        VerifierKey.parse(text)
+    except ConfigError:
+        pass
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 2**40), st.lists(st.binary(min_size=32, max_size=32), max_size=64), st.binary(max_size=200))
+def test_proof_file_round_trip(index: int, path: list[bytes], extra: bytes) -> None:
+    note = "o\n1\nAAAA\n\n— o AAAAAAA=\n".encode()
+    proof = TlogProof(index, tuple(path), note, extra)
+    assert TlogProof.from_bytes(proof.to_bytes()) == proof

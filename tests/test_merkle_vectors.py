@@ -35,6 +35,19 @@ def _files(kind: str) -> list[Path]:
     return sorted((VECTORS / kind).rglob("*.json"))
 
 
+def _params(kind: str) -> list[Any]:
+    """One case per vector file, or one clearly skipped case when the vectors are not there."""
+    files = _files(kind)
+    if files:
+        return files
+    reason = f"conformance vectors not found at {VECTORS} (a fresh clone without ../shared)"
+    return [pytest.param(None, marks=pytest.mark.skip(reason=reason), id="vectors-absent")]
+
+
+def _id(p: Path | None) -> str:
+    return str(p.relative_to(VECTORS)) if p is not None else "absent"
+
+
 def _b64(s: str) -> bytes:
     return base64.b64decode(s)
 
@@ -64,7 +77,7 @@ def test_reference_tree_roots() -> None:
     assert root_of(hashes).hex() == "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"
 
 
-@pytest.mark.parametrize("path", _files("inclusion"), ids=lambda p: str(p.relative_to(VECTORS)))
+@pytest.mark.parametrize("path", _params("inclusion"), ids=_id)
 def test_inclusion_vector(path: Path) -> None:
     """Each inclusion vector verifies exactly when it should."""
     v = json.loads(path.read_text())
@@ -76,7 +89,7 @@ def test_inclusion_vector(path: Path) -> None:
         verify_inclusion(*args)
 
 
-@pytest.mark.parametrize("path", _files("consistency"), ids=lambda p: str(p.relative_to(VECTORS)))
+@pytest.mark.parametrize("path", _params("consistency"), ids=_id)
 def test_consistency_vector(path: Path) -> None:
     """Each consistency vector verifies exactly when it should."""
     v = json.loads(path.read_text())
