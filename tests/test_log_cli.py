@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import struct
 import subprocess
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -231,7 +232,20 @@ def test_html_report_renders_in_headless_chromium(
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", png[16:24])
     assert (width, height) == (1280, 1600)
-    assert len(png) > 30_000, "a blank page compresses to a few kilobytes"
+    pixels = _png_pixels(png)
+    assert len(set(pixels)) > 50, "a blank page has a handful of byte values"
+    assert pixels.count(0xFF) < len(pixels) * 0.9, "mostly white: nothing was drawn"
+
+
+def _png_pixels(png: bytes) -> bytes:
+    """The decompressed image data of a PNG (filter bytes included: enough to tell blank from drawn)."""
+    pos, idat = 8, b""
+    while pos < len(png):
+        length, kind = struct.unpack(">I4s", png[pos : pos + 8])
+        if kind == b"IDAT":
+            idat += png[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+    return zlib.decompress(idat)
 
 
 def test_log_help_lists_every_action(attest: Callable[..., Run]) -> None:
