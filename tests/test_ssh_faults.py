@@ -6,7 +6,9 @@ None of them may end in a pass: each is a TransportError or CollectionError
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import signal
 import threading
 import time
@@ -19,6 +21,7 @@ from sshd_fixture import Sshd, process_name
 
 from attest.collectors.ssh import SshCollector
 from attest.errors import CollectionError, TransportError
+from attest.transports.ssh import HostKeyPins, SshConnection, SshTarget, load_known_hosts
 
 ALL = {"selection": {"include": ["**"], "exclude": []}}
 
@@ -79,25 +82,24 @@ def test_sshd_killed_mid_transfer_raises(sshd: Sshd, tmp_path: Path) -> None:
     """Every session process is killed after the first bytes: a TransportError, never evidence."""
     root = big_tree(tmp_path / "root")
     progress = OnFirstBytes(sshd.kill_sessions)
-    lost = "connection closed while (waiting for the SFTP reply to READ|sending SFTP requests)"
-    with pytest.raises(TransportError, match=lost):
+    with pytest.raises(TransportError, match="the connection closed"):
         collector(sshd, root).collect(ALL, nonce="00", progress=progress)
     assert progress.fired
 
 
-def test_frozen_sftp_server_times_out(sshd: Sshd, tmp_path: Path) -> None:
-    """A server that stops answering mid-transfer is given up after the timeout, naming what was awaited."""
+def test_frozen_stream_times_out(sshd: Sshd, tmp_path: Path) -> None:
+    """A device that stops sending mid-file is given up after the timeout, naming what was awaited."""
     root = big_tree(tmp_path / "root")
     stopped: list[int] = []
 
     def freeze() -> None:
-        pid = sftp_server(sshd)
-        os.kill(pid, signal.SIGSTOP)
-        stopped.append(pid)
+        stopped.extend(p for p in sshd.sessions() if process_name(p) == "cat")
+        for pid in stopped:
+            os.kill(pid, signal.SIGSTOP)
 
     started = time.monotonic()
     try:
-        with pytest.raises(TransportError, match=r"timed out after 1 s waiting for the SFTP reply to READ of"):
+        with pytest.raises(TransportError, match=r"timed out after 1 s waiting for file contents from the device"):
             collector(sshd, root, timeout=1.0).collect(ALL, nonce="00", progress=OnFirstBytes(freeze))
     finally:
         for pid in stopped:
@@ -106,8 +108,21 @@ def test_frozen_sftp_server_times_out(sshd: Sshd, tmp_path: Path) -> None:
     assert time.monotonic() - started < 5
 
 
+def test_frozen_sftp_server_times_out(sshd: Sshd) -> None:
+    """An SFTP request the device never answers ends after the timeout, naming the request."""
+    target = SshTarget.parse(sshd.target())
+    pins = HostKeyPins(known_hosts=load_known_hosts(sshd.known_hosts, target))
+    with SshConnection.open(target, pins=pins, identity=sshd.client_key, timeout=1.0) as conn:
+        sftp = conn.sftp()
+        os.kill(sftp_server(sshd), signal.SIGSTOP)
+        started = time.monotonic()
+        with pytest.raises(TransportError, match=r"timed out after 1 s waiting for the SFTP reply to STAT of '/'"):
+            sftp.stat(b"/")
+        assert time.monotonic() - started < 3
+
+
 def test_sshd_killed_mid_transfer_is_exit_3(sshd: Sshd, tmp_path: Path) -> None:
-    """The CLI, a real signed baseline and a kill while sftp-server is reading: exit 3, never 0."""
+    """The CLI, a real signed baseline and a kill while the device is sending: exit 3, never 0."""
     fleet = make_fleet(tmp_path / "fleet")
     root = tmp_path / "root"
     root.mkdir()
@@ -128,11 +143,11 @@ def test_sshd_killed_mid_transfer_is_exit_3(sshd: Sshd, tmp_path: Path) -> None:
     killed: list[int] = []
 
     def killer() -> None:
-        # Kill as soon as sftp-server has read a few MiB of the 256 MiB image.
+        # Kill as soon as the device has read a few MiB of the 256 MiB image.
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not killed:
             for pid in sshd.sessions():
-                if process_name(pid) != "sftp-server":
+                if process_name(pid) not in ("cat", "sftp-server"):
                     continue
                 try:
                     io = Path(f"/proc/{pid}/io").read_text()
@@ -153,7 +168,7 @@ def test_sshd_killed_mid_transfer_is_exit_3(sshd: Sshd, tmp_path: Path) -> None:
         )  # fmt: skip
     finally:
         thread.join()
-    assert killed, "the transfer ended before sftp-server could be killed"
+    assert killed, "the transfer ended before the device could be killed"
     assert r.code == 3, r.out + r.err
     assert r.json()["verdict"] == "error"
 
@@ -230,3 +245,55 @@ def test_files_the_device_does_not_hash_are_errors(tmp_path: Path, small_tree: P
     assert px4.error is not None
     assert "could not hash it" in px4.error
     assert ev.components["etc/px4.conf"].digest is not None
+
+
+# -- a companion whose cat misbehaves (pull mode) -----------------------------------------------------------------
+
+
+def fake_cat(bin_dir: Path, body: str) -> Path:
+    """A PATH with the real xargs and a ``cat`` replaced by a shell script."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    (bin_dir / "xargs").symlink_to("/usr/bin/xargs")
+    script = bin_dir / "cat"
+    script.write_text("#!/bin/sh\n" + body + "\n")
+    script.chmod(0o755)
+    return bin_dir
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "exit 1",
+        'shift; for f in "$@"; do /bin/cat -- "$f"; done; printf x',
+        'shift; for f in "$@"; do /bin/cat -- "$f" | /usr/bin/head -c 3; done',
+    ],
+    ids=["fails", "too-long", "too-short"],
+)
+def test_a_stream_that_does_not_add_up_is_read_again_file_by_file(tmp_path: Path, small_tree: Path, body: str) -> None:
+    """The stream is only split when it is exactly as listed; otherwise SFTP reads give the true digests."""
+    bin_dir = fake_cat(tmp_path / "fakebin", body)
+    with Sshd.running(tmp_path / "sshd", env={"PATH": str(bin_dir)}) as sshd:
+        ev = collector(sshd, small_tree).collect(ALL, nonce="00")
+        with Sshd.running(tmp_path / "honest") as honest:
+            want = collector(honest, small_tree).collect(ALL, nonce="00")
+    assert ev.components == want.components
+    assert "stream_fallback" in ev.notes
+    assert "stream_fallback" not in want.notes
+    assert not ev.findings
+
+
+def test_a_lying_cat_is_caught_by_the_sftp_cross_check(tmp_path: Path, small_tree: Path) -> None:
+    """A cat that serves the approved bytes of a modified file (same length) disagrees with SFTP: device_lied."""
+    golden = tmp_path / "golden"
+    shutil.copytree(small_tree, golden)
+    px4 = small_tree / "usr/bin/px4"
+    px4.write_bytes(px4.read_bytes().upper())  # same length, other bytes
+    body = f'shift; for f in "$@"; do /bin/cat -- "{golden}${{f#{small_tree}}}"; done'
+    bin_dir = fake_cat(tmp_path / "fakebin", body)
+    with Sshd.running(tmp_path / "sshd", env={"PATH": str(bin_dir)}) as sshd:
+        ev = collector(sshd, small_tree, audit_sample=100).collect(ALL, nonce="00")
+    assert [(f.component, f.kind.value, f.severity.value) for f in ev.findings] == [
+        ("usr/bin/px4", "device_lied", "critical")
+    ]
+    assert ev.components["usr/bin/px4"].digest == hashlib.sha256(px4.read_bytes()).hexdigest()
+    assert ev.notes["audit"]["disagreements"] == ["usr/bin/px4"]

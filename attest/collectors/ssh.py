@@ -9,27 +9,32 @@ hashed in full. Nothing is read before the host key matched its pin
 (:class:`~attest.transports.ssh.HostKeyPins`): the baseline's
 ``host_key_sha256`` at verify time, ``--known-hosts`` at create time.
 
-Two methods, recorded per component (``Component.method``):
+The dock lists the tree itself over SFTP (lstat attributes, raw names). Then,
+by ``--method``, recorded per component (``Component.method``):
 
 ``pull`` (default)
-    The dock lists the tree and reads every byte over SFTP, requests
-    pipelined across files, and hashes them itself: ``dock-read``. No command
-    runs on the device unless device nodes are selected (their major/minor
-    numbers come from the device's ``stat``; SFTP does not carry them).
+    The device streams the regular files back to back on one channel
+    (``xargs -0 cat``, paths as NUL-separated stdin); the dock splits the
+    stream by the listed sizes and hashes it: ``dock-read``. A stream that is
+    not exactly as long as listed, or a failed ``cat``, is discarded and the
+    files are read again one by one over SFTP. Block devices are read over
+    SFTP. A nonce-chosen sample of the streamed files is read again over SFTP
+    and compared, so a replaced ``cat`` is caught like a replaced
+    ``sha256sum``. The device's hashing tools are never run.
 
 ``remote``
     The device hashes the files in one batched ``sha256sum`` run, with the
     paths as NUL-separated data on stdin. Only after it has answered for
     every file does the dock pick an audit sample, derived from this run's
     fresh nonce (which the device never sees), and read and hash those files
-    itself. A disagreement is a critical ``device_lied`` finding. Audited
-    files are ``dock-read``; the rest are ``device-reported``, and the
+    itself over SFTP. A disagreement is a critical ``device_lied`` finding.
+    Audited files are ``dock-read``; the rest are ``device-reported``, and the
     evidence notes say so.
 
 Hand-written rather than delegated to the drone's tools: the listing and the
-hashing in pull mode, so that the device's ``find``/``sha256sum`` are never
-trusted. The walk also skips directories that no include pattern can reach
-(``usr/bin/**`` does not list ``/proc``), which the local walk need not do.
+hashing, so that the device's ``find``/``sha256sum`` are never trusted. The
+walk also skips directories that no include pattern can reach (``usr/bin/**``
+does not list ``/proc``), which the local walk need not do.
 """
 
 from __future__ import annotations
@@ -176,7 +181,7 @@ class SshCollector(Collector):
         self._known_hosts = known_hosts
         self._method = method
         self._timeout = timeout
-        self._audit = audit_sample
+        self._audit_size = audit_sample
 
     def selector(self, evidence: Evidence, *, pin_instance: bool = False) -> dict[str, str]:
         """The host key the device presented; a host key names one companion computer.
@@ -229,11 +234,21 @@ class SshCollector(Collector):
             notes: dict[str, Any] = {"transport": "ssh", "method": self._method, "cipher": conn.cipher}
             findings: tuple[Finding, ...] = ()
             if self._method == "pull":
-                total = sum(size or 0 for _, _, size in contents)
-                progress.start(total, "hashing")
-                digests = sftp.hash_files([(p, s) for _, p, s in contents], on_bytes=progress.advance)
+                digests = self._dock_hashes(conn, sftp, contents, notes=notes, progress=progress)
                 for name, path, _ in contents:
                     _set_digest(components, name, digests[path], Method.DOCK_READ)
+                if "stream_fallback" not in notes:
+                    streamed = {n: digests[p] for n, p, size in contents if size is not None}
+                    findings = self._audit(
+                        sftp,
+                        components,
+                        contents,
+                        {n: d for n, d in streamed.items() if not d.startswith("cannot")},
+                        nonce=nonce,
+                        notes=notes,
+                        progress=progress,
+                        checked="the bytes the device's cat streamed",
+                    )
             else:
                 findings = self._remote(conn, sftp, components, contents, nonce=nonce, notes=notes, progress=progress)
             sftp.close()
@@ -345,6 +360,41 @@ class SshCollector(Collector):
                     name, old.kind, attributes={**old.attributes, "major": major, "minor": minor}
                 )
 
+    # -- reading by the dock -------------------------------------------------------------------------------
+
+    def _dock_hashes(
+        self,
+        conn: SshConnection,
+        sftp: SftpSession,
+        contents: Sequence[tuple[str, bytes, int | None]],
+        *,
+        notes: dict[str, Any],
+        progress: Progress,
+    ) -> dict[bytes, str]:
+        """Read and hash ``contents`` on the dock: path -> digest, or an error message (``cannot ...``).
+
+        Regular files come back to back on one stream, split by their listed
+        sizes (fast); if that stream is not exactly what the listing promised,
+        they are read again one by one over SFTP, which says which file failed.
+        Block devices (no size to split by) are always read over SFTP.
+        """
+        files = [(p, size) for _, p, size in contents if size is not None]
+        devices = [(p, None) for _, p, size in contents if size is None]
+        total = sum(size for _, size in files)
+        progress.start(total, "hashing")
+        result: dict[bytes, str] = {}
+        streamed = conn.hash_concatenated(files, on_bytes=progress.advance)
+        if isinstance(streamed, str):
+            log.info("ssh_stream_fallback", device=self._target.label, reason=streamed)
+            notes["stream_fallback"] = streamed
+            progress.start(total, "hashing")
+            result.update(sftp.hash_files(files, on_bytes=progress.advance))
+        else:
+            result.update(streamed)
+        if devices:
+            result.update(sftp.hash_files(devices, on_bytes=progress.advance))
+        return result
+
     # -- remote mode -------------------------------------------------------------------------------------
 
     def _remote(
@@ -360,25 +410,53 @@ class SshCollector(Collector):
     ) -> tuple[Finding, ...]:
         """Let the device hash everything, then audit a nonce-chosen sample; returns DEVICE_LIED findings."""
         reported = self._device_hashes(conn, [p for _, p, _ in contents])
-        by_name = {name: (path, size) for name, path, size in contents}
-        population = []
+        claimed = {}
         for name, path, _ in contents:
-            outcome = reported[path]
-            _set_digest(components, name, outcome, Method.DEVICE_REPORTED)
-            if not outcome.startswith("cannot"):
-                population.append(name)
-
+            _set_digest(components, name, reported[path], Method.DEVICE_REPORTED)
+            if not reported[path].startswith("cannot"):
+                claimed[name] = reported[path]
         # The device has committed to every digest before it can see which files are checked.
-        sample = audit_sample(population, nonce, self._audit)
+        findings = self._audit(
+            sftp,
+            components,
+            contents,
+            claimed,
+            nonce=nonce,
+            notes=notes,
+            progress=progress,
+            checked="the digests the device's sha256sum reported",
+        )
+        notes["audit"]["device_reported"] = len(claimed) - len(notes["audit"]["sample"])
+        return findings
+
+    def _audit(
+        self,
+        sftp: SftpSession,
+        components: dict[str, Component],
+        contents: list[tuple[str, bytes, int | None]],
+        claimed: Mapping[str, str],
+        *,
+        nonce: str,
+        notes: dict[str, Any],
+        progress: Progress,
+        checked: str,
+    ) -> tuple[Finding, ...]:
+        """Re-read a nonce-chosen sample of ``claimed`` over SFTP and report every disagreement.
+
+        SFTP is another way into the device than the command that produced
+        ``claimed`` (sha256sum, or the cat stream), so one replaced tool is not
+        enough to pass the audit. Audited components get the SFTP digest, dock-read.
+        """
+        by_name = {name: (path, size) for name, path, size in contents}
+        sample = audit_sample(sorted(claimed), nonce, self._audit_size)
         progress.start(sum(by_name[n][1] or 0 for n in sample), "auditing")
         audited = sftp.hash_files([by_name[n] for n in sample], on_bytes=progress.advance)
         findings = []
         lied = []
         for name in sample:
-            path = by_name[name][0]
-            claimed, actual = reported[path], audited[path]
+            actual = audited[by_name[name][0]]
             _set_digest(components, name, actual, Method.DOCK_READ)
-            if not actual.startswith("cannot") and actual != claimed:
+            if not actual.startswith("cannot") and actual != claimed[name]:
                 lied.append(name)
                 findings.append(
                     Finding(
@@ -386,23 +464,24 @@ class SshCollector(Collector):
                         FindingKind.DEVICE_LIED,
                         Severity.CRITICAL,
                         expected=f"sha256:{actual}",
-                        actual=f"sha256:{claimed}",
-                        detail="the device's own hash disagrees with the bytes the dock read; "
-                        "every device-reported value of this run is worthless",
+                        actual=f"sha256:{claimed[name]}",
+                        detail=f"{checked} disagree with the bytes the dock read over SFTP; "
+                        "nothing else the device said in this run can be trusted",
                     )
                 )
         notes["audit"] = {
-            "population": len(population),
+            "checked": checked,
+            "population": len(claimed),
             "sample_size": len(sample),
             "sample": sample,
-            "device_reported": len(population) - len(sample),
             "disagreements": lied,
         }
         log.info(
             "ssh_audit_sample",
             device=self._target.label,
+            checked=checked,
             nonce=nonce,
-            population=len(population),
+            population=len(claimed),
             sample_size=len(sample),
             sample=sample,
             disagreements=len(lied),

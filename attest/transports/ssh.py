@@ -559,6 +559,70 @@ class SshConnection:
             chan.exec_command(command)
         return RemoteCommand(chan, label=self.target.label, timeout=self.timeout)
 
+    def hash_concatenated(
+        self, jobs: Sequence[tuple[bytes, int]], *, on_bytes: Callable[[int], None] | None = None
+    ) -> dict[bytes, str] | str:
+        """SHA-256 of many regular files streamed back to back on one channel, split by their listed sizes.
+
+        The device only concatenates (``xargs -0 cat``, paths as NUL-separated
+        stdin); the dock hashes. The stream carries no framing of its own, so
+        it is accepted only if it is exactly as long as the sizes add up to and
+        ``cat`` succeeded; otherwise the caller reads the files one by one
+        (:meth:`SftpSession.hash_files`), which tells which file failed.
+
+        Args:
+            jobs: ``(absolute path, size from the listing)`` of regular files.
+            on_bytes: called with each hashed chunk's length.
+
+        Returns:
+            path -> lowercase hex digest, or why the stream cannot be trusted to split.
+
+        Raises:
+            TransportError: the connection dropped or the device stopped answering.
+        """
+        if not jobs:
+            return {}
+        expected = sum(size for _, size in jobs)
+        cmd = self.run(CAT_COMMAND)
+        try:
+            cmd.feed(path + b"\0" for path, _ in jobs)
+            results: dict[bytes, str] = {}
+            order = iter(jobs)
+            path, left = next(order)
+            digest = hashlib.sha256()
+            received = 0
+            for chunk in cmd.chunks(what="file contents from the device's cat"):
+                received += len(chunk)
+                if received > expected:
+                    return f"the device sent more than the {expected} bytes listed: files grew while being read"
+                view = memoryview(chunk)
+                while view:
+                    while left == 0:  # this file is complete (or empty): on to the next
+                        results[path] = digest.hexdigest()
+                        path, left = next(order)
+                        digest = hashlib.sha256()
+                    take = min(left, len(view))
+                    digest.update(view[:take])
+                    view, left = view[take:], left - take
+                if on_bytes is not None:
+                    on_bytes(len(chunk))
+            status = cmd.exit_status(what="the device's cat")
+        finally:
+            cmd.close()
+        if status != 0:
+            return f"the device's cat failed (exit status {status}): {cmd.stderr_text()}"
+        if received != expected:
+            return f"the device sent {received} of the {expected} bytes listed: files shrank or could not be read"
+        results[path] = digest.hexdigest()
+        for path, _ in order:  # trailing empty files
+            results[path] = hashlib.sha256().hexdigest()
+        return results
+
+
+#: Pull mode's stream: the device concatenates the files named on stdin
+#: (NUL-separated; ``--`` keeps a leading '-' a name). ``cat`` and ``xargs``
+#: are in every coreutils/findutils and BusyBox.
+CAT_COMMAND = "exec xargs -0 -r cat --"
 
 #: Receive size that takes everything paramiko has buffered: its buffer drops
 #: a partial read by moving the rest to the front, which costs O(buffered)
@@ -601,6 +665,34 @@ class RemoteCommand:
         self._writer = threading.Thread(target=write, name="attest-ssh-stdin", daemon=True)
         self._writer.start()
 
+    def chunks(self, *, what: str) -> Iterator[bytes]:
+        """Stdout as it arrives, up to end of file.
+
+        Args:
+            what: what is awaited, for messages.
+
+        Raises:
+            TransportError: the device stopped answering, the connection
+                dropped, or sending stdin failed.
+        """
+        while True:
+            try:
+                chunk = self._chan.recv(_RECV_ALL)
+            except TimeoutError as e:
+                raise TransportError(f"{self._label}: timed out after {self._timeout:g} s waiting for {what}") from e
+            except _LOST as e:  # recv() also sends window adjustments
+                raise TransportError(f"{self._label}: the connection closed while waiting for {what}") from e
+            self._drain_stderr()
+            if not chunk:
+                break
+            yield chunk
+        if self._writer is not None:
+            self._writer.join(self._timeout)
+            if self._writer_error is not None:
+                raise TransportError(
+                    f"{self._label}: sending to the device's command failed: {self._writer_error}"
+                ) from self._writer_error
+
     def read_all(self, limit: int, *, what: str) -> bytes:
         """All of stdout, up to end of file.
 
@@ -613,25 +705,10 @@ class RemoteCommand:
             CollectionError: more than ``limit`` bytes.
         """
         out = bytearray()
-        while True:
-            try:
-                chunk = self._chan.recv(_RECV_ALL)
-            except TimeoutError as e:
-                raise TransportError(f"{self._label}: timed out after {self._timeout:g} s waiting for {what}") from e
-            except _LOST as e:  # recv() also sends window adjustments
-                raise TransportError(f"{self._label}: the connection closed while waiting for {what}") from e
-            self._drain_stderr()
-            if not chunk:
-                break
+        for chunk in self.chunks(what=what):
             out += chunk
             if len(out) > limit:
                 raise CollectionError(f"{self._label}: {what}: more than {limit} bytes; the device is misbehaving")
-        if self._writer is not None:
-            self._writer.join(self._timeout)
-            if self._writer_error is not None:
-                raise TransportError(
-                    f"{self._label}: sending to the device's command failed: {self._writer_error}"
-                ) from self._writer_error
         return bytes(out)
 
     def _drain_stderr(self) -> None:
