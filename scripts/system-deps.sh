@@ -9,10 +9,11 @@ declare -A need=(
   [/usr/bin/ssh-keygen]=openssh-client
   [/usr/bin/setpriv]=util-linux
   [/usr/bin/chromium]=chromium
+  [/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf]=fonts-liberation
 )
 missing=()
 for cmd in "${!need[@]}"; do
-  [ -x "$cmd" ] || missing+=("${need[$cmd]}")
+  [ -e "$cmd" ] || missing+=("${need[$cmd]}")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 import time
 from pathlib import Path
 
 import structlog
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from attest._cli._common import add_state_dir, add_target_options, new_nonce, state_dir, target_options
+from attest._cli._common import add_state_dir, add_target_options, new_nonce, state_dir, target_options, warn
 from attest.errors import BaselineError, CollectionError, TransportError
+from attest.keys import load_private_key
+from attest.log import LogError, LogWriteError
+from attest.log.store import Log
 from attest.model import BaselineRef, DeviceIdentity, Result, Verdict
 from attest.progress import TerminalProgress
 from attest.report import render_text, write_json
+from attest.results import sign_result
 from attest.targets import open_collector, target_kind
 from attest.trust import RollbackState, TrustedBaseline, TrustPolicy, read_baseline_file, trust_baseline
 from attest.verifier import verify
@@ -34,6 +40,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--baseline", required=True, type=Path, metavar="FILE", help="signed baseline (DSSE envelope)")
     p.add_argument("--trust", required=True, type=Path, metavar="POLICY", help="trust policy (TOML)")
     p.add_argument("--json", action="store_true", help="print one JSON object (see docs/cli.md)")
+    g = p.add_argument_group("signed attestation log")
+    g.add_argument(
+        "--dock-key", type=Path, metavar="KEYFILE", help="sign the result with this dock key and append it to the log"
+    )
+    g.add_argument("--log", type=Path, metavar="DIR", help="the log directory (default: STATE_DIR/log)")
+    g.add_argument("--origin", help="the log's origin, used when the log is created (default: this host's name)")
     add_state_dir(p)
     add_target_options(p)
     p.set_defaults(func=_verify)
@@ -44,6 +56,7 @@ def _verify(args: argparse.Namespace) -> int:
     # Configuration errors (exit 2) propagate: there is no result to print.
     policy = TrustPolicy.from_file(args.trust)
     state = RollbackState(state_dir(args))
+    recorder = _Recorder.open(args) if args.dock_key else None
     opts = target_options(args)
     placeholder = DeviceIdentity(kind=target_kind(args.device), id=args.device, target=args.device)
     trusted: TrustedBaseline | None = None
@@ -64,6 +77,9 @@ def _verify(args: argparse.Namespace) -> int:
     except (TransportError, CollectionError) as e:
         result = Result(Verdict.ERROR, placeholder, _ref(trusted), message=str(e))
 
+    log_index = None
+    if recorder is not None:
+        result, log_index = recorder.record(result)
     log.info(
         "verification",
         device=result.device.id if result.device else args.device,
@@ -72,12 +88,51 @@ def _verify(args: argparse.Namespace) -> int:
         baseline_version=result.baseline.version,
         findings=len(result.findings),
         seconds=round(time.monotonic() - started, 3),
+        log_index=log_index,
     )
     if args.json:
-        write_json(result, sys.stdout)
+        write_json(result, sys.stdout, log_index=log_index)
     else:
         render_text(result, sys.stdout)
     return result.verdict.exit_code
+
+
+class _Recorder:
+    """Signs results with the dock key and appends them to the dock's log."""
+
+    def __init__(self, key: Ed25519PrivateKey, log_dir: Path, origin: str | None) -> None:
+        self._key = key
+        self._log_dir = log_dir
+        self._origin = origin
+
+    @classmethod
+    def open(cls, args: argparse.Namespace) -> _Recorder:
+        """Load the key and open (or create) the log now, so a bad one fails before any measuring.
+
+        Raises:
+            ConfigError: unreadable key, unusable log directory, or a log made with another key.
+        """
+        key = load_private_key(args.dock_key)
+        log_dir = args.log if args.log is not None else state_dir(args) / "log"
+        with Log.open(log_dir, origin=args.origin or socket.gethostname(), create=True) as opened:
+            if args.origin and opened.origin != args.origin:
+                warn(f"--origin {args.origin} ignored: {log_dir} was created with origin {opened.origin}")
+        return cls(key, log_dir, args.origin)
+
+    def record(self, result: Result) -> tuple[Result, int | None]:
+        """Append the signed result; returns it and its index.
+
+        A result that cannot be logged is not a pass: it becomes an ``error``
+        result (exit 3) with no index, and the gate stays shut.
+        """
+        try:
+            entry = sign_result(result, self._key, dock_id=socket.gethostname())
+            with Log.open(self._log_dir) as opened:
+                return result, opened.append(entry, key=self._key)
+        except (LogError, LogWriteError) as e:
+            message = f"result ({result.verdict.value}) could not be logged: {e}"
+            failed = Result(Verdict.ERROR, result.device, result.baseline, result.findings, message, result.evidence)
+            return failed, None
 
 
 def _ref(trusted: TrustedBaseline | None) -> BaselineRef:
