@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import struct
 import subprocess
 from pathlib import Path
@@ -134,7 +135,7 @@ def test_pins_accept_only_the_pinned_key(keys: dict[str, tuple[str, bytes]], tmp
     fp = fingerprint(blob)
     HostKeyPins(fingerprint=fp, key_type=kind).check(TARGET, kind, blob)
 
-    with pytest.raises(UntrustedBaselineError, match=f"not pinned \\(it offered ssh-ed25519 {fp}\\)"):
+    with pytest.raises(UntrustedBaselineError, match=re.escape(f"not pinned (it offered ssh-ed25519 {fp})")):
         HostKeyPins().check(TARGET, kind, blob)
     with pytest.raises(UntrustedBaselineError, match="the baseline pins"):
         HostKeyPins(fingerprint=fingerprint(keys["other"][1]), key_type=kind).check(TARGET, kind, blob)

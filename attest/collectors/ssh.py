@@ -42,8 +42,9 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import queue
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,7 @@ from attest.selection import Selection
 from attest.targets import TargetOptions
 from attest.transports.ssh import (
     HostKeyPins,
+    RemoteCommand,
     SftpAttrs,
     SftpSession,
     SshConnection,
@@ -89,6 +91,11 @@ HASH_COMMAND = "exec xargs -0 -r sha256sum -z --"
 #: ("MAJOR MINOR" in hex, or "-"), so that a failure cannot shift the lines.
 #: The paths reach ``sh`` as arguments (data), never as script text.
 DEVNUM_COMMAND = 'exec xargs -0 -r sh -c \'for f in "$@"; do stat -c "%t %T" -- "$f" 2>/dev/null || echo -; done\' sh'
+
+#: Remote mode: the slowest hashing (bytes/s) a device may do before it counts as stalled.
+MIN_DEVICE_RATE = 4e6
+#: Remote mode: extra seconds of silence allowed when partitions (of unknown size) are hashed.
+DEVICE_PARTITION_WAIT = 3600.0
 
 #: Remote mode audit sample: at least this many files ...
 AUDIT_MIN = 8
@@ -220,7 +227,19 @@ class SshCollector(Collector):
             if root.mode is None or not stat.S_ISDIR(root.mode):
                 raise TransportError(f"{self._text}: not a directory")
 
-            components, contents, links, devices = self._list(sftp, selection)
+            # Remote mode: the device starts hashing while the dock is still listing.
+            hasher = conn.run(HASH_COMMAND) if self._method == "remote" else None
+            feed = _Feed()
+            if hasher is not None:
+                hasher.feed(feed)
+            try:
+                components, contents, links, devices = self._list(sftp, selection, found=feed.put)
+            except BaseException:
+                if hasher is not None:
+                    hasher.close()
+                raise
+            finally:
+                feed.close()
             for name, target_or_error in self._readlinks(sftp, links).items():
                 old = components[name]
                 if isinstance(target_or_error, str):
@@ -250,7 +269,8 @@ class SshCollector(Collector):
                         checked="the bytes the device's cat streamed",
                     )
             else:
-                findings = self._remote(conn, sftp, components, contents, nonce=nonce, notes=notes, progress=progress)
+                assert hasher is not None  # noqa: S101 (started above in remote mode)
+                findings = self._remote(hasher, sftp, components, contents, nonce=nonce, notes=notes, progress=progress)
             sftp.close()
 
         device = DeviceIdentity(
@@ -275,11 +295,16 @@ class SshCollector(Collector):
         return (root.rstrip(b"/") + b"/" + rel) if root != b"/" else b"/" + rel
 
     def _list(
-        self, sftp: SftpSession, selection: Selection
+        self, sftp: SftpSession, selection: Selection, *, found: Callable[[bytes], None]
     ) -> tuple[
         dict[str, Component], list[tuple[str, bytes, int | None]], list[tuple[str, bytes]], list[tuple[str, bytes]]
     ]:
         """Walk the tree like the directory collector.
+
+        Args:
+            sftp: the session to list with.
+            selection: what to measure.
+            found: called with the path of each file or block device to hash, as soon as it is listed.
 
         Returns:
             components by name; content to hash ``(name, path, size or None)``;
@@ -311,8 +336,10 @@ class SshCollector(Collector):
                 continue
             if component.kind == "file":
                 contents.append((name, self._path(rel), entry.size))
+                found(self._path(rel))
             elif component.kind == "block-device":
                 contents.append((name, self._path(rel), None))
+                found(self._path(rel))
             elif component.kind == "symlink":
                 links.append((name, self._path(rel)))
             if component.kind in ("block-device", "char-device"):
@@ -399,7 +426,7 @@ class SshCollector(Collector):
 
     def _remote(
         self,
-        conn: SshConnection,
+        hasher: RemoteCommand,
         sftp: SftpSession,
         components: dict[str, Component],
         contents: list[tuple[str, bytes, int | None]],
@@ -409,7 +436,8 @@ class SshCollector(Collector):
         progress: Progress,
     ) -> tuple[Finding, ...]:
         """Let the device hash everything, then audit a nonce-chosen sample; returns DEVICE_LIED findings."""
-        reported = self._device_hashes(conn, [p for _, p, _ in contents])
+        sizes = [size for _, _, size in contents]
+        reported = self._device_hashes(hasher, [p for _, p, _ in contents], sizes)
         claimed = {}
         for name, path, _ in contents:
             _set_digest(components, name, reported[path], Method.DEVICE_REPORTED)
@@ -490,18 +518,24 @@ class SshCollector(Collector):
             log.warning("device_lied", device=self._target.label, components=lied)
         return tuple(findings)
 
-    def _device_hashes(self, conn: SshConnection, paths: list[bytes]) -> dict[bytes, str]:
+    def _device_hashes(self, cmd: RemoteCommand, paths: list[bytes], sizes: list[int | None]) -> dict[bytes, str]:
         """Every path's digest as the device reports it, or an error message (``cannot ...``).
+
+        ``cmd`` is the running :data:`HASH_COMMAND`, already fed ``paths``. The
+        device prints nothing while it hashes one file, so a wait may last the
+        timeout plus that file's size at :data:`MIN_DEVICE_RATE` (or
+        :data:`DEVICE_PARTITION_WAIT` when a block device is among them).
 
         Raises:
             CollectionError: the output is not what ``sha256sum -z`` prints, names
                 a path not asked for, or the command failed as a whole.
         """
-        if not paths:
-            return {}
-        cmd = conn.run(HASH_COMMAND)
+        largest = max((size or 0 for size in sizes), default=0)
+        quiet = self._timeout + largest // MIN_DEVICE_RATE
+        if any(size is None for size in sizes):
+            quiet += DEVICE_PARTITION_WAIT
         try:
-            cmd.feed(p + b"\0" for p in paths)
+            cmd.set_timeout(quiet)
             limit = sum(len(p) + 67 for p in paths) + 1024
             out = cmd.read_all(limit, what="digests from the device's sha256sum")
             status = cmd.exit_status(what="the device's sha256sum")
@@ -533,6 +567,39 @@ class SshCollector(Collector):
         for p in paths:
             result.setdefault(p, f"cannot read: the device could not hash it ({why})")
         return result
+
+
+class _Feed:
+    """Paths for a device command, handed over while the walk is still finding them."""
+
+    #: Bytes of paths sent in one piece.
+    BATCH = 64 * 1024
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+
+    def put(self, path: bytes) -> None:
+        """Queue one path (NUL-terminated on the wire)."""
+        self._queue.put(path + b"\0")
+
+    def close(self) -> None:
+        """No more paths."""
+        self._queue.put(None)
+
+    def __iter__(self) -> Iterator[bytes]:
+        batch = bytearray()
+        while True:
+            item = self._queue.get()
+            while item is not None:
+                batch += item
+                if len(batch) >= self.BATCH or self._queue.empty():
+                    break
+                item = self._queue.get()
+            if batch:
+                yield bytes(batch)
+                batch.clear()
+            if item is None:
+                return
 
 
 def _component(name: str, attrs: SftpAttrs) -> Component:

@@ -650,20 +650,42 @@ class RemoteCommand:
         self._stderr = bytearray()
         self._writer: threading.Thread | None = None
         self._writer_error: BaseException | None = None
+        self._closing = threading.Event()
 
     def feed(self, chunks: Iterable[bytes]) -> None:
-        """Send ``chunks`` to stdin from a thread, then end stdin (so reading stdout cannot deadlock)."""
+        """Send ``chunks`` to stdin from a thread, then end stdin (so reading stdout cannot deadlock).
+
+        ``chunks`` may block (paths still being found). A send that waits is
+        retried rather than timed out: the device may rightly leave stdin
+        unread while it works through earlier input, and a device that stalls
+        outright is caught by the timeout on reading its output.
+        """
 
         def write() -> None:
             try:
                 for chunk in chunks:
-                    self._chan.sendall(chunk)
+                    data = chunk
+                    while data:
+                        if self._closing.is_set():
+                            return
+                        try:
+                            sent = self._chan.send(data)
+                        except TimeoutError:
+                            continue
+                        if sent <= 0:
+                            raise EOFError("the channel closed")
+                        data = data[sent:]
                 self._chan.shutdown_write()
-            except BaseException as e:  # noqa: BLE001 (reported by read_all on the caller's thread)
+            except BaseException as e:  # noqa: BLE001 (reported by chunks() on the caller's thread)
                 self._writer_error = e
 
         self._writer = threading.Thread(target=write, name="attest-ssh-stdin", daemon=True)
         self._writer.start()
+
+    def set_timeout(self, seconds: float) -> None:
+        """Let one wait for output last ``seconds`` (a device hashing a large file prints nothing meanwhile)."""
+        self._timeout = seconds
+        self._chan.settimeout(seconds)
 
     def chunks(self, *, what: str) -> Iterator[bytes]:
         """Stdout as it arrives, up to end of file.
@@ -737,7 +759,8 @@ class RemoteCommand:
         return printable(bytes(self._stderr), 300)
 
     def close(self) -> None:
-        """Close the channel (a connection that is already gone is not an error here)."""
+        """Stop feeding stdin and close the channel (a connection that is already gone is not an error here)."""
+        self._closing.set()
         with contextlib.suppress(*_LOST):
             self._chan.close()
 
