@@ -23,8 +23,9 @@ by ``--method``, recorded per component (``Component.method``):
     ``sha256sum``. The device's hashing tools are never run.
 
 ``remote``
-    The device hashes the files in one batched ``sha256sum`` run, with the
-    paths as NUL-separated data on stdin. Only after it has answered for
+    The device hashes the files in batched ``sha256sum`` runs (one per core it
+    is given, :data:`HASH_CHANNELS`; never one per file), started while the
+    dock is still listing, with the paths as NUL-separated data on stdin. Only after it has answered for
     every file does the dock pick an audit sample, derived from this run's
     fresh nonce (which the device never sees), and read and hash those files
     itself over SFTP. A disagreement is a critical ``device_lied`` finding.
@@ -91,6 +92,10 @@ HASH_COMMAND = "exec xargs -0 -r sha256sum -z --"
 #: ("MAJOR MINOR" in hex, or "-"), so that a failure cannot shift the lines.
 #: The paths reach ``sh`` as arguments (data), never as script text.
 DEVNUM_COMMAND = 'exec xargs -0 -r sh -c \'for f in "$@"; do stat -c "%t %T" -- "$f" 2>/dev/null || echo -; done\' sh'
+
+#: Remote mode: hashing commands run side by side, each on its own channel
+#: (a companion computer has several cores; sha256sum uses one).
+HASH_CHANNELS = 2
 
 #: Remote mode: the slowest hashing (bytes/s) a device may do before it counts as stalled.
 MIN_DEVICE_RATE = 4e6
@@ -228,18 +233,18 @@ class SshCollector(Collector):
                 raise TransportError(f"{self._text}: not a directory")
 
             # Remote mode: the device starts hashing while the dock is still listing.
-            hasher = conn.run(HASH_COMMAND) if self._method == "remote" else None
-            feed = _Feed()
-            if hasher is not None:
-                hasher.feed(feed)
+            hashing = _DeviceHashing(conn) if self._method == "remote" else None
             try:
-                components, contents, links, devices = self._list(sftp, selection, found=feed.put)
+                components, contents, links, devices = self._list(
+                    sftp, selection, found=hashing.add if hashing is not None else _nothing
+                )
             except BaseException:
-                if hasher is not None:
-                    hasher.close()
+                if hashing is not None:
+                    hashing.close()
                 raise
             finally:
-                feed.close()
+                if hashing is not None:
+                    hashing.end_input()
             for name, target_or_error in self._readlinks(sftp, links).items():
                 old = components[name]
                 if isinstance(target_or_error, str):
@@ -269,8 +274,10 @@ class SshCollector(Collector):
                         checked="the bytes the device's cat streamed",
                     )
             else:
-                assert hasher is not None  # noqa: S101 (started above in remote mode)
-                findings = self._remote(hasher, sftp, components, contents, nonce=nonce, notes=notes, progress=progress)
+                assert hashing is not None  # noqa: S101 (started above in remote mode)
+                findings = self._remote(
+                    hashing, sftp, components, contents, nonce=nonce, notes=notes, progress=progress
+                )
             sftp.close()
 
         device = DeviceIdentity(
@@ -295,7 +302,7 @@ class SshCollector(Collector):
         return (root.rstrip(b"/") + b"/" + rel) if root != b"/" else b"/" + rel
 
     def _list(
-        self, sftp: SftpSession, selection: Selection, *, found: Callable[[bytes], None]
+        self, sftp: SftpSession, selection: Selection, *, found: Callable[[bytes, int | None], None]
     ) -> tuple[
         dict[str, Component], list[tuple[str, bytes, int | None]], list[tuple[str, bytes]], list[tuple[str, bytes]]
     ]:
@@ -304,7 +311,8 @@ class SshCollector(Collector):
         Args:
             sftp: the session to list with.
             selection: what to measure.
-            found: called with the path of each file or block device to hash, as soon as it is listed.
+            found: called with the path and size (``None``: a block device) of
+                each thing to hash, as soon as it is listed.
 
         Returns:
             components by name; content to hash ``(name, path, size or None)``;
@@ -336,10 +344,10 @@ class SshCollector(Collector):
                 continue
             if component.kind == "file":
                 contents.append((name, self._path(rel), entry.size))
-                found(self._path(rel))
+                found(self._path(rel), entry.size)
             elif component.kind == "block-device":
                 contents.append((name, self._path(rel), None))
-                found(self._path(rel))
+                found(self._path(rel), None)
             elif component.kind == "symlink":
                 links.append((name, self._path(rel)))
             if component.kind in ("block-device", "char-device"):
@@ -426,7 +434,7 @@ class SshCollector(Collector):
 
     def _remote(
         self,
-        hasher: RemoteCommand,
+        hashing: _DeviceHashing,
         sftp: SftpSession,
         components: dict[str, Component],
         contents: list[tuple[str, bytes, int | None]],
@@ -436,8 +444,12 @@ class SshCollector(Collector):
         progress: Progress,
     ) -> tuple[Finding, ...]:
         """Let the device hash everything, then audit a nonce-chosen sample; returns DEVICE_LIED findings."""
-        sizes = [size for _, _, size in contents]
-        reported = self._device_hashes(hasher, [p for _, p, _ in contents], sizes)
+        reported: dict[bytes, str] = {}
+        try:
+            for cmd, paths, sizes in hashing.groups():
+                reported.update(self._device_hashes(cmd, paths, sizes))
+        finally:
+            hashing.close()
         claimed = {}
         for name, path, _ in contents:
             _set_digest(components, name, reported[path], Method.DEVICE_REPORTED)
@@ -519,9 +531,9 @@ class SshCollector(Collector):
         return tuple(findings)
 
     def _device_hashes(self, cmd: RemoteCommand, paths: list[bytes], sizes: list[int | None]) -> dict[bytes, str]:
-        """Every path's digest as the device reports it, or an error message (``cannot ...``).
+        """Every path's digest as one :data:`HASH_COMMAND` reports it, or an error message (``cannot ...``).
 
-        ``cmd`` is the running :data:`HASH_COMMAND`, already fed ``paths``. The
+        ``cmd`` is the running :data:`HASH_COMMAND`, fed ``paths``. The
         device prints nothing while it hashes one file, so a wait may last the
         timeout plus that file's size at :data:`MIN_DEVICE_RATE` (or
         :data:`DEVICE_PARTITION_WAIT` when a block device is among them).
@@ -569,10 +581,55 @@ class SshCollector(Collector):
         return result
 
 
+def _nothing(path: bytes, size: int | None) -> None:
+    del path, size
+
+
+class _DeviceHashing:
+    """Remote mode's :data:`HASH_CHANNELS` batched hashing commands, fed while the walk finds files.
+
+    Each file goes to the command with the fewest bytes so far, so that the
+    device's cores finish together; each command's output is its own stream,
+    so records never interleave.
+    """
+
+    def __init__(self, conn: SshConnection) -> None:
+        self._cmds = [conn.run(HASH_COMMAND) for _ in range(HASH_CHANNELS)]
+        self._feeds = [_Feed() for _ in self._cmds]
+        for cmd, feed in zip(self._cmds, self._feeds, strict=True):
+            cmd.feed(feed)
+        self._load = [0] * len(self._cmds)
+        self._jobs: list[tuple[list[bytes], list[int | None]]] = [([], []) for _ in self._cmds]
+
+    def add(self, path: bytes, size: int | None) -> None:
+        """Have the device hash ``path`` (``size`` None: a partition, weighed as 1 GiB)."""
+        i = min(range(len(self._load)), key=self._load.__getitem__)
+        self._feeds[i].put(path)
+        self._load[i] += size if size is not None else 1 << 30
+        self._jobs[i][0].append(path)
+        self._jobs[i][1].append(size)
+
+    def end_input(self) -> None:
+        """No more paths."""
+        for feed in self._feeds:
+            feed.close()
+
+    def groups(self) -> Iterator[tuple[RemoteCommand, list[bytes], list[int | None]]]:
+        """Each command with the paths and sizes it was given."""
+        for cmd, (paths, sizes) in zip(self._cmds, self._jobs, strict=True):
+            yield cmd, paths, sizes
+
+    def close(self) -> None:
+        """Close every command's channel."""
+        for cmd in self._cmds:
+            cmd.close()
+
+
 class _Feed:
     """Paths for a device command, handed over while the walk is still finding them."""
 
-    #: Bytes of paths sent in one piece.
+    #: Bytes of paths sent in one piece: one SSH packet per path would cost more
+    #: than the overlap gains, and xargs waits for a full command line anyway.
     BATCH = 64 * 1024
 
     def __init__(self) -> None:
@@ -588,18 +645,13 @@ class _Feed:
 
     def __iter__(self) -> Iterator[bytes]:
         batch = bytearray()
-        while True:
-            item = self._queue.get()
-            while item is not None:
-                batch += item
-                if len(batch) >= self.BATCH or self._queue.empty():
-                    break
-                item = self._queue.get()
-            if batch:
+        while (item := self._queue.get()) is not None:
+            batch += item
+            if len(batch) >= self.BATCH:
                 yield bytes(batch)
                 batch.clear()
-            if item is None:
-                return
+        if batch:
+            yield bytes(batch)
 
 
 def _component(name: str, attrs: SftpAttrs) -> Component:
