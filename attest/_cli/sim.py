@@ -125,7 +125,7 @@ def _fc(args: argparse.Namespace) -> int:
         cfg.uid = uid
     try:
         run(cfg)
-    except ValueError as e:
+    except (ValueError, OSError) as e:  # a bad --flash file or flash size, found before the path is printed
         raise ConfigError(str(e)) from e
     return 0
 
