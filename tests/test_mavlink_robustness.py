@@ -128,3 +128,23 @@ def test_every_ftp_nak_code_on_a_tampered_controller_never_passes(setup, code):
     rc, out, _ = setup.verify(("--ftp-nak", str(code), *setup.tamper))
     assert rc in (1, 3), out
     assert out["verdict"] in ("drift", "error")
+
+
+@pytest.mark.parametrize("spec", ["open:9", "open:10", "list:1", "list:10", "crc:10", "crc:4"])
+def test_ftp_naks_on_other_operations_never_pass_a_tampered_controller(setup, spec):
+    """Refused opens, listings (hiding files) or CRCs: drift or error, never a pass."""
+    rc, out, _ = setup.verify(("--ftp-nak", spec, *setup.tamper))
+    assert rc in (1, 3), out
+
+
+def test_refusing_crcs_is_not_a_lie_and_bytes_still_count(setup):
+    """A controller without CalcFileCRC32 (NAK Fail) still passes: the dock hashed the bytes itself."""
+    rc, out, err = setup.verify(("--ftp-nak", "crc:1"))
+    assert rc == 0, (out, err)
+
+
+def test_hiding_the_scripts_directory_is_drift(setup):
+    """A listing that says the scripts are gone: every approved script is missing."""
+    rc, out, _ = setup.verify(("--ftp-nak", "list:10"))
+    assert rc == 1
+    assert {f["kind"] for f in out["findings"]} == {"missing"}

@@ -79,7 +79,13 @@ def _register_fc(ssub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     g.add_argument("--other-system", action="store_true", help="interleave traffic of another system id")
     g.add_argument("--stall-after", type=int, metavar="N", help="go silent after N frames")
     g.add_argument("--reboot-mid-read", action="store_true", help="reboot during the first FTP read")
-    g.add_argument("--ftp-nak", type=int, metavar="CODE", help="refuse every FTP read with this NAK code")
+    g.add_argument(
+        "--ftp-nak",
+        action="append",
+        default=[],
+        metavar="[OP:]CODE",
+        help="refuse every FTP OP (read, open, list, crc; default read) with NAK CODE",
+    )
     g.add_argument("--seed", type=int, default=1, help="seed of the fault generator")
     f.set_defaults(func=_fc)
 
@@ -100,6 +106,7 @@ def _fc(args: argparse.Namespace) -> int:
                 raise ConfigError(f"--file {spec!r}: expected PATH=LOCALFILE")
             files[path] = Path(local).read_bytes()
         uid = bytes.fromhex(args.uid) if args.uid else None
+        naks = _naks(args.ftp_nak)
     except (ValueError, OSError) as e:
         raise ConfigError(str(e)) from e
     if args.flash is not None and not args.flash.is_file():
@@ -119,7 +126,7 @@ def _fc(args: argparse.Namespace) -> int:
         ),
         stall_after=args.stall_after,
         reboot_mid_read=args.reboot_mid_read,
-        ftp_nak=args.ftp_nak,
+        ftp_naks=naks,
     )
     if uid is not None:
         cfg.uid = uid
@@ -128,6 +135,25 @@ def _fc(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as e:  # a bad --flash file or flash size, found before the path is printed
         raise ConfigError(str(e)) from e
     return 0
+
+
+def _naks(specs: list[str]) -> dict[int, int]:
+    from attest.mavlink.ftp_proto import Opcode
+
+    ops = {
+        "read": (Opcode.READ_FILE, Opcode.BURST_READ_FILE),
+        "open": (Opcode.OPEN_FILE_RO,),
+        "list": (Opcode.LIST_DIRECTORY,),
+        "crc": (Opcode.CALC_FILE_CRC32,),
+    }
+    out: dict[int, int] = {}
+    for spec in specs:
+        op, _, code = spec.rpartition(":")
+        if (op or "read") not in ops or not code.isdigit() or not 0 < int(code) < 256:
+            raise ValueError(f"--ftp-nak {spec!r}: expected [read|open|list|crc:]CODE with CODE 1..255")
+        for opcode in ops[op or "read"]:
+            out[opcode] = int(code)
+    return out
 
 
 def _register_firmware(ssub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

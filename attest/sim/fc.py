@@ -75,7 +75,7 @@ class SimConfig:
     faults: Faults = field(default_factory=Faults)
     stall_after: int | None = None
     reboot_mid_read: bool = False
-    ftp_nak: int | None = None
+    ftp_naks: dict[int, int] = field(default_factory=dict)
 
 
 def _uptime() -> bytes:
@@ -107,7 +107,7 @@ class SimFC:
         self.ftp = FtpServer(
             files,
             lie_crc=cfg.lie_crc,
-            nak=cfg.ftp_nak,
+            naks=cfg.ftp_naks,
             reboot_at=2 * 239 if cfg.reboot_mid_read else None,
             on_reboot=self._reboot,
         )

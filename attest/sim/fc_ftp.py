@@ -6,7 +6,8 @@ advancing sequence numbers, the last one flagged ``burst_complete``;
 ``@SYS/*`` files stat as 100000 bytes; unsupported operations NAK with Fail.
 
 Misbehaviour for tests: ``lie_crc`` (CalcFileCRC32 reports the CRC of a
-clean copy, or a wrong one), ``nak`` (every read refused with that code) and
+clean copy, or a wrong one), ``naks`` (every request with that opcode refused
+with that NAK code) and
 ``reboot_at`` (forget the session once a read passes that offset).
 """
 
@@ -42,13 +43,13 @@ class FtpServer:
         files: Mapping[str, VirtualFile],
         *,
         lie_crc: bool = False,
-        nak: int | None = None,
+        naks: Mapping[int, int] | None = None,
         reboot_at: int | None = None,
         on_reboot: Callable[[], None] | None = None,
     ) -> None:
         self._files = dict(files)
         self._lie_crc = lie_crc
-        self._nak = nak
+        self._naks = dict(naks or {})
         self._reboot_at = reboot_at
         self._on_reboot = on_reboot
         self._open: tuple[str, bytes] | None = None
@@ -115,7 +116,9 @@ class FtpServer:
     def _one(self, req: FtpOp) -> Iterator[FtpOp]:
         op = req.opcode
         path = req.data.split(b"\0", 1)[0].decode("utf-8", "replace")
-        if op in (Opcode.RESET_SESSIONS, Opcode.TERMINATE_SESSION):
+        if op in self._naks and op not in (Opcode.READ_FILE, Opcode.BURST_READ_FILE):
+            yield self._nak_op(req, self._naks[op])
+        elif op in (Opcode.RESET_SESSIONS, Opcode.TERMINATE_SESSION):
             self._open = None
             yield self._ack(req)
         elif op == Opcode.LIST_DIRECTORY:
@@ -169,8 +172,8 @@ class FtpServer:
         burst = 1 if req.opcode == Opcode.BURST_READ_FILE else 0
         if self._open is None or req.session != self._session:
             return self._nak_op(req, Nak.INVALID_SESSION, seq=seq, burst=burst)
-        if self._nak is not None:
-            return self._nak_op(req, self._nak, seq=seq, burst=burst)
+        if req.opcode in self._naks:
+            return self._nak_op(req, self._naks[req.opcode], seq=seq, burst=burst)
         if self._reboot_at is not None and offset >= self._reboot_at:
             self._reboot_at = None
             if self._on_reboot is not None:
