@@ -281,8 +281,8 @@ class _Reader:
             i += 1
         return i * BLOCK + len(self.blocks.get(i, b""))
 
-    def _burst(self, offset: int) -> bool:
-        """One burst from ``offset``; returns whether it ended cleanly (else: silence)."""
+    def _burst(self, offset: int) -> None:
+        """One burst from ``offset``, until its last packet, a NAK, or a few round trips of silence."""
         ftp = self.ftp
         req = ftp._new(Opcode.BURST_READ_FILE, session=self.session, offset=offset, size=BLOCK)
         ftp._link.send_ftp(req)
@@ -299,19 +299,19 @@ class _Reader:
             deadline = time.monotonic() + ftp._read_retry
             code = op.nak_code()
             if code is not None:
-                return self._burst_nak(code, offset)
+                self._burst_nak(code, offset)
+                return
             self._store(op)
             if op.burst_complete:
-                return True
-        return False
+                return
 
-    def _burst_nak(self, code: int, offset: int) -> bool:
+    def _burst_nak(self, code: int, offset: int) -> None:
         if code == Nak.EOF:
             self._set_eof(offset)
-            return True
+            return
         if code in (Nak.FAIL, Nak.UNKNOWN_COMMAND) and not self.blocks:
             self.burst_ok = False  # a server without burst reads: use ReadFile
-            return True
+            return
         if code in (Nak.INVALID_SESSION, Nak.NO_SESSIONS_AVAILABLE):
             raise SessionLostError(f"reading {self.path!r}: controller lost the FTP session; did it reboot?")
         raise FtpNakError(f"BurstReadFile {self.path!r} at {offset}: NAK {_nak_name(code)}", code)
