@@ -252,6 +252,7 @@ class _Reader:
         self.blocks: dict[int, bytes] = {}  # block index -> data (BLOCK bytes, shorter only at the end)
         self.eof: int | None = None  # file length, once known
         self.burst_ok = True
+        self.received = 0  # bytes stored so far: progress, even while a gap waits
 
     def _store(self, op: FtpOp) -> None:
         if op.offset % BLOCK or len(op.data) > BLOCK or op.size != len(op.data):
@@ -265,6 +266,7 @@ class _Reader:
                 raise CollectionError(f"{self.path!r}: controller served different bytes at offset {op.offset}")
             return
         self.blocks[index] = op.data
+        self.received += len(op.data) + 1  # +1: an empty last block is progress too
         if self.on_bytes is not None:
             self.on_bytes(len(op.data))
         if len(op.data) < BLOCK:
@@ -333,13 +335,13 @@ class _Reader:
 
     def run(self) -> bytes:
         ftp = self.ftp
-        last_progress, last_have = time.monotonic(), -1
+        last_progress, last_received = time.monotonic(), -1
         while True:
             have = self._contiguous()
             if self.eof is not None and have >= self.eof:
                 break
-            if have != last_have:
-                last_have, last_progress = have, time.monotonic()
+            if self.received != last_received:
+                last_received, last_progress = self.received, time.monotonic()
             elif time.monotonic() - last_progress > ftp._link.timeout:
                 raise TransportError(
                     f"{ftp._link.transport.target}: no FTP data for {self.path!r} at offset {have} "
