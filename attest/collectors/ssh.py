@@ -61,6 +61,7 @@ from attest.progress import Progress
 from attest.selection import Selection
 from attest.targets import TargetOptions
 from attest.transports.ssh import (
+    CAT_COMMAND,
     HostKeyPins,
     RemoteCommand,
     SftpAttrs,
@@ -232,19 +233,17 @@ class SshCollector(Collector):
             if root.mode is None or not stat.S_ISDIR(root.mode):
                 raise TransportError(f"{self._text}: not a directory")
 
-            # Remote mode: the device starts hashing while the dock is still listing.
-            hashing = _DeviceHashing(conn) if self._method == "remote" else None
+            # The device starts streaming (pull) or hashing (remote) while the dock is still listing.
+            work: _DeviceHashing | _DeviceStream = (
+                _DeviceHashing(conn) if self._method == "remote" else _DeviceStream(conn)
+            )
             try:
-                components, contents, links, devices = self._list(
-                    sftp, selection, found=hashing.add if hashing is not None else _nothing
-                )
+                components, contents, links, devices = self._list(sftp, selection, found=work.add)
             except BaseException:
-                if hashing is not None:
-                    hashing.close()
+                work.close()
                 raise
             finally:
-                if hashing is not None:
-                    hashing.end_input()
+                work.end_input()
             for name, target_or_error in self._readlinks(sftp, links).items():
                 old = components[name]
                 if isinstance(target_or_error, str):
@@ -257,8 +256,8 @@ class SshCollector(Collector):
 
             notes: dict[str, Any] = {"transport": "ssh", "method": self._method, "cipher": conn.cipher}
             findings: tuple[Finding, ...] = ()
-            if self._method == "pull":
-                digests = self._dock_hashes(conn, sftp, contents, notes=notes, progress=progress)
+            if isinstance(work, _DeviceStream):
+                digests = self._dock_hashes(conn, sftp, contents, notes=notes, progress=progress, stream=work.cmd)
                 for name, path, _ in contents:
                     _set_digest(components, name, digests[path], Method.DOCK_READ)
                 if "stream_fallback" not in notes:
@@ -274,10 +273,7 @@ class SshCollector(Collector):
                         checked="the bytes the device's cat streamed",
                     )
             else:
-                assert hashing is not None  # noqa: S101 (started above in remote mode)
-                findings = self._remote(
-                    hashing, sftp, components, contents, nonce=nonce, notes=notes, progress=progress
-                )
+                findings = self._remote(work, sftp, components, contents, nonce=nonce, notes=notes, progress=progress)
             sftp.close()
 
         device = DeviceIdentity(
@@ -405,6 +401,7 @@ class SshCollector(Collector):
         *,
         notes: dict[str, Any],
         progress: Progress,
+        stream: RemoteCommand | None = None,
     ) -> dict[bytes, str]:
         """Read and hash ``contents`` on the dock: path -> digest, or an error message (``cannot ...``).
 
@@ -412,13 +409,15 @@ class SshCollector(Collector):
         sizes (fast); if that stream is not exactly what the listing promised,
         they are read again one by one over SFTP, which says which file failed.
         Block devices (no size to split by) are always read over SFTP.
+        ``stream``: the :data:`~attest.transports.ssh.CAT_COMMAND` already fed
+        the regular files of ``contents``, in order.
         """
         files = [(p, size) for _, p, size in contents if size is not None]
         devices = [(p, None) for _, p, size in contents if size is None]
         total = sum(size for _, size in files)
         progress.start(total, "hashing")
         result: dict[bytes, str] = {}
-        streamed = conn.hash_concatenated(files, on_bytes=progress.advance)
+        streamed = conn.hash_concatenated(files, on_bytes=progress.advance, started=stream)
         if isinstance(streamed, str):
             log.info("ssh_stream_fallback", device=self._target.label, reason=streamed)
             notes["stream_fallback"] = streamed
@@ -581,8 +580,26 @@ class SshCollector(Collector):
         return result
 
 
-def _nothing(path: bytes, size: int | None) -> None:
-    del path, size
+class _DeviceStream:
+    """Pull mode's :data:`~attest.transports.ssh.CAT_COMMAND`, fed regular files while the walk finds them."""
+
+    def __init__(self, conn: SshConnection) -> None:
+        self.cmd = conn.run(CAT_COMMAND)
+        self._feed = _Feed()
+        self.cmd.feed(self._feed)
+
+    def add(self, path: bytes, size: int | None) -> None:
+        """Stream ``path`` if it is a regular file (``size`` known); partitions are read over SFTP."""
+        if size is not None:
+            self._feed.put(path)
+
+    def end_input(self) -> None:
+        """No more paths."""
+        self._feed.close()
+
+    def close(self) -> None:
+        """Close the channel."""
+        self.cmd.close()
 
 
 class _DeviceHashing:

@@ -560,7 +560,11 @@ class SshConnection:
         return RemoteCommand(chan, label=self.target.label, timeout=self.timeout)
 
     def hash_concatenated(
-        self, jobs: Sequence[tuple[bytes, int]], *, on_bytes: Callable[[int], None] | None = None
+        self,
+        jobs: Sequence[tuple[bytes, int]],
+        *,
+        on_bytes: Callable[[int], None] | None = None,
+        started: RemoteCommand | None = None,
     ) -> dict[bytes, str] | str:
         """SHA-256 of many regular files streamed back to back on one channel, split by their listed sizes.
 
@@ -573,6 +577,8 @@ class SshConnection:
         Args:
             jobs: ``(absolute path, size from the listing)`` of regular files.
             on_bytes: called with each hashed chunk's length.
+            started: a :data:`CAT_COMMAND` already running and fed the paths of
+                ``jobs`` in order (so the device could start while the dock listed).
 
         Returns:
             path -> lowercase hex digest, or why the stream cannot be trusted to split.
@@ -581,11 +587,15 @@ class SshConnection:
             TransportError: the connection dropped or the device stopped answering.
         """
         if not jobs:
+            if started is not None:
+                started.close()
             return {}
         expected = sum(size for _, size in jobs)
-        cmd = self.run(CAT_COMMAND)
-        try:
+        cmd = started
+        if cmd is None:
+            cmd = self.run(CAT_COMMAND)
             cmd.feed(path + b"\0" for path, _ in jobs)
+        try:
             results: dict[bytes, str] = {}
             order = iter(jobs)
             path, left = next(order)
@@ -1117,7 +1127,7 @@ class SftpSession:
     # -- pipelined operations -------------------------------------------------------------------------------
 
     def walk(
-        self, root: bytes, *, descend: Callable[[bytes], bool], window: int = 16
+        self, root: bytes, *, descend: Callable[[bytes], bool], window: int = 64
     ) -> Iterator[tuple[bytes, SftpAttrs | str]]:
         """List the tree below ``root`` without following symlinks, several directories at a time.
 
