@@ -7,6 +7,7 @@ import os
 import shutil
 import stat
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -160,3 +161,27 @@ def test_block_devices_are_hashed_in_full(sshd: Sshd, tmp_path: Path, loop_devic
         assert part.digest == want, method
         assert part.attributes["major"] == os.major(st.st_rdev)
         assert part.attributes["minor"] == os.minor(st.st_rdev)
+
+
+def test_keys_in_an_ssh_agent_are_used_without_identity(
+    sshd: Sshd, tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No --identity: the ssh-agent's key logs in (and no key file is read)."""
+    if shutil.which("ssh-agent") is None or shutil.which("ssh-add") is None:
+        pytest.skip("needs ssh-agent and ssh-add (Debian package openssh-client)")
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            if sock.exists():
+                break
+            time.sleep(0.01)
+        env = {**os.environ, "SSH_AUTH_SOCK": str(sock)}
+        subprocess.run(["ssh-add", "-q", str(sshd.client_key)], env=env, check=True, capture_output=True)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        c = SshCollector(sshd.target(tree), known_hosts=sshd.known_hosts, timeout=5)
+        ev = c.collect(ALL, nonce="06")
+        assert ev.components["usr/bin/px4"].digest is not None
+    finally:
+        agent.kill()
+        agent.wait()

@@ -103,7 +103,7 @@ MIN_DEVICE_RATE = 4e6
 #: Remote mode: extra seconds of silence allowed when partitions (of unknown size) are hashed.
 DEVICE_PARTITION_WAIT = 3600.0
 
-#: Remote mode audit sample: at least this many files ...
+#: Audit sample (both methods): at least this many files ...
 AUDIT_MIN = 8
 #: ... or this fraction of them, whichever is larger.
 AUDIT_FRACTION = 0.02
@@ -128,14 +128,14 @@ def from_target(target: str, options: TargetOptions) -> SshCollector:
 
 
 def audit_sample(names: Sequence[str], nonce: str, size: int | None = None) -> list[str]:
-    """The files the dock re-reads in remote mode, chosen by ``nonce``.
+    """The files the dock re-reads over SFTP to check what the device said, chosen by ``nonce``.
 
     Each name is ranked by SHA-256(nonce, NUL, name) and the lowest ranks are
     taken: unpredictable without the nonce, and reproducible from the logged
     nonce by an auditor.
 
     Args:
-        names: the files the device reported digests for.
+        names: the files the device reported digests for (remote) or streamed (pull).
         nonce: the run's fresh nonce.
         size: how many (default: max(8, 2 %), never more than there are).
     """
@@ -181,7 +181,8 @@ class SshCollector(Collector):
                 when no baseline pins it, i.e. when creating a baseline).
             method: ``pull`` or ``remote``.
             timeout: seconds any one wait on the device may last.
-            audit_sample: remote mode: files the dock re-reads (default max(8, 2 %)).
+            audit_sample: files the dock re-reads over SFTP to check the device's
+                sha256sum (remote) or cat stream (pull); default max(8, 2 %).
 
         Raises:
             ConfigError: a malformed target or method.
@@ -675,6 +676,8 @@ def _component(name: str, attrs: SftpAttrs) -> Component:
     """The component for an SFTP directory entry (lstat attributes), as the directory collector builds it."""
     if attrs.mode is None or attrs.uid is None or attrs.gid is None:
         return Component(name=name, kind="unknown", error="cannot stat: the device sent no mode or owner")
+    if stat.S_ISREG(attrs.mode) and attrs.size is None:
+        return Component(name=name, kind="file", error="cannot stat: the device sent no size")
     st = os.stat_result((attrs.mode, 0, 0, 1, attrs.uid, attrs.gid, attrs.size or 0, 0, 0, 0), {"st_rdev": 0})
     values = stat_attributes(st)
     # Device numbers are filled in from the device afterwards (see SshCollector._device_numbers).
