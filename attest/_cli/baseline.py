@@ -37,7 +37,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Measure a known-good device and write its approved state as an unsigned "
         "in-toto Statement v1. Review it, then sign it with 'attest baseline sign'.",
     )
-    c.add_argument("--device", required=True, metavar="TARGET", help="directory, /dev/tty*, socket://, ssh://")
+    src = c.add_mutually_exclusive_group(required=True)
+    src.add_argument("--device", metavar="TARGET", help="directory, /dev/tty*, socket://, ssh://")
+    src.add_argument(
+        "--firmware",
+        type=Path,
+        metavar="IMAGE",
+        help="a flight-controller release file (.apj, .px4) instead of a device",
+    )
     c.add_argument("--name", required=True, help="baseline name (rollback protection is per name)")
     c.add_argument("--version", required=True, type=positive_int, help="positive integer, raised for every release")
     c.add_argument("--expires", metavar="TIME", help="RFC 3339 expiry, e.g. 2027-01-31T00:00:00Z (default: never)")
@@ -85,7 +92,12 @@ def _create(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.out}: already exists (use --force to replace it)")
     selection = Selection.from_args(args.include, args.exclude)
     rules = {r.name: r for r in (Rule.parse(spec) for spec in args.rule or [])}
-    collector = open_collector(args.device, target_options(args))
+    if args.firmware is not None:
+        from attest.collectors.firmware_image import from_file
+
+        collector = from_file(args.firmware)
+    else:
+        collector = open_collector(args.device, target_options(args))
     settings = {"selection": selection.to_json(), **collector.settings_extras()}
     evidence = collector.collect(settings, nonce=new_nonce(), progress=TerminalProgress.for_stream())
     baseline = Baseline.from_evidence(
