@@ -31,6 +31,8 @@ BLOCK = DATA_MAX
 #: Burst replies carry advancing sequence numbers: up to 500 (ArduPilot) or
 #: 2000 (newer servers) after the request.
 _BURST_WINDOW = 2100
+#: Earlier bursts of the same read whose late packets are still taken.
+_BURSTS_MATCHED = 8
 #: The largest file read (a 2 MiB flash.bin plus external flash fits easily).
 MAX_FILE_SIZE = 64 << 20
 #: The most directory entries accepted from one listing.
@@ -93,19 +95,29 @@ class FtpClient:
 
     # -- one request, one reply ------------------------------------------------
 
-    def _reply_to(self, frame: Frame, req: FtpOp, window: int = 1) -> FtpOp | None:
+    @staticmethod
+    def _parse(frame: Frame) -> FtpOp | None:
+        """The FTP reply ``frame`` carries to the dock, if it is one."""
         if frame.msgid != MSG_ID:
             return None
         tsys, _tcomp, op = unpack_ftp(frame.payload)
-        if tsys != DOCK_SYSTEM or op.opcode not in (Opcode.ACK, Opcode.NAK) or op.req_opcode != req.opcode:
+        if tsys != DOCK_SYSTEM or op.opcode not in (Opcode.ACK, Opcode.NAK):
             return None
-        if not 1 <= (op.seq - req.seq) & 0xFFFF <= window:
-            return None  # a stale reply to an earlier request
+        return op
+
+    def _accept(self, op: FtpOp, req: FtpOp, window: int = 1) -> bool:
+        """Whether ``op`` answers ``req`` (within ``window`` sequence numbers); advances our sequence past it."""
+        if op.req_opcode != req.opcode or not 1 <= (op.seq - req.seq) & 0xFFFF <= window:
+            return False  # another request's reply, or a stale one
         if (op.seq + 1 - self._seq) & 0xFFFF < 0x8000:
             # Keep later requests beyond every reply seen, so their windows
             # never cover a reply to this one (bursts advance seq per packet).
             self._seq = (op.seq + 1) & 0xFFFF
-        return op
+        return True
+
+    def _reply_to(self, frame: Frame, req: FtpOp) -> FtpOp | None:
+        op = self._parse(frame)
+        return op if op is not None and self._accept(op, req) else None
 
     def _new(self, opcode: int, *, session: int = 0, offset: int = 0, data: bytes = b"", size: int = -1) -> FtpOp:
         op = FtpOp(self._seq, session, opcode, offset=offset, data=data, size=size)
@@ -245,7 +257,13 @@ def _parse_entry(raw: bytes, path: str) -> DirEntry | None:
 
 
 class _Reader:
-    """One file read: bursts, gap reads, end-of-file detection."""
+    """One file read: bursts, gap reads, end-of-file detection.
+
+    Every data reply to any request of this read (a burst still streaming
+    while a gap is re-read, a late answer to a re-sent ReadFile) is stored
+    when it arrives: the data is for this session's file, at the offset it
+    names, and is checked against anything already stored there.
+    """
 
     def __init__(self, ftp: FtpClient, path: str, session: int, on_bytes: Callable[[int], None] | None) -> None:
         self.ftp, self.path, self.session, self.on_bytes = ftp, path, session, on_bytes
@@ -253,6 +271,30 @@ class _Reader:
         self.eof: int | None = None  # file length, once known
         self.burst_ok = True
         self.received = 0  # bytes stored so far: progress, even while a gap waits
+        self.requests: dict[int, FtpOp] = {}  # seq -> ReadFile request of this read
+        self.bursts: list[FtpOp] = []  # BurstReadFile requests of this read, oldest first
+
+    def _send(self, opcode: int, offset: int) -> FtpOp:
+        req = self.ftp._new(opcode, session=self.session, offset=offset, size=BLOCK)
+        if opcode == Opcode.BURST_READ_FILE:
+            self.bursts.append(req)
+        else:
+            self.requests[req.seq] = req
+        self.ftp._link.send_ftp(req)
+        return req
+
+    def _match(self, frame: Frame) -> tuple[FtpOp, FtpOp] | None:
+        """``(request, reply)`` if ``frame`` answers one of this read's requests."""
+        op = self.ftp._parse(frame)
+        if op is None or op.session != self.session:
+            return None
+        if op.req_opcode == Opcode.READ_FILE:
+            req = self.requests.get((op.seq - 1) & 0xFFFF)
+            return (req, op) if req is not None and self.ftp._accept(op, req) else None
+        for req in reversed(self.bursts[-_BURSTS_MATCHED:]):  # newest first: windows overlap
+            if self.ftp._accept(op, req, _BURST_WINDOW):
+                return req, op
+        return None
 
     def _store(self, op: FtpOp) -> None:
         if op.offset % BLOCK or len(op.data) > BLOCK or op.size != len(op.data):
@@ -283,55 +325,58 @@ class _Reader:
             i += 1
         return i * BLOCK + len(self.blocks.get(i, b""))
 
-    def _burst(self, offset: int) -> None:
-        """One burst from ``offset``, until its last packet, a NAK, or a few round trips of silence."""
-        ftp = self.ftp
-        req = ftp._new(Opcode.BURST_READ_FILE, session=self.session, offset=offset, size=BLOCK)
-        ftp._link.send_ftp(req)
-        sent = time.monotonic()
-        deadline = sent + ftp._retry  # the first reply may take a while (the file is opened, seeked)
-        first = True
-        while (frame := ftp._link.recv(deadline)) is not None:
-            op = ftp._reply_to(frame, req, _BURST_WINDOW)
-            if op is None:
-                continue
-            if first:
-                ftp._sample_rtt(time.monotonic() - sent)
-                first = False
-            deadline = time.monotonic() + ftp._read_retry
-            code = op.nak_code()
-            if code is not None:
-                self._burst_nak(code, offset)
-                return
+    def _handle(self, req: FtpOp, op: FtpOp) -> bool:
+        """Store or act on a reply; returns whether it ends ``req`` (a NAK, a burst's last packet, a read's answer)."""
+        code = op.nak_code()
+        if code is None:
+            if req.opcode == Opcode.READ_FILE and op.offset != req.offset:
+                raise CollectionError(f"ReadFile {self.path!r} at {req.offset}: reply for offset {op.offset}")
             self._store(op)
-            if op.burst_complete:
-                return
-
-    def _burst_nak(self, code: int, offset: int) -> None:
+            return req.opcode == Opcode.READ_FILE or bool(op.burst_complete)
         if code == Nak.EOF:
-            self._set_eof(offset)
-            return
-        if code in (Nak.FAIL, Nak.UNKNOWN_COMMAND) and not self.blocks:
+            self._set_eof(req.offset)
+        elif code in (Nak.FAIL, Nak.UNKNOWN_COMMAND) and req.opcode == Opcode.BURST_READ_FILE and not self.blocks:
             self.burst_ok = False  # a server without burst reads: use ReadFile
-            return
-        if code in (Nak.INVALID_SESSION, Nak.NO_SESSIONS_AVAILABLE):
+        elif code in (Nak.INVALID_SESSION, Nak.NO_SESSIONS_AVAILABLE):
             raise SessionLostError(f"reading {self.path!r}: controller lost the FTP session; did it reboot?")
-        raise FtpNakError(f"BurstReadFile {self.path!r} at {offset}: NAK {_nak_name(code)}", code)
+        else:
+            name = "BurstReadFile" if req.opcode == Opcode.BURST_READ_FILE else "ReadFile"
+            raise FtpNakError(f"{name} {self.path!r} at {req.offset}: NAK {_nak_name(code)}", code)
+        return True
+
+    def _await(self, req: FtpOp, first_wait: float) -> bool:
+        """Take replies until ``req`` ends or a pause; returns whether ``req`` ended."""
+        ftp = self.ftp
+        start = time.monotonic()
+        deadline = start + first_wait
+        answered = False
+        while (frame := ftp._link.recv(deadline)) is not None:
+            matched = self._match(frame)
+            if matched is None:
+                continue
+            of, op = matched
+            if of is req and not answered:
+                ftp._sample_rtt(time.monotonic() - start)
+                answered = True
+            deadline = time.monotonic() + ftp._read_retry
+            if self._handle(of, op) and of is req:
+                return True
+        return False
 
     def _read_block(self, index: int) -> None:
+        """ReadFile one block (again, same seq, until answered or the link timeout)."""
         ftp = self.ftp
-        what = f"ReadFile {self.path!r} at offset {index * BLOCK}"
-        try:
-            op = ftp._new(Opcode.READ_FILE, session=self.session, offset=index * BLOCK, size=BLOCK)
-            reply = ftp._ack(op, what, every=ftp._read_retry)
-        except FtpNakError as e:
-            if e.code != Nak.EOF:
-                raise
-            self._set_eof(index * BLOCK)
-            return
-        if reply.offset != index * BLOCK:
-            raise CollectionError(f"{what}: reply for offset {reply.offset}")
-        self._store(reply)
+        req = self._send(Opcode.READ_FILE, index * BLOCK)
+        end = time.monotonic() + ftp._link.timeout
+        while not self._await(req, ftp._read_retry):
+            if index in self.blocks or (self.eof is not None and index * BLOCK >= self.eof):
+                return  # a late burst packet already filled it
+            if time.monotonic() >= end:
+                raise TransportError(
+                    f"{ftp._link.transport.target}: no FTP reply to ReadFile {self.path!r} at offset "
+                    f"{index * BLOCK} within {ftp._link.timeout:g} s"
+                )
+            ftp._link.send_ftp(req)
 
     def run(self) -> bytes:
         ftp = self.ftp
@@ -354,7 +399,8 @@ class _Reader:
                         self._read_block(index)
                 continue
             if self.burst_ok:
-                self._burst(have)
+                # The first reply may take a while (the file is opened, seeked): wait the full retry.
+                self._await(self._send(Opcode.BURST_READ_FILE, have), ftp._retry)
             else:
                 self._read_block(have // BLOCK)
         end = self.eof if self.eof is not None else 0

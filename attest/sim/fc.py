@@ -121,6 +121,9 @@ class SimFC:
         self._out = bytearray()
         self._silent_until = 0.0
         self._frames_sent = 0
+        # A UART's transmit buffer holds a fraction of a second: at a line
+        # rate, queue at most 0.1 s ahead, so answers are not stuck behind a backlog.
+        self._high_water = _HIGH_WATER if not cfg.baud else max(512, cfg.baud // 100)
 
     def _load_flash(self, path: Path) -> bytes:
         data = path.read_bytes()
@@ -161,7 +164,7 @@ class SimFC:
 
     def _fill(self) -> None:
         """Move answers into the output buffer up to the high-water mark."""
-        while len(self._out) < _HIGH_WATER:
+        while len(self._out) < self._high_water:
             if self._pending is None:
                 if not self._requests:
                     return
