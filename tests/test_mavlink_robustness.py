@@ -148,3 +148,15 @@ def test_hiding_the_scripts_directory_is_drift(setup):
     rc, out, _ = setup.verify(("--ftp-nak", "list:10"))
     assert rc == 1
     assert {f["kind"] for f in out["findings"]} == {"missing"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "fault", [("--drop", "0.03"), ("--truncate", "0.03", "--garbage", "0.1")], ids=["drops", "truncation+noise"]
+)
+def test_lossy_115200_baud_line_still_passes_honest_and_catches_tampered(setup, fault):
+    """Soak: a real line rate with losses, whole flash included (about 30 s each)."""
+    code, out, err = setup.verify(("--baud", "115200", *fault), "--timeout", "5")
+    assert code == 0, (out, err)
+    code, out, _ = setup.verify(("--baud", "115200", *fault, *setup.tamper), "--timeout", "5")
+    assert code == 1, out
