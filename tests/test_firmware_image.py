@@ -1,19 +1,16 @@
 """Baselines from release files (.apj, .px4) verify the live controller that runs the image.
 
-The lead wires ``attest baseline create --firmware FILE`` to
-:func:`attest.collectors.firmware_image.from_file`; these tests do what that
-command will do (collect, Baseline.from_evidence, write the Statement), then
-sign and verify through the real CLI against ``attest sim fc``.
+``attest baseline create --firmware FILE`` (through
+:func:`attest.collectors.firmware_image.from_file`), then sign and verify
+through the real CLI against ``attest sim fc``.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from attest.baseline import Baseline
 from attest.collectors.firmware_image import from_file
 from attest.errors import ConfigError
 from attest.firmware import bootloader_crc, raw_crc32
@@ -25,14 +22,10 @@ SMALL_FLASH = ("--flash-size", "256")
 
 
 def _image_baseline(fc_bench, image: Path) -> Path:
-    collector = from_file(image)
-    settings = {"selection": Selection().to_json(), **collector.settings_extras()}
-    evidence = collector.collect(settings, nonce="00" * 32)
-    baseline = Baseline.from_evidence(
-        evidence, name="release", version=1, collection=settings, device_match=collector.selector(evidence)
-    )
+    """``attest baseline create --firmware IMAGE``, then sign it."""
     out = image.with_suffix(".baseline.json")
-    out.write_text(json.dumps(baseline.to_statement(), indent=2))
+    r = fc_bench.attest("baseline", "create", "--firmware", image, "--name", "release", "--version", "1", "--out", out)
+    assert r.code == 0, r.err
     r = fc_bench.attest("baseline", "sign", out, "--key", fc_bench.fleet.keys[0])
     assert r.code == 0, r.err
     return out
@@ -99,6 +92,17 @@ def test_image_for_another_board_is_untrusted(sim_fc, fc_bench, tmp_path):
     baseline = _image_baseline(fc_bench, _release(fc_bench, tmp_path, "ArduCopter.apj"))
     r = fc_bench.verify(sim_fc("--autopilot", "px4", *SMALL_FLASH).path, baseline)
     assert r.code == 4
+
+
+def test_bad_image_file_is_exit_2(fc_bench, tmp_path):
+    """baseline create --firmware with a file that is not an image: a usage error naming it."""
+    bad = tmp_path / "x.apj"
+    bad.write_text("{}")
+    r = fc_bench.attest(
+        "baseline", "create", "--firmware", bad, "--name", "r", "--version", "1", "--out", tmp_path / "o"
+    )
+    assert r.code == 2
+    assert "x.apj" in r.err
 
 
 def test_bad_image_file_is_a_config_error(tmp_path):

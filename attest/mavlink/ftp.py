@@ -17,11 +17,10 @@ from __future__ import annotations
 import struct
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from attest.errors import CollectionError, TransportError
 from attest.mavlink.frames import Frame
-from attest.mavlink.ftp_proto import DATA_MAX, MSG_ID, FtpOp, Nak, Opcode, unpack_ftp
+from attest.mavlink.ftp_proto import DATA_MAX, MSG_ID, DirEntry, FtpOp, Nak, Opcode, parse_entry, unpack_ftp
 from attest.mavlink.link import DOCK_SYSTEM, Link
 
 __all__ = ["BLOCK", "DirEntry", "FtpClient", "FtpNakError", "SessionLostError"]
@@ -50,15 +49,6 @@ class FtpNakError(CollectionError):
 
 class SessionLostError(CollectionError):
     """The controller forgot the open file mid-read (it rebooted, or another client reset FTP)."""
-
-
-@dataclass(frozen=True)
-class DirEntry:
-    """One directory listing entry."""
-
-    name: str
-    is_dir: bool
-    size: int | None
 
 
 def _nak_name(code: int) -> str:
@@ -180,7 +170,10 @@ class FtpClient:
                 raise CollectionError(f"{what}: empty ACK (expected entries or NAK EOF)")
             for raw in entries:
                 index += 1
-                entry = _parse_entry(raw, path)
+                try:
+                    entry = parse_entry(raw)
+                except ValueError as e:
+                    raise CollectionError(f"ListDirectory {path!r}: {e}") from None
                 if entry is not None:
                     out.append(entry)
             if index > MAX_ENTRIES:
@@ -232,28 +225,6 @@ class FtpClient:
         if exact_size and size is not None and len(data) != size:
             raise CollectionError(f"{path!r}: controller said {size} bytes, served {len(data)}")
         return data
-
-
-def _parse_entry(raw: bytes, path: str) -> DirEntry | None:
-    kind, body = raw[:1], raw[1:]
-    if kind == b"S":  # a "skip" entry: counted, carries nothing
-        return None
-    name_b, _, size_b = body.partition(b"\t")
-    try:
-        name = name_b.decode("utf-8")
-    except UnicodeDecodeError:
-        raise CollectionError(f"ListDirectory {path!r}: entry name is not UTF-8: {name_b!r}") from None
-    if kind not in (b"F", b"D") or not name or "/" in name or name in (".", ".."):
-        if kind == b"D" and name in (".", ".."):
-            return None
-        raise CollectionError(f"ListDirectory {path!r}: malformed entry {raw!r}")
-    if kind == b"D":
-        return DirEntry(name, is_dir=True, size=None)
-    try:
-        size = int(size_b) if size_b else None
-    except ValueError:
-        raise CollectionError(f"ListDirectory {path!r}: bad size in entry {raw!r}") from None
-    return DirEntry(name, is_dir=False, size=size)
 
 
 class _Reader:

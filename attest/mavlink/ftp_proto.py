@@ -10,7 +10,7 @@ import enum
 import struct
 from dataclasses import dataclass
 
-__all__ = ["DATA_MAX", "FtpOp", "Nak", "Opcode", "pack_ftp", "unpack_ftp"]
+__all__ = ["DATA_MAX", "DirEntry", "FtpOp", "Nak", "Opcode", "pack_ftp", "parse_entry", "unpack_ftp"]
 
 #: FILE_TRANSFER_PROTOCOL message id.
 MSG_ID = 110
@@ -115,3 +115,39 @@ def unpack_ftp(payload: bytes) -> tuple[int, int, FtpOp]:
     seq, session, opcode, size, req_opcode, burst, _pad, offset = _HDR.unpack_from(payload, 3)
     data = payload[15 : 15 + min(size, DATA_MAX)]
     return payload[1], payload[2], FtpOp(seq, session, opcode, req_opcode, burst, offset, data, size)
+
+
+@dataclass(frozen=True)
+class DirEntry:
+    """One directory listing entry."""
+
+    name: str
+    is_dir: bool
+    size: int | None
+
+
+def parse_entry(raw: bytes) -> DirEntry | None:
+    r"""One ListDirectory entry: ``F<name>\t<size>``, ``D<name>``, or ``S`` (skip: ``None``).
+
+    Raises:
+        ValueError: a malformed entry (unknown type, empty or non-UTF-8 name, a ``/`` in it, a bad size).
+    """
+    kind, body = raw[:1], raw[1:]
+    if kind == b"S":  # a "skip" entry: counted, carries nothing
+        return None
+    name_b, _, size_b = body.partition(b"\t")
+    try:
+        name = name_b.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"entry name is not UTF-8: {name_b!r}") from None
+    if kind not in (b"F", b"D") or not name or "/" in name or name in (".", ".."):
+        if kind == b"D" and name in (".", ".."):
+            return None
+        raise ValueError(f"malformed entry {raw!r}")
+    if kind == b"D":
+        return DirEntry(name, is_dir=True, size=None)
+    try:
+        size = int(size_b) if size_b else None
+    except ValueError:
+        raise ValueError(f"bad size in entry {raw!r}") from None
+    return DirEntry(name, is_dir=False, size=size)
