@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from sshd_fixture import HOSTILE_NAMES, Sshd, hostile_tree
 
 from attest.collectors.directory import DirectoryCollector
@@ -21,6 +22,12 @@ from attest.names import encode_name
 from attest.selection import Selection
 
 ALL = {"selection": {"include": ["**"], "exclude": []}}
+
+
+@pytest.fixture(autouse=True)
+def _default_logging() -> None:
+    """Collectors log; a test that ran the CLI in-process may have left structlog writing to a closed stream."""
+    structlog.reset_defaults()
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from conftest import make_fleet, run_attest
 from sshd_fixture import Sshd, process_name
 
@@ -24,6 +25,12 @@ from attest.errors import CollectionError, TransportError
 from attest.transports.ssh import HostKeyPins, SshConnection, SshTarget, load_known_hosts
 
 ALL = {"selection": {"include": ["**"], "exclude": []}}
+
+
+@pytest.fixture(autouse=True)
+def _default_logging() -> None:
+    """Collectors log; a test that ran the CLI in-process may have left structlog writing to a closed stream."""
+    structlog.reset_defaults()
 
 
 class OnFirstBytes:
