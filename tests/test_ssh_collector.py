@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 import structlog
-from sshd_fixture import HOSTILE_NAMES, Sshd, hostile_tree
+from sshd_fixture import HOSTILE_NAMES, Sshd, free_port, hostile_tree
 
 from attest.collectors.directory import DirectoryCollector
 from attest.collectors.ssh import SshCollector, _literal_heads, audit_sample
+from attest.errors import ConfigError, TransportError
 from attest.model import Evidence, Method
 from attest.names import encode_name
 from attest.selection import Selection
@@ -192,3 +193,13 @@ def test_keys_in_an_ssh_agent_are_used_without_identity(
     finally:
         agent.kill()
         agent.wait()
+
+
+def test_walking_proc_or_sys_at_the_root_is_refused_before_connecting(sshd: Sshd) -> None:
+    """At /, '**' would read kernel state (/proc/kcore ...): a configuration error, no network needed."""
+    c = SshCollector(f"ssh://root@127.0.0.1:{free_port()}/", identity=sshd.client_key, timeout=1)
+    for selection in ({"include": ["**"]}, {"include": ["*/bin/**"], "exclude": ["proc/**"]}):
+        with pytest.raises(ConfigError, match=r"would walk /(proc|sys)"):
+            c.collect({"selection": selection}, nonce="07")
+    with pytest.raises(TransportError):  # allowed: it got as far as connecting
+        c.collect({"selection": {"include": ["**"], "exclude": ["proc/**", "sys/**"]}}, nonce="07")

@@ -206,6 +206,23 @@ class SshCollector(Collector):
         del pin_instance
         return {fact: evidence.device.facts[fact] for fact in HOST_KEY_FACTS}
 
+    def _check_kernel_trees(self, selection: Selection) -> None:
+        """Refuse to walk /proc or /sys: kernel state, not files (``/proc/kcore`` is as large as the address space).
+
+        Raises:
+            ConfigError: the target is ``/`` and an include starting with a wildcard would reach them.
+        """
+        if self._target.root.rstrip(b"/") != b"":
+            return
+        for tree in ("proc", "sys"):
+            reaches = any(not head for head in _literal_heads(selection))
+            if reaches and not selection.prunes(tree):
+                raise ConfigError(
+                    f"{self._text}: the selection would walk /{tree} (kernel state, not files); "
+                    f"name what to measure with --include (e.g. 'usr/**', 'etc/**', 'boot/**') "
+                    f"or add --exclude '{tree}/**'"
+                )
+
     def _pins(self, device_match: Mapping[str, str]) -> HostKeyPins:
         known = load_known_hosts(self._known_hosts, self._target) if self._known_hosts is not None else None
         return HostKeyPins(
@@ -218,6 +235,7 @@ class SshCollector(Collector):
         self, settings: Mapping[str, Any], *, nonce: str, device_match: Mapping[str, str], progress: Progress
     ) -> Evidence:
         selection = Selection.from_json(settings.get("selection", {"include": ["**"]}))
+        self._check_kernel_trees(selection)
         pins = self._pins(device_match)
         t = self._target
         with (
