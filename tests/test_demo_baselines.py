@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from conftest import Run
+
+if TYPE_CHECKING:
+    from fc_fixture import Sim
 
 BASELINES = Path(__file__).resolve().parents[1] / "baselines"
 
@@ -64,3 +68,24 @@ def test_sim_tree_refuses_a_non_empty_directory(attest: Callable[..., Run], tmp_
     r = attest("sim", "tree", "--out", tmp_path)
     assert r.code == 2
     assert (tmp_path / "x").read_text() == "keep me"
+
+
+pytest_plugins = ["fc_fixture"]
+
+
+def test_demo_fc_baseline_passes_on_the_default_sim_and_catches_the_evil_one(
+    attest: Callable[..., Run], sim_fc: Callable[..., Sim], tmp_path: Path
+) -> None:
+    fc = BASELINES / "fc.baseline.json"
+    honest = sim_fc()
+    r = attest("verify", "--device", honest.path, "--baseline", fc, "--trust", BASELINES / "trust.toml", "--json")
+    assert r.code == 0, r.out + r.err
+    assert r.json()["device"]["facts"]["board_id"] == "140"
+
+    assert attest("sim", "firmware", "--variant", "evil", "--out", tmp_path / "evil.apj").code == 0
+    evil = sim_fc("--param", "FENCE_ENABLE=0", "--flash", str(tmp_path / "evil.apj"), "--lie-crc")
+    r = attest("verify", "--device", evil.path, "--baseline", fc, "--trust", BASELINES / "trust.toml", "--json")
+    assert r.code == 1
+    kinds = {(f["component"], f["kind"]) for f in r.json()["findings"]}
+    assert {("param/FENCE_ENABLE", "out_of_range"), ("fc/flash", "modified"), ("fc/firmware", "modified")} <= kinds
+    assert any(kind == "device_lied" for _, kind in kinds)

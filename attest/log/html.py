@@ -41,6 +41,7 @@ h2{font-size:17px;margin:0 0 10px}
 h3{font-size:15px;margin:14px 0 6px}
 table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eaeef2;vertical-align:top}
+td code{overflow-wrap:anywhere}
 th{font-size:12px;text-transform:uppercase;color:#57606a}
 td.num{text-align:right}
 code,pre{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
