@@ -6,7 +6,9 @@ holding a freshly generated client key, and owns the process: it starts it,
 waits until it speaks SSH, and kills it and every session it forked. Nothing
 is mocked: the dock talks to the same sshd and sftp-server a Debian-based
 companion computer runs. The "companion's filesystem" is any directory the
-test names in the target (``ssh://USER@127.0.0.1:PORT/that/dir``).
+test names in the target (``ssh://USER@127.0.0.1:PORT/that/dir``). Sessions get
+``SHLVL=1`` so the login shell skips the developer's ``~/.bashrc``, plus any
+environment a test asks for (a PATH with a lying tool first).
 
 When sshd or ssh-keygen is missing, :func:`require_openssh` skips the test
 with the Debian package to install (``make test`` installs it as root).
@@ -17,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import getpass
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -248,12 +249,6 @@ class Sshd:
     def log_text(self) -> str:
         """Everything sshd logged so far."""
         return self.log.read_text(errors="replace")
-
-
-def copy_tree(src: Path, dst: Path) -> Path:
-    """Copy a test tree keeping symlinks as symlinks (helper for tests that mutate a copy)."""
-    shutil.copytree(src, dst, symlinks=True)
-    return dst
 
 
 #: File names that break naive remote commands: spaces, quotes, a newline, command

@@ -113,7 +113,7 @@ def test_verify_passes_in_both_methods_with_the_pin_from_the_baseline(
     assert audit[0]["nonce"] == r.json()["nonce"]
 
 
-def test_tampered_firmware_is_drift(sshd: Sshd, fleet: Fleet, tree: Path, tmp_path: Path) -> None:
+def test_tampered_firmware_is_drift(sshd: Sshd, fleet: Fleet, tmp_path: Path) -> None:
     """One changed byte in a binary is a modified finding in both methods."""
     root = hostile_tree(tmp_path / "root")
     baseline = signed_baseline(sshd, fleet, root, tmp_path / "b" / "voxl2.json")
@@ -234,9 +234,7 @@ def test_passwords_and_missing_identities_are_configuration_errors(
 # -- a compromised companion ---------------------------------------------------------------------------------------
 
 
-def test_lying_sha256sum_is_caught_by_the_audit_and_useless_in_pull_mode(
-    fleet: Fleet, tree: Path, tmp_path: Path
-) -> None:
+def test_lying_sha256sum_is_caught_by_the_audit_and_useless_in_pull_mode(fleet: Fleet, tmp_path: Path) -> None:
     """The drone's sha256sum reports approved digests for a modified binary.
 
     remote mode: the dock re-reads the sample and reports device_lied (critical);
