@@ -178,7 +178,7 @@ def test_swapped_host_key_is_exit_4_before_anything_is_read(fleet: Fleet, tree: 
 def test_closed_port_is_exit_3_within_the_timeout(sshd: Sshd, fleet: Fleet, baseline: Path, tmp_path: Path) -> None:
     """Nothing listens: could not attest, quickly."""
     started = time.monotonic()
-    target = f"ssh://root@127.0.0.1:{free_port()}/"
+    target = f"ssh://root@127.0.0.1:{free_port()}/srv"
     r = verify(tmp_path, target, baseline, fleet, "--timeout", "2", "--identity", str(sshd.client_key))
     assert r.code == 3, r.out + r.err
     assert time.monotonic() - started < 2 + 5  # the timeout plus interpreter start
@@ -192,7 +192,7 @@ def test_stalled_peer_is_exit_3_bounded_by_the_timeout(
     with StallingPeer() as peer:
         started = time.monotonic()
         r = verify(
-            tmp_path, f"ssh://root@127.0.0.1:{peer.port}/", baseline, fleet, "--timeout", "1",
+            tmp_path, f"ssh://root@127.0.0.1:{peer.port}/srv", baseline, fleet, "--timeout", "1",
             "--identity", str(sshd.client_key),
         )  # fmt: skip
         took = time.monotonic() - started
