@@ -21,6 +21,7 @@ import os
 import random
 import secrets
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -104,7 +105,14 @@ def main() -> int:
     for r in rels:  # warm the page cache
         (tree / r).read_bytes()
 
-    work = args.dir / f"run-{secrets.token_hex(4)}"
+    work = args.dir / f"run-{secrets.token_hex(4)}"  # keys, baseline, state: removed at the end
+    try:
+        return run(args, tree, rels, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, tree: Path, rels: list[str], work: Path) -> int:
     with Sshd.running(work / "sshd") as sshd:
         ssh = [
             "ssh", "-q", "-p", str(sshd.port), "-i", str(sshd.client_key),
