@@ -25,6 +25,9 @@ def result_json(result: Result, *, log_index: int | None = None) -> dict[str, An
         out["collected_at"] = format_time(result.evidence.collected_at)
         out["components"] = len(result.evidence.components)
         out["methods"] = sorted({c.method.value for c in result.evidence.components.values()})
+        if result.evidence.notes:
+            # How the run went: audit sample, fallbacks, sources (collector-specific, JSON data).
+            out["notes"] = dict(result.evidence.notes)
     if result.verdict in (Verdict.ERROR, Verdict.UNTRUSTED):
         out["message"] = result.message or result.verdict.value
     return out

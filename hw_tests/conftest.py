@@ -15,6 +15,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--identity", help="SSH private key for ssh:// targets")
     parser.addoption("--known-hosts", help="known_hosts file pinning the SSH host key")
     parser.addoption("--baud", default="115200", help="serial line rate")
+    parser.addoption(
+        "--include",
+        action="append",
+        help="what to measure (repeatable); for ssh:// targets at / the default is usr/**, etc/**, opt/**",
+    )
 
 
 @pytest.fixture
@@ -34,3 +39,14 @@ def transport_args(request: pytest.FixtureRequest) -> list[str]:
         if value:
             args += [f"--{opt.replace('_', '-')}", str(value)]
     return args
+
+
+@pytest.fixture
+def selection_args(request: pytest.FixtureRequest) -> list[str]:
+    """``--include`` options for ``baseline create``."""
+    includes = request.config.getoption("--include")
+    target = str(request.config.getoption("--device") or "")
+    if not includes and target.startswith("ssh://") and "/" not in target[len("ssh://") :]:
+        # Never walk a live root with '**': /proc and /sys would never end.
+        includes = ["usr/**", "etc/**", "opt/**"]
+    return [arg for pattern in includes or [] for arg in ("--include", pattern)]

@@ -34,7 +34,9 @@ def fleet(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_baseline_from_device_then_verify_passes(device: str, transport_args: list[str], fleet: Path) -> None:
+def test_baseline_from_device_then_verify_passes(
+    device: str, transport_args: list[str], selection_args: list[str], fleet: Path
+) -> None:
     state = fleet / "state"
     baseline = fleet / "device.baseline.json"
     r = attest(
@@ -49,6 +51,7 @@ def test_baseline_from_device_then_verify_passes(device: str, transport_args: li
         "--out",
         baseline,
         *transport_args,
+        *selection_args,
         state=state,
     )
     assert r.returncode == 0, r.stderr
