@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from attest.errors import ConfigError
+from attest.errors import AttestError, ConfigError
 
-__all__ = ["atomic_write", "fsync_dir", "write_new"]
+__all__ = ["atomic_write", "fsync_dir", "read_bounded", "write_new"]
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -68,3 +68,25 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     except OSError as e:
         tmp.unlink(missing_ok=True)
         raise ConfigError(f"{path}: cannot write: {e.strerror}") from e
+
+
+def read_bounded(path: Path, limit: int, *, what: str, error: type[AttestError] = ConfigError) -> bytes:
+    """Read a whole small file, refusing one larger than ``limit`` bytes.
+
+    Args:
+        path: the file.
+        limit: the most bytes it may hold.
+        what: what the file is, for messages ("trust policy", "key").
+        error: the error type to raise (its exit code is the caller's choice).
+
+    Raises:
+        error: the file cannot be read or is too large.
+    """
+    try:
+        with path.open("rb") as f:
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise error(f"{path}: cannot read {what}: {e.strerror}") from e
+    if len(data) > limit:
+        raise error(f"{path}: too large to be a {what} (over {limit} bytes)")
+    return data

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from attest.errors import ConfigError
-from attest.fsutil import write_new
+from attest.fsutil import read_bounded, write_new
 
 __all__ = [
     "generate_key_files",
@@ -76,14 +76,7 @@ def generate_key_files(private_path: Path) -> tuple[Path, Path]:
 
 
 def _read_key_file(path: Path) -> bytes:
-    try:
-        with path.open("rb") as f:
-            data = f.read(MAX_KEY_FILE + 1)
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read key: {e.strerror}") from e
-    if len(data) > MAX_KEY_FILE:
-        raise ConfigError(f"{path}: too large to be a key file")
-    return data
+    return read_bounded(path, MAX_KEY_FILE, what="key")
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:

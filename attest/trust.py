@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from attest.baseline import MAX_BASELINE_BYTES, PAYLOAD_TYPE, Baseline
 from attest.dsse import Envelope
 from attest.errors import BaselineError, ConfigError, UntrustedBaselineError
-from attest.fsutil import atomic_write
+from attest.fsutil import atomic_write, read_bounded
 from attest.keys import key_id, load_public_key
 from attest.timeutil import format_time
 
@@ -77,13 +77,7 @@ class TrustPolicy:
             ConfigError: unreadable, not TOML, wrong shape, unreadable key,
                 threshold below 1 or above the number of distinct keys.
         """
-        try:
-            with path.open("rb") as f:
-                raw = f.read(MAX_POLICY_BYTES + 1)
-        except OSError as e:
-            raise ConfigError(f"{path}: cannot read trust policy: {e.strerror}") from e
-        if len(raw) > MAX_POLICY_BYTES:
-            raise ConfigError(f"{path}: trust policy too large")
+        raw = read_bounded(path, MAX_POLICY_BYTES, what="trust policy")
         try:
             data = tomllib.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
@@ -223,14 +217,7 @@ def read_baseline_file(path: Path) -> bytes:
         BaselineError: unreadable or too large (a baseline that cannot be
             read cannot be trusted, hence exit 4).
     """
-    try:
-        with path.open("rb") as f:
-            data = f.read(MAX_BASELINE_BYTES + 1)
-    except OSError as e:
-        raise BaselineError(f"{path}: cannot read baseline: {e.strerror}") from e
-    if len(data) > MAX_BASELINE_BYTES:
-        raise BaselineError(f"{path}: baseline larger than {MAX_BASELINE_BYTES} bytes")
-    return data
+    return read_bounded(path, MAX_BASELINE_BYTES, what="baseline", error=BaselineError)
 
 
 def verify_envelope(data: bytes, policy: TrustPolicy, *, source: str) -> tuple[Envelope, list[str]]:

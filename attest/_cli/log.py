@@ -209,16 +209,10 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _read_checkpoint_file(path: Path) -> bytes:
+    from attest.fsutil import read_bounded
     from attest.log.note import MAX_NOTE_BYTES
 
-    try:
-        with path.open("rb") as f:
-            data = f.read(MAX_NOTE_BYTES + 1)
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read: {e.strerror}") from e
-    if len(data) > MAX_NOTE_BYTES:
-        raise ConfigError(f"{path}: too large to be a checkpoint")
-    return data
+    return read_bounded(path, MAX_NOTE_BYTES, what="checkpoint")
 
 
 def _proof(args: argparse.Namespace) -> int:
