@@ -14,16 +14,9 @@ from hypothesis import strategies as st
 from sshd_fixture import SSH_KEYGEN, keygen, require_openssh
 
 from attest.errors import ConfigError, UntrustedBaselineError
-from attest.transports.ssh import (
-    HostKeyPins,
-    SftpProtocolError,
-    SshTarget,
-    _attrs,
-    _string,
-    fingerprint,
-    load_known_hosts,
-    printable,
-)
+from attest.transports._sftpwire import read_attrs as _attrs
+from attest.transports._sftpwire import read_string as _string
+from attest.transports.ssh import HostKeyPins, SftpProtocolError, SshTarget, fingerprint, load_known_hosts, printable
 
 TARGET = SshTarget(user="px4", host="10.41.1.1", port=2222)
 
