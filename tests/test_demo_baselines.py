@@ -1,4 +1,4 @@
-"""The committed demo baseline still describes the simulated companion tree, and tampering shows."""
+"""The committed demo baselines still describe the simulated drones, and tampering shows."""
 
 from __future__ import annotations
 
@@ -11,54 +11,33 @@ from conftest import Run
 if TYPE_CHECKING:
     from fc_fixture import Sim
 
+pytest_plugins = ["fc_fixture"]
+
 BASELINES = Path(__file__).resolve().parents[1] / "baselines"
+
+
+def _verify(attest: Callable[..., Run], device: str | Path, baseline: str) -> Run:
+    return attest(
+        "verify", "--device", device, "--baseline", BASELINES / baseline, "--trust", BASELINES / "trust.toml", "--json"
+    )
 
 
 def test_demo_baseline_passes_on_a_fresh_sim_tree(attest: Callable[..., Run], tmp_path: Path) -> None:
     tree = tmp_path / "companion"
     assert attest("sim", "tree", "--out", tree).code == 0
-    r = attest(
-        "verify",
-        "--device",
-        tree,
-        "--baseline",
-        BASELINES / "companion.baseline.json",
-        "--trust",
-        BASELINES / "trust.toml",
-        "--json",
-    )
+    r = _verify(attest, tree, "companion.baseline.json")
     assert r.code == 0, r.out + r.err
     assert r.json()["baseline"]["name"] == "demo-companion"
 
     (tree / "data/logs/today.log").write_text("excluded by the baseline")
-    assert (
-        attest(
-            "verify",
-            "--device",
-            tree,
-            "--baseline",
-            BASELINES / "companion.baseline.json",
-            "--trust",
-            BASELINES / "trust.toml",
-        ).code
-        == 0
-    )
+    assert _verify(attest, tree, "companion.baseline.json").code == 0
 
     with (tree / "boot/Image").open("r+b") as f:
         f.seek(1_000_000)
         b = f.read(1)
         f.seek(1_000_000)
         f.write(bytes([b[0] ^ 0x80]))
-    r = attest(
-        "verify",
-        "--device",
-        tree,
-        "--baseline",
-        BASELINES / "companion.baseline.json",
-        "--trust",
-        BASELINES / "trust.toml",
-        "--json",
-    )
+    r = _verify(attest, tree, "companion.baseline.json")
     assert r.code == 1
     assert [(f["component"], f["kind"]) for f in r.json()["findings"]] == [("boot/Image", "modified")]
 
@@ -70,21 +49,16 @@ def test_sim_tree_refuses_a_non_empty_directory(attest: Callable[..., Run], tmp_
     assert (tmp_path / "x").read_text() == "keep me"
 
 
-pytest_plugins = ["fc_fixture"]
-
-
 def test_demo_fc_baseline_passes_on_the_default_sim_and_catches_the_evil_one(
     attest: Callable[..., Run], sim_fc: Callable[..., Sim], tmp_path: Path
 ) -> None:
-    fc = BASELINES / "fc.baseline.json"
-    honest = sim_fc()
-    r = attest("verify", "--device", honest.path, "--baseline", fc, "--trust", BASELINES / "trust.toml", "--json")
+    r = _verify(attest, sim_fc().path, "fc.baseline.json")
     assert r.code == 0, r.out + r.err
     assert r.json()["device"]["facts"]["board_id"] == "140"
 
     assert attest("sim", "firmware", "--variant", "evil", "--out", tmp_path / "evil.apj").code == 0
     evil = sim_fc("--param", "FENCE_ENABLE=0", "--flash", str(tmp_path / "evil.apj"), "--lie-crc")
-    r = attest("verify", "--device", evil.path, "--baseline", fc, "--trust", BASELINES / "trust.toml", "--json")
+    r = _verify(attest, evil.path, "fc.baseline.json")
     assert r.code == 1
     kinds = {(f["component"], f["kind"]) for f in r.json()["findings"]}
     assert {("param/FENCE_ENABLE", "out_of_range"), ("fc/flash", "modified"), ("fc/firmware", "modified")} <= kinds

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from attest._cli._common import add_state_dir, state_dir
 from attest.errors import ConfigError
-from attest.fsutil import atomic_write
+from attest.fsutil import atomic_write, read_bounded
 from attest.keys import load_private_key, raw_public_bytes
 from attest.log import LogError
 from attest.log.note import VerifierKey
@@ -137,13 +137,7 @@ def load_vkey(text: str) -> VerifierKey:
         path = Path(text)
         if not path.is_file():
             raise ConfigError(f"--vkey: {inline_error}; nor is it a file") from None
-        try:
-            with path.open("rb") as f:
-                data = f.read(_MAX_VKEY_FILE + 1)
-        except OSError as e:
-            raise ConfigError(f"{path}: cannot read: {e.strerror}") from e
-        if len(data) > _MAX_VKEY_FILE:
-            raise ConfigError(f"{path}: too large to hold a verifier key") from None
+        data = read_bounded(path, _MAX_VKEY_FILE, what="verifier key file")
         lines = [line for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
         if len(lines) != 1:
             raise ConfigError(f"{path}: expected one verifier key line") from None
@@ -209,7 +203,6 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _read_checkpoint_file(path: Path) -> bytes:
-    from attest.fsutil import read_bounded
     from attest.log.note import MAX_NOTE_BYTES
 
     return read_bounded(path, MAX_NOTE_BYTES, what="checkpoint")
