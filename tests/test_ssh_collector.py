@@ -15,8 +15,9 @@ import pytest
 import structlog
 from sshd_fixture import HOSTILE_NAMES, Sshd, free_port, hostile_tree
 
+from attest.collectors._ssh_listing import literal_heads as _literal_heads
 from attest.collectors.directory import DirectoryCollector
-from attest.collectors.ssh import SshCollector, _literal_heads, audit_sample
+from attest.collectors.ssh import SshCollector, audit_sample
 from attest.errors import ConfigError, TransportError
 from attest.model import Evidence, Method
 from attest.names import encode_name

@@ -4,6 +4,11 @@ Files are opened several at a time and each has several reads in flight, all
 within one budget of bytes asked for and not yet received. Data is hashed in
 order as it arrives; a file is read to its end, past its listed size, and one
 that changes while it is read is an error, never a digest.
+
+Hand-written because paramiko's ``SFTPClient`` reads one file at a time, with
+one round trip per request; here reads are pipelined across files, and a block
+device (which refuses reads past its end where a file answers EOF) is read
+to its end like a file.
 """
 
 from __future__ import annotations

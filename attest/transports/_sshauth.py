@@ -3,6 +3,10 @@
 Only public keys are offered; passwords and passphrases are never read or
 sent. An identity file that group or others can read is refused, as OpenSSH
 refuses it.
+
+Hand-written around paramiko's ``PKey.from_path`` and ``Agent``: the mode
+and size checks of the identity file (paramiko makes neither), and the
+closing of the agent connection once logged in (it signs for the keys it lists).
 """
 
 from __future__ import annotations

@@ -4,6 +4,11 @@ Every paramiko and socket error becomes a :class:`~attest.errors.TransportError`
 (exit 3) raised ``from`` the original. Text a device sent (file names,
 stderr, SFTP messages) is passed through :func:`printable` before it is put
 into a message, so a hostile device cannot write to the dock's terminal.
+
+Hand-written: :func:`translated`, the net under every operation, because a
+dying connection surfaces as paramiko's own exceptions, socket errors or a
+bare ``EOFError`` (from its packetizer) at unforeseen moments, and must still
+be exit 3 with a message.
 """
 
 from __future__ import annotations

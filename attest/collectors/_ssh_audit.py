@@ -1,0 +1,128 @@
+"""The audit: the dock re-reads a nonce-chosen sample over SFTP to check what the device said.
+
+Both methods rest on a command on the device: ``cat`` streams the bytes the
+dock hashes (pull), ``sha256sum`` reports digests (remote). Once the device
+has committed to every answer, :func:`audit_sample` picks files by the run's
+fresh nonce (which the device never sees) and :func:`audit` reads them again
+over SFTP, another way into the device, so that one replaced tool is not
+enough to pass. A disagreement is a critical ``device_lied`` finding.
+
+Hand-written: the choice of the sample, ranked by SHA-256 of the nonce and
+each name, so that it is unpredictable to the device and an auditor can
+recompute it from the logged nonce.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import structlog
+
+from attest.collectors._ssh_listing import set_digest
+from attest.model import Component, Finding, FindingKind, Method, Severity
+from attest.progress import Progress
+from attest.transports.ssh import SftpSession
+
+__all__ = ["AUDIT_FRACTION", "AUDIT_MIN", "audit", "audit_sample"]
+
+log = structlog.get_logger()
+
+#: Audit sample (both methods): at least this many files ...
+AUDIT_MIN = 8
+#: ... or this fraction of them, whichever is larger.
+AUDIT_FRACTION = 0.02
+
+
+def audit_sample(names: Sequence[str], nonce: str, size: int | None = None) -> list[str]:
+    """The files the dock re-reads over SFTP to check what the device said, chosen by ``nonce``.
+
+    Each name is ranked by SHA-256(nonce, NUL, name) and the lowest ranks are
+    taken: unpredictable without the nonce, and reproducible from the logged
+    nonce by an auditor.
+
+    Args:
+        names: the files the device reported digests for (remote) or streamed (pull).
+        nonce: the run's fresh nonce.
+        size: how many (default: max(8, 2 %), never more than there are).
+    """
+    want = size if size is not None else max(AUDIT_MIN, math.ceil(len(names) * AUDIT_FRACTION))
+    ranked = sorted(names, key=lambda n: hashlib.sha256(nonce.encode() + b"\0" + n.encode()).digest())
+    return sorted(ranked[: min(want, len(names))])
+
+
+def audit(
+    sftp: SftpSession,
+    components: dict[str, Component],
+    contents: list[tuple[str, bytes, int | None]],
+    claimed: Mapping[str, str],
+    *,
+    checked: str,
+    nonce: str,
+    sample_size: int | None,
+    label: str,
+    notes: dict[str, Any],
+    progress: Progress,
+) -> tuple[Finding, ...]:
+    """Re-read a nonce-chosen sample of ``claimed`` over SFTP and report every disagreement.
+
+    SFTP is another way into the device than the command that produced
+    ``claimed`` (sha256sum, or the cat stream), so one replaced tool is not
+    enough to pass the audit. Audited components get the SFTP digest, dock-read.
+
+    Args:
+        sftp: the session to re-read with.
+        components: the listed components; audited ones are updated.
+        contents: ``(name, path, size or None)`` of everything hashed.
+        claimed: name -> the digest the device's command led to.
+        checked: what ``claimed`` is, for findings, notes and the log.
+        nonce: the run's fresh nonce.
+        sample_size: files to audit (``None``: :func:`audit_sample`'s default).
+        label: the device, for the log.
+        notes: the evidence notes; ``notes["audit"]`` is set.
+        progress: receives the bytes re-read.
+    """
+    by_name = {name: (path, size) for name, path, size in contents}
+    sample = audit_sample(sorted(claimed), nonce, sample_size)
+    progress.start(sum(by_name[n][1] or 0 for n in sample), "auditing")
+    audited = sftp.hash_files([by_name[n] for n in sample], on_bytes=progress.advance)
+    findings = []
+    lied = []
+    for name in sample:
+        actual = audited[by_name[name][0]]
+        set_digest(components, name, actual, Method.DOCK_READ)
+        if not actual.startswith("cannot") and actual != claimed[name]:
+            lied.append(name)
+            findings.append(
+                Finding(
+                    name,
+                    FindingKind.DEVICE_LIED,
+                    Severity.CRITICAL,
+                    expected=f"sha256:{actual}",
+                    actual=f"sha256:{claimed[name]}",
+                    detail=f"{checked} disagree with the bytes the dock read over SFTP; "
+                    "nothing else the device said in this run can be trusted",
+                )
+            )
+    notes["audit"] = {
+        "checked": checked,
+        "population": len(claimed),
+        "sample_size": len(sample),
+        "sample": sample,
+        "disagreements": lied,
+    }
+    log.info(
+        "ssh_audit_sample",
+        device=label,
+        checked=checked,
+        nonce=nonce,
+        population=len(claimed),
+        sample_size=len(sample),
+        sample=sample,
+        disagreements=len(lied),
+    )
+    if lied:
+        log.warning("device_lied", device=label, components=lied)
+    return tuple(findings)
