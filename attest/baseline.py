@@ -22,13 +22,14 @@ from typing import Any
 
 import rfc8785
 
+from attest.dsse import Envelope
 from attest.errors import BaselineError, CollectionError
 from attest.model import Component, Evidence, Method
 from attest.rules import Rule
 from attest.selection import Selection
 from attest.timeutil import format_time, parse_time
 
-__all__ = ["PAYLOAD_TYPE", "PREDICATE_TYPE", "STATEMENT_TYPE", "Baseline"]
+__all__ = ["PAYLOAD_TYPE", "PREDICATE_TYPE", "STATEMENT_TYPE", "Baseline", "parse_envelope"]
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://drone-attest.dev/baseline/v1"
@@ -164,6 +165,18 @@ class Baseline:
             raise BaselineError(f"{source}: not a valid baseline statement: {_reason(e)}") from e
         except BaselineError as e:
             raise BaselineError(f"{source}: {e}") from e
+
+
+def parse_envelope(data: bytes, *, source: str = "baseline") -> Envelope:
+    """Parse a signed baseline's DSSE envelope and check its payload type; signatures are NOT checked.
+
+    Raises:
+        BaselineError: not an envelope, or not carrying an in-toto Statement.
+    """
+    env = Envelope.from_bytes(data, source=source)
+    if env.payload_type != PAYLOAD_TYPE:
+        raise BaselineError(f"{source}: payloadType is {env.payload_type!r}, expected {PAYLOAD_TYPE!r}")
+    return env
 
 
 def _reason(e: Exception) -> str:

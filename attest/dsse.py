@@ -64,6 +64,8 @@ class Envelope:
         payload, ptype, sigs = obj.get("payload"), obj.get("payloadType"), obj.get("signatures")
         if not isinstance(payload, str) or not isinstance(ptype, str) or not isinstance(sigs, list):
             raise BaselineError(f"{source}: not a DSSE envelope (needs payload, payloadType, signatures)")
+        if not ptype.isprintable():  # also refuses lone surrogates, which UTF-8 cannot encode
+            raise BaselineError(f"{source}: payloadType is not printable UTF-8 text")
         parsed: list[Signature] = []
         for i, s in enumerate(sigs):
             if not isinstance(s, dict) or not isinstance(s.get("sig"), str):

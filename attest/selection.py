@@ -69,7 +69,10 @@ def glob_to_regex(pattern: str) -> re.Pattern[str]:
         else:
             out.append(re.escape(c))
             i += 1
-    return re.compile("".join(out), re.DOTALL)
+    try:
+        return re.compile("".join(out), re.DOTALL)
+    except re.error as e:  # e.g. a reversed class range '[z-a]'
+        raise ConfigError(f"glob {pattern!r}: {e}") from e
 
 
 @dataclass(frozen=True)

@@ -21,4 +21,7 @@ def parse_time(text: str) -> datetime:
     t = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     if t.tzinfo is None:
         raise ValueError(f"{text!r} has no time zone (use e.g. 2027-01-31T00:00:00Z)")
-    return t.astimezone(UTC)
+    try:
+        return t.astimezone(UTC)
+    except OverflowError as e:  # 0001-01-01T00:00:00+01:00 lies before year 1 in UTC
+        raise ValueError(f"{text!r} is out of range") from e

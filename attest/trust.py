@@ -27,7 +27,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from attest.baseline import MAX_BASELINE_BYTES, PAYLOAD_TYPE, Baseline
+from attest.baseline import MAX_BASELINE_BYTES, Baseline, parse_envelope
 from attest.dsse import Envelope
 from attest.errors import BaselineError, ConfigError, UntrustedBaselineError
 from attest.fsutil import atomic_write, read_bounded
@@ -230,9 +230,7 @@ def verify_envelope(data: bytes, policy: TrustPolicy, *, source: str) -> tuple[E
         BaselineError: not an envelope, or a wrong payload type.
         UntrustedBaselineError: fewer than ``threshold`` valid signatures.
     """
-    env = Envelope.from_bytes(data, source=source)
-    if env.payload_type != PAYLOAD_TYPE:
-        raise BaselineError(f"{source}: payloadType is {env.payload_type!r}, expected {PAYLOAD_TYPE!r}")
+    env = parse_envelope(data, source=source)
     good = env.verified_keys(k.key for k in policy.keys)
     signers = [policy.key_name(key_id(k)) or key_id(k) for k in good]
     if len(good) < policy.threshold:

@@ -159,6 +159,21 @@ def test_bad_trust_policy_is_exit_2(
         ["baseline", "create", "--device", ".", "--name", "n", "--version", "1", "--expires", "tomorrow", "--out", "x"],
         ["baseline", "create", "--device", ".", "--name", "n", "--version", "1", "--include", "/abs", "--out", "x"],
         ["baseline", "create", "--device", ".", "--name", "n", "--version", "1", "--rule", "FENCE", "--out", "x"],
+        ["baseline", "create", "--device", ".", "--name", "n", "--version", "1", "--include", "[z-a]", "--out", "x"],
+        [
+            "baseline",
+            "create",
+            "--device",
+            ".",
+            "--name",
+            "n",
+            "--version",
+            "1",
+            "--expires",
+            "0001-01-01T00:00:00+01:00",
+            "--out",
+            "x",
+        ],
         ["nonsense"],
     ],
 )
@@ -412,3 +427,14 @@ def test_create_refuses_to_overwrite_without_force(
     r = attest("baseline", "create", "--device", tmp_path / "golden", "--name", "x", "--version", "1", "--out", signed)
     assert r.code == 2 and "--force" in r.err
     assert signed.read_bytes() == before
+
+
+@pytest.mark.parametrize("ptype", ["application/json", "\ud800"])
+def test_show_refuses_what_verify_refuses(attest: Callable[..., Run], signed: Path, ptype: str) -> None:
+    """`show` must not call signatures valid on an envelope `verify` would reject."""
+    env = json.loads(signed.read_text())
+    env["payloadType"] = ptype
+    signed.write_text(json.dumps(env))  # json.dumps escapes the lone surrogate as \ud800
+    r = attest("baseline", "show", signed)
+    assert r.code == 4
+    assert "payloadType" in r.err and "Traceback" not in r.err

@@ -81,3 +81,7 @@ def test_bad_dock_key_or_foreign_log_is_exit_2_before_measuring(attest: Callable
     assert _verify(attest, tree, "--dock-key", tmp_path / "a.key", "--log", tmp_path / "log").code == 0
     foreign = _verify(attest, tree, "--dock-key", tmp_path / "b.key", "--log", tmp_path / "log")
     assert foreign.code == 2 and foreign.out == ""
+    assert "another key" in foreign.err
+    # Refused before the device is touched: a missing device would otherwise be exit 3.
+    early = _verify(attest, tmp_path / "no-such-device", "--dock-key", tmp_path / "b.key", "--log", tmp_path / "log")
+    assert early.code == 2 and "another key" in early.err

@@ -11,7 +11,7 @@ import structlog
 from cryptography.exceptions import InvalidSignature
 
 from attest._cli._common import add_target_options, new_nonce, positive_int, target_options, warn
-from attest.baseline import PAYLOAD_TYPE, Baseline
+from attest.baseline import PAYLOAD_TYPE, Baseline, parse_envelope
 from attest.dsse import Envelope, pae
 from attest.errors import BaselineError, ConfigError
 from attest.fsutil import atomic_write
@@ -125,9 +125,7 @@ def _load_for_signing(path: Path) -> Envelope:
     if isinstance(obj, dict) and obj.get("_type") is not None:
         baseline = Baseline.from_statement(obj, source=str(path))
         return Envelope(payload=baseline.to_payload(), payload_type=PAYLOAD_TYPE)
-    env = Envelope.from_bytes(data, source=str(path))
-    if env.payload_type != PAYLOAD_TYPE:
-        raise BaselineError(f"{path}: payloadType is {env.payload_type!r}, expected {PAYLOAD_TYPE!r}")
+    env = parse_envelope(data, source=str(path))
     Baseline.from_payload(env.payload, source=str(path))  # never sign what we cannot read
     return env
 
@@ -152,7 +150,7 @@ def _show(args: argparse.Namespace) -> int:
     if isinstance(obj, dict) and obj.get("_type") is not None:
         baseline = Baseline.from_statement(obj, source=str(args.file))
     else:
-        env = Envelope.from_bytes(data, source=str(args.file))
+        env = parse_envelope(data, source=str(args.file))
         baseline = Baseline.from_payload(env.payload, source=str(args.file))
     b = baseline
     print(f"name:       {b.name}")

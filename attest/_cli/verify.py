@@ -12,7 +12,7 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from attest._cli._common import add_state_dir, add_target_options, new_nonce, state_dir, target_options, warn
-from attest.errors import BaselineError, CollectionError, TransportError
+from attest.errors import BaselineError, CollectionError, ConfigError, TransportError
 from attest.keys import load_private_key
 from attest.log import LogError, LogWriteError
 from attest.log.store import Log
@@ -115,6 +115,10 @@ class _Recorder:
         key = load_private_key(args.dock_key)
         log_dir = args.log if args.log is not None else state_dir(args) / "log"
         with Log.open(log_dir, origin=args.origin or socket.gethostname(), create=True) as opened:
+            try:
+                opened.check_key(key)
+            except LogError as e:
+                raise ConfigError(f"{log_dir}: {e}; run attest log verify") from e
             if args.origin and opened.origin != args.origin:
                 warn(f"--origin {args.origin} ignored: {log_dir} was created with origin {opened.origin}")
         return cls(key, log_dir, args.origin)

@@ -170,6 +170,15 @@ class Log:
 
     # -- the snapshot ------------------------------------------------------------------------------
 
+    def check_key(self, key: Ed25519PrivateKey) -> None:
+        """Refuse a key that did not sign this log's checkpoint, before any work is done.
+
+        Raises:
+            ConfigError: the log was started with another key.
+            LogError: the checkpoint does not verify.
+        """
+        writer.check_key(self, key)
+
     @property
     def size(self) -> int:
         """Entries in the snapshot (the checkpoint's tree size; 0 without a checkpoint)."""

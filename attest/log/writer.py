@@ -40,24 +40,17 @@ from attest.log.tiles import TILE_WIDTH, expected_counts, level_file, reduce_pai
 if TYPE_CHECKING:
     from attest.log.store import Log
 
-__all__ = ["commit", "repair", "verified_head", "write", "write_hashes"]
+__all__ = ["check_key", "commit", "repair", "verified_head", "write", "write_hashes"]
 
 
 def verified_head(log: Log, key: Ed25519PrivateKey) -> Checkpoint:
     """The checkpoint, checked with our own key and against the stored hashes; made if missing."""
     log._load_head()
-    vkey = VerifierKey.for_key(log.origin, key.public_key())
     if log._head is None or log._note is None:
         head = Checkpoint(log.origin, 0, EMPTY_ROOT)
         commit(log, head, key)  # an empty log's first checkpoint: from now on a missing one is damage
         return head
-    note = Note.parse(log._note, source=str(log.directory / CHECKPOINT))
-    if not any(s.name == vkey.name and s.key_id == vkey.key_id for s in note.signatures):
-        raise ConfigError(
-            f"{log.directory}: the log was started with another key (its checkpoint is not signed by "
-            f"{vkey.name}+{vkey.key_id.hex()}); a log keeps one key: use that key or a new log directory"
-        )
-    note.verify([vkey], source=str(log.directory / CHECKPOINT))
+    check_key(log, key)
     if log.root() != log._head.root:
         raise LogError(
             f"{log.directory}: the stored hashes do not lead to the checkpoint's root; run attest log verify"
@@ -203,3 +196,25 @@ def _save_tail(log: Log, start: int, stop: int) -> None:
     write_new(folder / f"entries-from-{log.size}-{time.time_ns()}", data, 0o644)
     fsync_dir(folder)
     fsync_dir(log.directory)
+
+
+def check_key(log: Log, key: Ed25519PrivateKey) -> None:
+    """Refuse ``key`` unless it signed the log's current checkpoint (a log keeps one key).
+
+    A log with no checkpoint yet accepts any key.
+
+    Raises:
+        ConfigError: the checkpoint is signed by another key.
+        LogError: the checkpoint does not verify.
+    """
+    log._load_head()
+    if log._note is None:
+        return
+    vkey = VerifierKey.for_key(log.origin, key.public_key())
+    note = Note.parse(log._note, source=str(log.directory / CHECKPOINT))
+    if not any(s.name == vkey.name and s.key_id == vkey.key_id for s in note.signatures):
+        raise ConfigError(
+            f"{log.directory}: the log was started with another key (its checkpoint is not signed by "
+            f"{vkey.name}+{vkey.key_id.hex()}); a log keeps one key: use that key or a new log directory"
+        )
+    note.verify([vkey], source=str(log.directory / CHECKPOINT))
