@@ -11,6 +11,11 @@ heartbeat.
 Why: the bootloader is separate code from the firmware being attested, so a
 firmware that lies about itself over MAVLink does not answer here. It can
 still lie (GET_CRC is a claim); bytes the dock read and hashed are not.
+
+Bounds: every reply is awaited for at most the timeout; READ_MULTI of the
+whole area must average :data:`RATE_FLOOR` bytes per second after the first
+timeout; what a device sends while the dock waits for sync or drains the
+line is neither kept nor waited on beyond the timeout.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ import time
 from collections.abc import Callable
 
 from attest.errors import CollectionError, TransportError
-from attest.firmware import app_crc_digest, crc32_strip_padding, find_app_in_area, raw_crc32
+from attest.firmware import FirmwareFormatError, app_crc_digest, crc32_strip_padding, find_app_in_area, raw_crc32
+from attest.mavlink.link import Budget
 from attest.mavlink.measure import Measured
 from attest.model import Component, Finding, FindingKind, Method, Severity
 from attest.transports.serialport import SerialTransport
@@ -38,6 +44,8 @@ READ_CHUNK = 252
 _PIPELINE = 16
 #: The largest app area believed (a 16 MiB internal flash is far beyond any autopilot MCU).
 MAX_FW_SIZE = 16 << 20
+#: The slowest average rate, in bytes per second, READ_MULTI may keep after the first timeout.
+RATE_FLOOR = 1024
 
 
 class _UnsupportedError(Exception):
@@ -95,6 +103,7 @@ class BootloaderClient:
                 if got.endswith(bytes((INSYNC, OK))):
                     self._buf.clear()
                     return
+                del got[:-1]  # only the last byte can start the answer: a chattering line costs no memory
             if time.monotonic() >= deadline:
                 raise TransportError(f"{self._t.target}: bootloader: no answer to GET_SYNC within {self._timeout:g} s")
 
@@ -125,6 +134,7 @@ class BootloaderClient:
             raise CollectionError(f"bootloader app area of {fw_size} bytes is not a multiple of 4")
         out = bytearray()
         sent = 0
+        budget = Budget(self._timeout, RATE_FLOOR, what="bootloader READ_MULTI", unit="bytes", target=self._t.target)
         try:
             for i, n in enumerate(sizes):
                 while sent < len(sizes) and sent < i + _PIPELINE:
@@ -140,6 +150,8 @@ class BootloaderClient:
                     self._buf[0:0] = head
                 out += self._take(n, what, deadline)
                 self._status(what, deadline)
+                budget.done += n
+                budget.check()
                 if on_bytes is not None:
                     on_bytes(n)
         except _UnsupportedError:
@@ -148,8 +160,10 @@ class BootloaderClient:
         return bytes(out)
 
     def _drain(self) -> None:
+        """Discard what the bootloader still sends (the rest of a refused pipeline), for at most the timeout."""
         time.sleep(0.05)
-        while self._t.read(0.05):
+        end = time.monotonic() + self._timeout
+        while self._t.read(0.05) and time.monotonic() < end:
             pass
         self._buf.clear()
 
@@ -201,7 +215,14 @@ def measure_via_bootloader(
         area = bl.read_app(fw_size, on_bytes)
     length = image_size
     if length is None and area is not None:
-        desc = find_app_in_area(area)
+        try:
+            desc = find_app_in_area(area)
+        except FirmwareFormatError as e:
+            # Too many candidate descriptors to examine: what the application is cannot be said.
+            for p in parts:
+                name = f"fc/{p}"
+                out.components[name] = Component(name, _KINDS[p], error=f"bootloader app area: {e}")
+            return out
         length = desc.image_size if desc is not None else None
     if length is None or length > fw_size:
         length = fw_size
@@ -224,3 +245,6 @@ def measure_via_bootloader(
             "fc/app-crc", "crc32", app_crc_digest(app_crc, length), attrs, Method.DEVICE_REPORTED
         )
     return out
+
+
+_KINDS = {"firmware": "firmware", "app-crc": "crc32"}

@@ -21,6 +21,7 @@ import binascii
 import json
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,13 +51,20 @@ MAX_IMAGE = 64 << 20
 #: Application start offsets tried in a flash dump: multiples of this (every
 #: ArduPilot FLASH_RESERVE_START_KB in use is a multiple of 16 KiB).
 APP_START_STEP = 16 * 1024
+#: The most app-descriptor magics examined in one image, app area or flash dump. An
+#: honest flash holds one or two (the bootloader may carry the constant); more is a
+#: flash stuffed with fakes, refused rather than searched.
+MAX_DESCRIPTORS = 64
+#: The most (descriptor, app start) pairs whose CRC1 matches that are checked further
+#: in one flash dump; more is refused.
+MAX_APP_CHECKS = 256
 
 
 class FirmwareFormatError(ValueError):
     """A firmware image or flash dump is not of the expected format."""
 
 
-def raw_crc32(data: bytes, state: int = 0) -> int:
+def raw_crc32(data: bytes | bytearray | memoryview, state: int = 0) -> int:
     """CRC-32 as the bootloader and CalcFileCRC32 compute it: zlib's polynomial, init 0, no final XOR."""
     return zlib.crc32(data, state ^ 0xFFFFFFFF) ^ 0xFFFFFFFF
 
@@ -89,6 +97,7 @@ def app_crc_digest(crc: int, length: int) -> str:
 
 
 def _pad_ff(state: int, n: int) -> int:
+    """The CRC state after ``n`` erased (``0xFF``) bytes."""
     block = b"\xff" * 65536
     while n:
         k = min(n, len(block))
@@ -134,19 +143,59 @@ def _invert(m: list[int]) -> list[int]:
 
 _ZERO_BYTE = [raw_crc32(b"\0", 1 << i) for i in range(32)]
 _UNZERO_BYTE = _invert(_ZERO_BYTE)
+#: Z^(2^i) and Z^-(2^i), built as far as needed.
+_POWERS: dict[bool, list[list[int]]] = {False: [_ZERO_BYTE], True: [_UNZERO_BYTE]}
+
+
+def _shift(state: int, n: int) -> int:
+    """Z^n(state): the CRC state after ``n`` more zero bytes; ``n < 0`` undoes ``-n`` zero bytes.
+
+    At most one 32x32 bit-matrix application per bit of ``n``, whatever ``n`` is.
+    """
+    table = _POWERS[n < 0]
+    n = abs(n)
+    i = 0
+    while n:
+        if i == len(table):
+            table.append(_compose(table[-1], table[-1]))
+        if n & 1:
+            state = _apply(table[i], state)
+        n >>= 1
+        i += 1
+    return state
 
 
 def crc32_strip_padding(crc: int, n: int) -> int:
     """The CRC of the data before ``n`` trailing ``0xFF`` bytes, given the CRC of data plus padding."""
-    v = crc ^ _pad_ff(0, n)
-    m = _UNZERO_BYTE
-    while n:
-        if n & 1:
-            v = _apply(m, v)
-        n >>= 1
-        if n:
-            m = _compose(m, m)
-    return v
+    return _shift(crc ^ _pad_ff(0, n), -n)
+
+
+class _RangeCrc:
+    """The raw CRC-32 of any range of a buffer, after one pass over it.
+
+    Prefix CRCs are kept every ``step`` bytes; ``crc(a, b)`` is then
+    ``P(b) ^ Z^(b-a) P(a)`` (raw_crc32 is linear), at most ``2 * step``
+    bytes hashed plus a few matrix applications, not ``b - a`` bytes.
+    """
+
+    def __init__(self, buf: memoryview, step: int) -> None:
+        self._buf, self._step = buf, step
+        self._at = [0]  # _at[k]: raw CRC of buf[: k * step]
+        for k in range(0, len(buf), step):
+            self._at.append(raw_crc32(buf[k : k + step], self._at[-1]))
+
+    def prefix(self, end: int) -> int:
+        """raw_crc32(buf[:end])."""
+        k = end // self._step
+        return raw_crc32(self._buf[k * self._step : end], self._at[k])
+
+    def crc(self, start: int, end: int) -> int:
+        """raw_crc32(buf[start:end]) for ``start <= end``."""
+        return self.prefix(end) ^ _shift(self.prefix(start), end - start)
+
+    def normalized(self, pos: int) -> int:
+        """Z^-pos(P(pos)): ``crc(a, b) == c`` exactly when ``normalized(a) == Z^-b(P(b) ^ c)``."""
+        return _shift(self.prefix(pos), -pos)
 
 
 # -- ArduPilot app descriptor -----------------------------------------------------
@@ -181,11 +230,15 @@ class AppDescriptor:
         """Bytes after the magic that neither CRC covers."""
         return 92 if self.signed else 16
 
-    def matches(self, image: bytes) -> bool:
-        """Whether ``image`` (starting at the app start) has exactly the CRCs and length this descriptor states."""
+    def matches(self, image: bytes | memoryview) -> bool:
+        """Whether ``image`` (starting at the app start) has exactly the CRCs and length this descriptor states.
+
+        The descriptor must lie wholly inside the image.
+        """
         off = self.offset + 8
         return (
             len(image) == self.image_size
+            and off + self.crc_len <= len(image)
             and raw_crc32(image[:off]) == self.image_crc1
             and raw_crc32(image[off + self.crc_len :]) == self.image_crc2
         )
@@ -201,32 +254,66 @@ def _descriptor_at(buf: bytes, pos: int) -> AppDescriptor | None:
     return AppDescriptor(pos, signed, crc1, crc2, size, git, (major, minor), board)
 
 
-def _magic_positions(buf: bytes) -> list[int]:
-    out = []
+def _descriptors(buf: bytes) -> list[AppDescriptor]:
+    """Every well-formed descriptor in ``buf``, in position order (offsets relative to ``buf``).
+
+    Raises:
+        FirmwareFormatError: more than :data:`MAX_DESCRIPTORS` magics (a flash stuffed with fakes
+            would cost the dock time for each: it is refused, never searched).
+    """
+    positions: list[int] = []
     for magic in (APP_MAGIC, APP_MAGIC_SIGNED):
         i = buf.find(magic)
         while i >= 0:
-            out.append(i)
+            positions.append(i)
+            if len(positions) > MAX_DESCRIPTORS:
+                raise FirmwareFormatError(
+                    f"more than {MAX_DESCRIPTORS} app-descriptor magics: refusing to search for the application"
+                )
             i = buf.find(magic, i + 1)
-    return sorted(out)
+    found = (_descriptor_at(buf, pos) for pos in sorted(positions))
+    return [d for d in found if d is not None]
+
+
+def _contains(desc: AppDescriptor, start: int) -> bool:
+    """Whether an image of ``desc.image_size`` bytes from ``start`` holds the whole descriptor."""
+    return start <= desc.offset and desc.offset + 8 + desc.crc_len <= start + desc.image_size
+
+
+def _at_start(data: bytes, fits: Callable[[AppDescriptor], bool]) -> AppDescriptor | None:
+    """The first descriptor of an application starting at offset 0 of ``data`` whose CRCs and length match."""
+    candidates = [d for d in _descriptors(data) if fits(d) and _contains(d, 0)]
+    if not candidates:
+        return None
+    buf = memoryview(data)
+    crcs = _RangeCrc(buf, APP_START_STEP)
+    for desc in candidates:
+        end = desc.image_size
+        if (
+            crcs.prefix(desc.offset + 8) == desc.image_crc1
+            and crcs.crc(desc.offset + 8 + desc.crc_len, end) == desc.image_crc2
+            and desc.matches(buf[:end])  # confirmed on the bytes themselves
+        ):
+            return desc
+    return None
 
 
 def find_app_descriptor(image: bytes) -> AppDescriptor | None:
-    """The app descriptor of ``image`` whose CRCs and length match it, or ``None``."""
-    for pos in _magic_positions(image):
-        desc = _descriptor_at(image, pos)
-        if desc is not None and desc.matches(image):
-            return desc
-    return None
+    """The app descriptor of ``image`` whose CRCs and length match it, or ``None``.
+
+    Raises:
+        FirmwareFormatError: more than :data:`MAX_DESCRIPTORS` descriptor magics.
+    """
+    return _at_start(image, lambda d: d.image_size == len(image))
 
 
 def find_app_in_area(area: bytes) -> AppDescriptor | None:
-    """The app descriptor of an application at the start of ``area`` (an app area with trailing erased flash)."""
-    for pos in _magic_positions(area):
-        desc = _descriptor_at(area, pos)
-        if desc is not None and desc.image_size <= len(area) and desc.matches(area[: desc.image_size]):
-            return desc
-    return None
+    """The app descriptor of an application at the start of ``area`` (an app area with trailing erased flash).
+
+    Raises:
+        FirmwareFormatError: more than :data:`MAX_DESCRIPTORS` descriptor magics.
+    """
+    return _at_start(area, lambda d: d.image_size <= len(area))
 
 
 def locate_app(flash: bytes, *, step: int = APP_START_STEP) -> tuple[int, AppDescriptor] | None:
@@ -234,21 +321,46 @@ def locate_app(flash: bytes, *, step: int = APP_START_STEP) -> tuple[int, AppDes
 
     Tries every app start that is a multiple of ``step`` below each
     descriptor magic and keeps the one whose bytes match the descriptor's
-    CRCs and length exactly.
+    CRCs and length exactly (descriptors in position order, starts from the
+    highest down). The cost does not grow with starts times image size: the
+    CRC1 of every start is compared at once through normalized prefix CRCs
+    (:class:`_RangeCrc`), and only starts whose CRC1 matches are checked
+    further.
 
     Returns:
         ``(app_start, descriptor)`` with ``descriptor.offset`` relative to
         the app start, or ``None`` if no application verifies.
+
+    Raises:
+        FirmwareFormatError: more than :data:`MAX_DESCRIPTORS` descriptor magics, or more than
+            :data:`MAX_APP_CHECKS` starts whose CRC1 matches but nothing else.
     """
-    for pos in _magic_positions(flash):
-        desc = _descriptor_at(flash, pos)
-        if desc is None or desc.image_size > len(flash):
-            continue
-        for start in range(pos - pos % step, -1, -step):
-            if start + desc.image_size > len(flash) or start + desc.image_size < pos:
+    candidates = [d for d in _descriptors(flash) if d.image_size <= len(flash)]
+    if not candidates:
+        return None
+    buf = memoryview(flash)
+    crcs = _RangeCrc(buf, step)
+    starts: dict[int, list[int]] = {}  # normalized prefix CRC -> app starts, highest first
+    for start in reversed(range(0, len(buf), step)):
+        starts.setdefault(crcs.normalized(start), []).append(start)
+    checks = 0
+    for desc in candidates:
+        pos = desc.offset
+        crc1_end = pos + 8
+        want = _shift(crcs.prefix(crc1_end) ^ desc.image_crc1, -crc1_end)
+        for start in starts.get(want, ()):
+            if start + desc.image_size > len(buf) or not _contains(desc, start):
+                continue
+            checks += 1
+            if checks > MAX_APP_CHECKS:
+                raise FirmwareFormatError(
+                    f"more than {MAX_APP_CHECKS} candidate application starts: refusing to search further"
+                )
+            end = start + desc.image_size
+            if crcs.crc(crc1_end + desc.crc_len, end) != desc.image_crc2:
                 continue
             rel = AppDescriptor(pos - start, *(getattr(desc, f) for f in _DESC_FIELDS))
-            if rel.matches(flash[start : start + desc.image_size]):
+            if rel.matches(buf[start:end]):  # confirmed on the bytes themselves
                 return start, rel
     return None
 

@@ -96,12 +96,13 @@ class FcBench:
         assert r.code == 0, r.err
         return path
 
-    def verify(self, device: str, baseline: Path, *extra: str) -> Run:
-        """``attest verify --json``; returns the finished run."""
+    def verify(self, device: str, baseline: Path, *extra: str, timeout: float = 120) -> Run:
+        """``attest verify --json``; returns the finished run (``timeout``: the subprocess's limit)."""
         started = time.monotonic()
         r = self.attest(
-            "verify", "--device", device, "--baseline", baseline, "--trust", self.fleet.trust, "--json", *extra
-        )
+            "verify", "--device", device, "--baseline", baseline, "--trust", self.fleet.trust, "--json", *extra,
+            timeout=timeout,
+        )  # fmt: skip
         r.err += f"\n(verify took {time.monotonic() - started:.2f} s)"
         return r
 

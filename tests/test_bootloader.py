@@ -58,3 +58,25 @@ def test_px4_bootloader_offers_only_the_crc(sim_fc, fc_bench):
     assert "fc/firmware" not in comps
     r = fc_bench.verify(sim.path, baseline, *BL)
     assert r.code == 0, r.out + r.err
+
+
+def test_app_area_stuffed_with_fake_descriptors_is_refused(sim_fc, fc_bench):
+    """READ_MULTI served more descriptor magics than any honest area holds: unreadable (exit 3), not searched."""
+    baseline = fc_bench.create(sim_fc(*SMALL_FLASH).path, *BL)
+    sim = sim_fc(*SMALL_FLASH, "--fake-descriptors", "1000")
+    r = fc_bench.verify(sim.path, baseline, "--bootloader", "--timeout", "2", timeout=30)
+    assert r.code == 3, r.out + r.err
+    assert "Traceback" not in r.err
+    unreadable = {f["component"]: f["actual"] for f in r.json()["findings"] if f["kind"] == "unreadable"}
+    assert unreadable.keys() == {"fc/firmware", "fc/app-crc"}
+    assert all("bootloader app area: more than 64 app-descriptor magics" in why for why in unreadable.values())
+
+
+def test_bootloader_that_never_stops_talking_cannot_hold_the_dock(sim_fc, fc_bench):
+    """A bootloader refusing READ_MULTI and then streaming noise: draining it is bounded too (exit 3, no hang)."""
+    baseline = fc_bench.create(sim_fc("--autopilot", "px4", *SMALL_FLASH).path, *BL)
+    sim = sim_fc("--autopilot", "px4", *SMALL_FLASH, "--bl-chatter")
+    r = fc_bench.verify(sim.path, baseline, "--bootloader", "--timeout", "2", timeout=30)
+    assert r.code == 3, r.out + r.err
+    assert "Traceback" not in r.err
+    assert "bootloader" in r.json()["message"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import struct
+import time
 import zlib
 
 import pytest
@@ -12,11 +14,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attest.firmware import (
+    APP_MAGIC,
+    APP_MAGIC_SIGNED,
+    AppDescriptor,
     FirmwareFormatError,
     bootloader_crc,
     crc32_strip_padding,
     decode_image,
     find_app_descriptor,
+    find_app_in_area,
     find_fw_version,
     locate_app,
     raw_crc32,
@@ -71,6 +77,103 @@ def test_locate_app_in_flash():
     assert start == 128 * 1024
     assert desc.image_size == len(img)
     assert locate_app(b"\xff" * 300_000) is None
+
+
+_MIB = 1 << 20
+
+
+def _stuffed(n: int, *, size: int = 2 * _MIB, at: int = _MIB, crc1_from_zero: bool = False) -> bytes:
+    """An erased flash with ``n`` fake descriptors from ``at``, each claiming an application of half the flash.
+
+    ``crc1_from_zero`` gives each the CRC1 of the bytes before it, so in an all-zero flash (leading
+    zeros leave a raw CRC unchanged) the CRC1 of every app start below matches.
+    """
+    flash = bytearray(bytes(size) if crc1_from_zero else b"\xff" * size)
+    for i in range(n):
+        pos = at + 36 * i
+        crc1 = raw_crc32(bytes(flash[:pos]) + APP_MAGIC) if crc1_from_zero else 0
+        flash[pos : pos + 36] = APP_MAGIC + struct.pack("<IIII", crc1, 1, size // 2, 0) + bytes(12)
+    return bytes(flash)
+
+
+def test_flash_stuffed_with_fake_descriptors_is_refused_at_once():
+    """400 fakes cost the old search 4 s of CPU (29,000 fit in 2 MiB): more than 64 magics is refused instead."""
+    started = time.monotonic()
+    for search in (locate_app, find_app_in_area, find_app_descriptor):
+        with pytest.raises(FirmwareFormatError, match="more than 64 app-descriptor magics"):
+            search(_stuffed(400))
+    assert time.monotonic() - started < 1
+
+
+def test_search_cost_does_not_grow_with_starts_times_size():
+    """At the cap, fakes placed to be tried from every start, or all matching CRC1, are settled in milliseconds."""
+    board = board_for("ardupilot")
+    real = build_flash(board, build_image(board))
+    with_fakes = real[:_MIB] + _stuffed(63)[_MIB:]  # the real application below 1 MiB, fakes above
+    started = time.monotonic()
+    assert locate_app(_stuffed(64)) is None
+    found = locate_app(with_fakes)
+    assert found is not None and found[0] == 128 * 1024
+    with pytest.raises(FirmwareFormatError, match="candidate application starts"):
+        locate_app(_stuffed(64, crc1_from_zero=True))
+    big = _stuffed(64, size=64 * _MIB, at=32 * _MIB)  # the largest flash.bin the dock reads
+    assert locate_app(big) is None
+    assert time.monotonic() - started < 2
+
+
+def _locate_by_trying_every_start(flash: bytes, step: int) -> tuple[int, AppDescriptor] | None:
+    """The obvious search (what locate_app computes): every descriptor, every start below it, highest first."""
+    positions = sorted(
+        i for magic in (APP_MAGIC, APP_MAGIC_SIGNED) for i in range(len(flash)) if flash.startswith(magic, i)
+    )
+    for pos in positions:
+        signed = flash.startswith(APP_MAGIC_SIGNED, pos)
+        tail = 92 if signed else 16
+        if len(flash) < pos + 8 + tail + 12:
+            continue
+        crc1, crc2, size, git = struct.unpack_from("<IIII", flash, pos + 8)
+        major, minor, board = struct.unpack_from("<BBH", flash, pos + 8 + tail)
+        for start in range(pos - pos % step, -1, -step):
+            desc = AppDescriptor(pos - start, signed, crc1, crc2, size, git, (major, minor), board)
+            if start + size <= len(flash) and desc.matches(flash[start : start + size]):
+                return start, desc
+    return None
+
+
+@st.composite
+def _flashes(draw):
+    step = draw(st.sampled_from([16, 32, 64]))
+    size = draw(st.integers(step, 10 * step))
+    fill = draw(st.sampled_from(["zero", "erased", "random"]))
+    flash = bytearray(
+        bytes(size)
+        if fill == "zero"
+        else b"\xff" * size
+        if fill == "erased"
+        else draw(st.binary(min_size=size, max_size=size))
+    )
+    for _ in range(draw(st.integers(0, 3))):
+        signed = draw(st.booleans())
+        skip = 92 if signed else 16
+        start = draw(st.integers(0, size // step)) * step
+        off = draw(st.integers(0, 2 * step))
+        length = draw(st.integers(off + 8 + skip + 12, off + 8 + skip + 12 + 3 * step))
+        if start + length > size:
+            continue
+        pos = start + off
+        flash[pos : pos + 8] = APP_MAGIC_SIGNED if signed else APP_MAGIC
+        crc1 = raw_crc32(bytes(flash[start : pos + 8])) ^ draw(st.sampled_from([0, 0, 0, 1]))
+        crc2 = raw_crc32(bytes(flash[pos + 8 + skip : start + length])) ^ draw(st.sampled_from([0, 0, 1]))
+        flash[pos + 8 : pos + 24] = struct.pack("<IIII", crc1, crc2, length, 7)
+    return bytes(flash), step
+
+
+@settings(max_examples=300, deadline=None)
+@given(_flashes())
+def test_locate_app_finds_what_trying_every_start_finds(case):
+    """The algebraic search (normalized prefix CRCs) returns exactly what the obvious search returns."""
+    flash, step = case
+    assert locate_app(flash, step=step) == _locate_by_trying_every_start(flash, step)
 
 
 def _apj(**over):

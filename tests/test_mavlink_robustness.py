@@ -4,11 +4,15 @@ Each case runs ``attest verify`` against ``attest sim fc`` with one kind of
 misbehaviour. For line faults an honest controller must still pass (the
 dock recovers); a tampered one (changed parameter, changed script, swapped
 flash and lying CRCs at once) must never pass. Stalls, reboots and FTP NAKs
-must end in exit 3 with a message, never a traceback.
+must end in exit 3 with a message, never a traceback. A hostile controller
+(repeating packets forever, dribbling data, listing names too long to
+request, a flash stuffed with fake descriptors) must end in a logged exit 3
+within a few timeouts: never a pass, a hang or a crash.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,19 +30,25 @@ class Setup:
     trust: Path
     env: dict[str, str]
     tamper: tuple[str, ...]
+    dock_key: Path
 
-    def verify(self, sim_args: tuple[str, ...], *extra: str) -> tuple[int, dict, str]:
+    def verify(self, sim_args: tuple[str, ...], *extra: str | Path, timeout: float = 120) -> tuple[int, dict, str]:
         sim = start_sim(*SMALL_FLASH, *sim_args)
         try:
             r = run_attest(
                 ["verify", "--device", sim.path, "--baseline", self.baseline, "--trust", self.trust, "--json",
                  *TIMEOUT, *extra],
                 env=self.env,
+                timeout=timeout,
             )  # fmt: skip
         finally:
             sim.stop()
         assert "Traceback" not in r.err, r.err
         return r.code, r.json(), r.err
+
+    def logged(self, log_dir: Path) -> tuple[str | Path, ...]:
+        """Options that sign the result with the dock key and append it to a log in ``log_dir``."""
+        return ("--dock-key", self.dock_key, "--log", log_dir, "--origin", "dock.test")
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +77,9 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Setup:
         "--param", "FENCE_ENABLE=0", "--file", f"/APM/scripts/patrol_geofence.lua={evil_script}",
         "--flash", str(evil_fw), "--lie-crc",
     )  # fmt: skip
-    return Setup(baseline, fleet.trust, env, tamper)
+    dock_key = root / "dock.key"
+    assert run_attest(["key", "generate", "--out", dock_key]).code == 0
+    return Setup(baseline, fleet.trust, env, tamper, dock_key)
 
 
 LINE_FAULTS = {
@@ -160,3 +172,58 @@ def test_lossy_115200_baud_line_still_passes_honest_and_catches_tampered(setup, 
     assert code == 0, (out, err)
     code, out, _ = setup.verify(("--baud", "115200", *fault, *setup.tamper), "--timeout", "5")
     assert code == 1, out
+
+
+# -- a hostile controller -------------------------------------------------------------
+# Each case runs with --timeout 2 and a 30 s subprocess limit: before the fixes these
+# hung the dock (or crashed it) and the subprocess limit failed the test.
+
+HOSTILE = {
+    "burst-packet-repeated-forever": (("--dup-burst",), "no FTP data for '@PARAM/param.pck'"),
+    "parameter-repeated-forever": (("--no-ftp", "--dup-param"), "no PARAM_VALUE for 1000 of 1001 parameters"),
+    "file-data-dribbled": (("--drip", "1"), "FTP read of '@PARAM/param.pck' too slow"),
+    "parameters-dribbled": (("--no-ftp", "--drip", "1"), "parameter read too slow"),
+}
+
+
+@pytest.mark.parametrize(("sim_args", "message"), HOSTILE.values(), ids=HOSTILE.keys())
+def test_hostile_controller_cannot_hold_the_dock(setup, tmp_path, sim_args, message):
+    """Repeats earn no time and a dribble falls below the floor rate: a logged exit 3 within a few timeouts."""
+    started = time.monotonic()
+    code, out, err = setup.verify(sim_args, "--timeout", "2", *setup.logged(tmp_path / "log"), timeout=30)
+    elapsed = time.monotonic() - started
+    assert code == 3, (out, err)
+    assert out["verdict"] == "error"
+    assert message in out["message"]
+    assert out["log_index"] == 0, "the error is signed and logged like any result"
+    assert elapsed < 12, f"took {elapsed:.1f} s"
+
+
+def test_names_too_long_to_request_are_unreadable_not_a_crash(setup, tmp_path):
+    """A listed file or directory whose path exceeds one FTP request: unreadable (exit 3, logged), no traceback."""
+    code, out, err = setup.verify(("--long-name",), "--timeout", "2", *setup.logged(tmp_path / "log"), timeout=30)
+    assert code == 3, (out, err)
+    unreadable = {f["component"]: f["actual"] for f in out["findings"] if f["kind"] == "unreadable"}
+    assert unreadable.keys() == {"ftp/APM/scripts/" + "a" * 228 + ".lua", "ftp/APM/scripts/" + "d" * 230}
+    assert all("more than one FTP request carries (239)" in why for why in unreadable.values())
+    assert out["log_index"] == 0
+
+
+def test_flash_stuffed_with_fake_descriptors_is_refused(setup, tmp_path):
+    """More app-descriptor magics than any honest flash holds: fc/firmware unreadable (exit 3), never searched."""
+    code, out, err = setup.verify(
+        ("--fake-descriptors", "1000"), "--timeout", "2", *setup.logged(tmp_path / "log"), timeout=30
+    )
+    assert code == 3, (out, err)
+    unreadable = {f["component"]: f["actual"] for f in out["findings"] if f["kind"] == "unreadable"}
+    assert unreadable.keys() == {"fc/firmware"}
+    assert "more than 64 app-descriptor magics" in unreadable["fc/firmware"]
+    assert out["log_index"] == 0
+
+
+def test_wrong_controller_is_not_read_beyond_its_identity(setup):
+    """A controller the baseline's selector does not match: untrusted (exit 4) with nothing but identity read."""
+    code, out, err = setup.verify(("--autopilot", "px4", "--dup-param"), "--timeout", "2", timeout=30)
+    assert code == 4, (out, err)
+    assert "board_id is '53'" in out["message"]
+    assert out["components"] == 1  # fc/identity: no parameters, files or flash of a device this baseline is not for

@@ -87,12 +87,47 @@ def _register_fc(ssub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="refuse every FTP OP (read, open, list, crc; default read) with NAK CODE",
     )
     g.add_argument("--seed", type=int, default=1, help="seed of the fault generator")
+    h = f.add_argument_group("hostile controller (tests: each must end in a bounded error, never a pass or a hang)")
+    h.add_argument("--dup-burst", action="store_true", help="repeat the first packet of every FTP burst forever")
+    h.add_argument("--dup-param", action="store_true", help="answer a parameter list with parameter 0 forever")
+    h.add_argument(
+        "--drip",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="answer only the newest request, file data and parameter values one frame per SECONDS",
+    )
+    h.add_argument(
+        "--long-name", action="store_true", help="list a file and a directory whose paths do not fit an FTP request"
+    )
+    h.add_argument(
+        "--fake-descriptors", type=_count, default=0, metavar="N", help="put N fake app descriptors in flash.bin"
+    )
+    h.add_argument(
+        "--bl-chatter", action="store_true", help="the bootloader refuses READ_MULTI, then sends noise without end"
+    )
     f.set_defaults(func=_fc)
+
+
+def _seconds(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= x <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 3600 seconds")
+    return x
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count")
+    return int(text)
 
 
 def _fc(args: argparse.Namespace) -> int:
     from attest.sim.fc import SimConfig, run
-    from attest.sim.fc_faults import Faults
+    from attest.sim.fc_faults import Faults, Hostile
     from attest.sim.fc_params import default_params, parse_param_override
 
     try:
@@ -127,6 +162,9 @@ def _fc(args: argparse.Namespace) -> int:
         stall_after=args.stall_after,
         reboot_mid_read=args.reboot_mid_read,
         ftp_naks=naks,
+        hostile=Hostile(
+            args.dup_burst, args.dup_param, args.drip, args.long_name, args.fake_descriptors, args.bl_chatter
+        ),
     )
     if uid is not None:
         cfg.uid = uid

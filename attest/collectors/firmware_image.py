@@ -105,7 +105,10 @@ class FirmwareImageCollector(Collector):
         img = self._image
         image = img.image
         progress.start(len(image), "image")
-        desc = find_app_descriptor(image)
+        try:
+            desc = find_app_descriptor(image)
+        except FirmwareFormatError as e:  # e.g. stuffed with descriptor magics: not an image to trust
+            raise ConfigError(f"{self._path}: {e}") from e
         fwv = find_fw_version(image)
         git = f"{desc.git_hash:08x}" if desc is not None else img.git_identity
         common: dict[str, str | int | bool | None] = {

@@ -118,10 +118,8 @@ class MavlinkCollector(Collector):
             if selection.selects("fc/identity") and "identity" in parts:
                 got.components["fc/identity"] = _identity_component(ident)
             got.values.update(_identity_values(ident))
-            if any(device_match.get(k) != v for k, v in device_match.items() if k in ident.facts) or any(
-                k not in ident.facts for k in device_match
-            ):
-                # The wrong controller for this baseline: read nothing more.
+            if any(ident.facts.get(k) != v for k, v in device_match.items()):
+                # The wrong controller for this baseline: read nothing more (the verifier says untrusted).
                 return _evidence(device, got, nonce)
             got.merge(
                 self._measure_live(

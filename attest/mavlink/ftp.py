@@ -10,6 +10,11 @@ Reads (reference §6.3): OpenFileRO, then BurstReadFile requests of
 ReadFile; a short packet or a NAK EOF marks the end. Replies are matched by
 session, request opcode and a sequence window, so a stale reply to an
 earlier request cannot be taken for data of this one.
+
+A hostile controller must not be able to keep a read open: only new data
+(or the file's end) earns more waiting time, never a repeated packet, and
+each whole read must average :data:`RATE_FLOOR` bytes per second after the
+first link timeout (:class:`~attest.mavlink.link.Budget`).
 """
 
 from __future__ import annotations
@@ -21,9 +26,9 @@ from collections.abc import Callable
 from attest.errors import CollectionError, TransportError
 from attest.mavlink.frames import Frame
 from attest.mavlink.ftp_proto import DATA_MAX, MSG_ID, DirEntry, FtpOp, Nak, Opcode, parse_entry, unpack_ftp
-from attest.mavlink.link import DOCK_SYSTEM, Link
+from attest.mavlink.link import DOCK_SYSTEM, Budget, Link
 
-__all__ = ["BLOCK", "DirEntry", "FtpClient", "FtpNakError", "SessionLostError"]
+__all__ = ["BLOCK", "DirEntry", "FtpClient", "FtpNakError", "FtpPathError", "SessionLostError"]
 
 #: Bytes requested per packet (the most one FTP packet carries).
 BLOCK = DATA_MAX
@@ -34,8 +39,11 @@ _BURST_WINDOW = 2100
 _BURSTS_MATCHED = 8
 #: The largest file read (a 2 MiB flash.bin plus external flash fits easily).
 MAX_FILE_SIZE = 64 << 20
-#: The most directory entries accepted from one listing.
+#: The most directory entries (skip entries included) accepted from one listing.
 MAX_ENTRIES = 10_000
+#: The slowest average rate, in bytes per second, a read may keep after its first
+#: link timeout (a 57,600-baud radio carries about 5 KiB/s).
+RATE_FLOOR = 1024
 
 
 class FtpNakError(CollectionError):
@@ -49,6 +57,22 @@ class FtpNakError(CollectionError):
 
 class SessionLostError(CollectionError):
     """The controller forgot the open file mid-read (it rebooted, or another client reset FTP)."""
+
+
+class FtpPathError(CollectionError):
+    """A path too long for one FTP request: the dock cannot ask for it (the name came from the controller)."""
+
+
+def _path_data(path: str, what: str) -> bytes:
+    """``path`` as request data.
+
+    Raises:
+        FtpPathError: longer than one FTP packet carries (a controller can list such a name).
+    """
+    data = path.encode()
+    if len(data) > DATA_MAX:
+        raise FtpPathError(f"{what}: the path is {len(data)} bytes, more than one FTP request carries ({DATA_MAX})")
+    return data
 
 
 def _nak_name(code: int) -> str:
@@ -74,6 +98,8 @@ class FtpClient:
         self._retry = retry if retry is not None else min(1.0, max(0.2, link.timeout / 5))
         #: Smoothed round-trip time of read requests, for quick re-requests of lost packets.
         self._srtt = 0.1
+        #: Directory entries (skip entries included) received by :meth:`list_dir` so far.
+        self.listed = 0
 
     @property
     def _read_retry(self) -> float:
@@ -153,14 +179,16 @@ class FtpClient:
 
         Raises:
             FtpNakError: the directory does not exist (code FILE_NOT_FOUND) or cannot be listed.
+            FtpPathError: ``path`` is too long to be requested.
             CollectionError: a malformed entry or too many entries.
         """
         out: list[DirEntry] = []
         index = 0
+        data = _path_data(path, f"ListDirectory {path!r}")
         while True:
             what = f"ListDirectory {path!r} from entry {index}"
             try:
-                reply = self._ack(self._new(Opcode.LIST_DIRECTORY, offset=index, data=path.encode()), what)
+                reply = self._ack(self._new(Opcode.LIST_DIRECTORY, offset=index, data=data), what)
             except FtpNakError as e:
                 if e.code == Nak.EOF:
                     return out
@@ -168,6 +196,7 @@ class FtpClient:
             entries = [e for e in reply.data.split(b"\0") if e]
             if not entries:
                 raise CollectionError(f"{what}: empty ACK (expected entries or NAK EOF)")
+            self.listed += len(entries)
             for raw in entries:
                 index += 1
                 try:
@@ -184,10 +213,11 @@ class FtpClient:
 
         Raises:
             FtpNakError: any other NAK (e.g. FILE_NOT_FOUND).
+            FtpPathError: ``path`` is too long to be requested.
         """
         what = f"CalcFileCRC32 {path!r}"
         try:
-            reply = self._ack(self._new(Opcode.CALC_FILE_CRC32, data=path.encode()), what)
+            reply = self._ack(self._new(Opcode.CALC_FILE_CRC32, data=_path_data(path, what)), what)
         except FtpNakError as e:
             if e.code in (Nak.FAIL, Nak.UNKNOWN_COMMAND):
                 return None
@@ -207,14 +237,18 @@ class FtpClient:
 
         Raises:
             FtpNakError: the open or a read was refused.
+            FtpPathError: ``path`` is too long to be requested.
             SessionLostError: the controller forgot the session mid-read.
             CollectionError: inconsistent or oversized data, or a length other than reported.
-            TransportError: the controller stopped answering.
+            TransportError: the controller stopped answering, or served slower than :data:`RATE_FLOOR`.
         """
-        opened = self._ack(self._new(Opcode.OPEN_FILE_RO, data=path.encode()), f"OpenFileRO {path!r}")
+        what = f"OpenFileRO {path!r}"
+        opened = self._ack(self._new(Opcode.OPEN_FILE_RO, data=_path_data(path, what)), what)
         size = struct.unpack("<I", opened.data[:4])[0] if len(opened.data) >= 4 else None
+        # A file that must have its stated length cannot grow past it: stop as soon as it does.
+        limit = min(size, MAX_FILE_SIZE) if exact_size and size is not None else MAX_FILE_SIZE
         try:
-            data = _Reader(self, path, opened.session, on_bytes).run()
+            data = _Reader(self, path, opened.session, on_bytes, limit=limit).run()
         except FtpNakError:
             # Close the refused read so the next file can be opened (one session for all).
             self._ack(self._new(Opcode.TERMINATE_SESSION, session=opened.session), f"TerminateSession {path!r}")
@@ -236,14 +270,36 @@ class _Reader:
     names, and is checked against anything already stored there.
     """
 
-    def __init__(self, ftp: FtpClient, path: str, session: int, on_bytes: Callable[[int], None] | None) -> None:
-        self.ftp, self.path, self.session, self.on_bytes = ftp, path, session, on_bytes
+    def __init__(
+        self, ftp: FtpClient, path: str, session: int, on_bytes: Callable[[int], None] | None, *, limit: int
+    ) -> None:
+        self.ftp, self.path, self.session, self.on_bytes, self.limit = ftp, path, session, on_bytes, limit
         self.blocks: dict[int, bytes] = {}  # block index -> data (BLOCK bytes, shorter only at the end)
         self.eof: int | None = None  # file length, once known
         self.burst_ok = True
-        self.received = 0  # bytes stored so far: progress, even while a gap waits
         self.requests: dict[int, FtpOp] = {}  # seq -> ReadFile request of this read
         self.bursts: list[FtpOp] = []  # BurstReadFile requests of this read, oldest first
+        link = ftp._link
+        # budget.done counts the bytes stored (plus one per block, so an empty last block counts):
+        # it grows only with new data, never with a repeat.
+        self.budget = Budget(
+            link.timeout, RATE_FLOOR, what=f"FTP read of {path!r}", unit="bytes", target=link.transport.target
+        )
+        self.progress = 0  # new blocks stored plus the file's end learned: what earns more waiting time
+        self.last_progress = time.monotonic()  # when progress last grew
+
+    def _progressed(self) -> None:
+        self.progress += 1
+        self.last_progress = time.monotonic()
+
+    def _check(self, have: int) -> None:
+        """Raise if nothing new arrived for the link timeout, or the read fell below its floor rate."""
+        link = self.ftp._link
+        if time.monotonic() - self.last_progress >= link.timeout:
+            raise TransportError(
+                f"{link.transport.target}: no FTP data for {self.path!r} at offset {have} within {link.timeout:g} s"
+            )
+        self.budget.check()
 
     def _send(self, opcode: int, offset: int) -> FtpOp:
         req = self.ftp._new(opcode, session=self.session, offset=offset, size=BLOCK)
@@ -271,15 +327,18 @@ class _Reader:
         if op.offset % BLOCK or len(op.data) > BLOCK or op.size != len(op.data):
             return  # not an answer to a request of ours: ignore, the gap is re-read
         index = op.offset // BLOCK
-        if op.offset + len(op.data) > MAX_FILE_SIZE:
+        if op.offset + len(op.data) > self.limit:
+            if self.limit < MAX_FILE_SIZE:
+                raise CollectionError(f"{self.path!r}: controller said {self.limit} bytes, served more")
             raise CollectionError(f"{self.path!r}: larger than {MAX_FILE_SIZE} bytes")
         old = self.blocks.get(index)
         if old is not None:
             if old != op.data:
                 raise CollectionError(f"{self.path!r}: controller served different bytes at offset {op.offset}")
-            return
+            return  # a repeat: no progress
         self.blocks[index] = op.data
-        self.received += len(op.data) + 1  # +1: an empty last block is progress too
+        self.budget.done += len(op.data) + 1  # +1: an empty last block is progress too
+        self._progressed()
         if self.on_bytes is not None:
             self.on_bytes(len(op.data))
         if len(op.data) < BLOCK:
@@ -288,7 +347,9 @@ class _Reader:
     def _set_eof(self, end: int) -> None:
         if self.eof is not None and self.eof != end:
             raise CollectionError(f"{self.path!r}: controller reported two different file ends ({self.eof}, {end})")
-        self.eof = end
+        if self.eof is None:
+            self.eof = end
+            self._progressed()
 
     def _contiguous(self) -> int:
         i = 0
@@ -316,10 +377,15 @@ class _Reader:
         return True
 
     def _await(self, req: FtpOp, first_wait: float) -> bool:
-        """Take replies until ``req`` ends or a pause; returns whether ``req`` ended."""
+        """Take replies until ``req`` ends or a pause; returns whether ``req`` ended.
+
+        Only new data (or the file's end) extends the pause: a controller
+        repeating a packet the dock already has gains no time. Nor does
+        anything extend it past the read's budget.
+        """
         ftp = self.ftp
         start = time.monotonic()
-        deadline = start + first_wait
+        deadline = min(start + first_wait, self.budget.deadline)
         answered = False
         while (frame := ftp._link.recv(deadline)) is not None:
             matched = self._match(frame)
@@ -329,9 +395,11 @@ class _Reader:
             if of is req and not answered:
                 ftp._sample_rtt(time.monotonic() - start)
                 answered = True
-            deadline = time.monotonic() + ftp._read_retry
+            before = self.progress
             if self._handle(of, op) and of is req:
                 return True
+            if self.progress != before:
+                deadline = min(time.monotonic() + ftp._read_retry, self.budget.deadline)
         return False
 
     def _read_block(self, index: int) -> None:
@@ -342,6 +410,7 @@ class _Reader:
         while not self._await(req, ftp._read_retry):
             if index in self.blocks or (self.eof is not None and index * BLOCK >= self.eof):
                 return  # a late burst packet already filled it
+            self.budget.check()
             if time.monotonic() >= end:
                 raise TransportError(
                     f"{ftp._link.transport.target}: no FTP reply to ReadFile {self.path!r} at offset "
@@ -351,22 +420,16 @@ class _Reader:
 
     def run(self) -> bytes:
         ftp = self.ftp
-        last_progress, last_received = time.monotonic(), -1
         while True:
             have = self._contiguous()
             if self.eof is not None and have >= self.eof:
                 break
-            if self.received != last_received:
-                last_received, last_progress = self.received, time.monotonic()
-            elif time.monotonic() - last_progress > ftp._link.timeout:
-                raise TransportError(
-                    f"{ftp._link.transport.target}: no FTP data for {self.path!r} at offset {have} "
-                    f"within {ftp._link.timeout:g} s"
-                )
+            self._check(have)
             top = max(self.blocks, default=-1)
             if top * BLOCK > have:  # packets lost inside a burst: fetch just those
                 for index in range(have // BLOCK, top):
                     if len(self.blocks.get(index, b"")) != BLOCK:
+                        self._check(index * BLOCK)  # every gap re-read counts against the same bounds
                         self._read_block(index)
                 continue
             if self.burst_ok:

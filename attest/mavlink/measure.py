@@ -23,8 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from attest.errors import CollectionError
-from attest.firmware import app_crc_digest, locate_app, raw_crc32
-from attest.mavlink.ftp import FtpClient, FtpNakError
+from attest.firmware import FirmwareFormatError, app_crc_digest, locate_app, raw_crc32
+from attest.mavlink.ftp import DirEntry, FtpClient, FtpNakError, FtpPathError
 from attest.mavlink.ftp_proto import Nak
 from attest.mavlink.identity import AUTOPILOT_ARDUPILOT, CAP_PARAM_ENCODE_BYTEWISE, Identity
 from attest.mavlink.link import Link
@@ -40,7 +40,7 @@ PARAM_FILE = "@PARAM/param.pck"
 FLASH_FILE = "@SYS/flash.bin"
 #: How deep a file walk below a root goes.
 MAX_DEPTH = 8
-#: The most directory entries one walk looks at (a hostile controller could list forever).
+#: The most directory entries (skip entries included) one walk looks at (a hostile controller could list forever).
 MAX_WALK_ENTRIES = 20_000
 _LIED = "device reported CRC does not match the bytes it served"
 
@@ -103,20 +103,24 @@ def measure_params(
 
 def _walk(ftp: FtpClient, root: str, out: Measured) -> Iterable[tuple[str, int | None]]:
     """Yield ``(path, listed size)`` of every file below ``root``; a root that does not exist yields nothing."""
-    stack = [(root.rstrip("/") or "/", 0)]
-    seen = 0
+    top = root.rstrip("/") or "/"
+    stack = [(top, 0)]
+    listed_before = ftp.listed
     while stack:
         path, depth = stack.pop()
+        entries: list[DirEntry] | None = None
         try:
             entries = ftp.list_dir(path)
-            seen += len(entries)
-            if seen > MAX_WALK_ENTRIES:
-                raise CollectionError(f"more than {MAX_WALK_ENTRIES} entries below {root!r}")
         except FtpNakError as e:
-            if e.code == Nak.FILE_NOT_FOUND and path == (root.rstrip("/") or "/"):
-                continue  # this controller has no such directory (e.g. no SD card scripts)
-            name = file_component_name(path)
-            out.components[name] = Component(name=name, kind="directory", error=f"cannot list: {e}")
+            if not (e.code == Nak.FILE_NOT_FOUND and path == top):  # else: no such root here (no SD scripts)
+                _unlistable(out, path, e)
+        except FtpPathError as e:
+            # A name the controller listed makes a path the dock cannot ask for: unreadable, never skipped.
+            _unlistable(out, path, e)
+        # Every entry counts, skip entries too: each costs the dock as much as a name.
+        if ftp.listed - listed_before > MAX_WALK_ENTRIES:
+            raise CollectionError(f"more than {MAX_WALK_ENTRIES} entries below {root!r}")
+        if entries is None:
             continue
         for entry in sorted(entries, key=lambda e: e.name, reverse=True):
             child = f"{path.rstrip('/')}/{entry.name}" if path != "" else entry.name
@@ -128,6 +132,11 @@ def _walk(ftp: FtpClient, root: str, out: Measured) -> Iterable[tuple[str, int |
                     out.components[name] = Component(name=name, kind="directory", error="nested too deep")
             else:
                 yield child, entry.size
+
+
+def _unlistable(out: Measured, path: str, e: Exception) -> None:
+    name = file_component_name(path)
+    out.components[name] = Component(name=name, kind="directory", error=f"cannot list: {e}")
 
 
 def measure_files(ftp: FtpClient, roots: Iterable[str], selection: Selection, progress: Progress) -> Measured:
@@ -146,7 +155,7 @@ def measure_files(ftp: FtpClient, roots: Iterable[str], selection: Selection, pr
             try:
                 data = ftp.read(path, on_bytes=progress.advance)
                 device_crc = ftp.crc32(path)
-            except FtpNakError as e:
+            except (FtpNakError, FtpPathError) as e:
                 out.components[name] = Component(name=name, kind="file", error=str(e))
                 continue
             dock_crc = raw_crc32(data)
@@ -198,13 +207,15 @@ def measure_flash(
         out.components["fc/flash"] = Component(
             "fc/flash", "flash", hashlib.sha256(flash).hexdigest(), {"size": len(flash)}, Method.DOCK_READ
         )
-    located = locate_app(flash)
+    try:
+        located = locate_app(flash)
+        problem = f"no application with a valid app descriptor found in {FLASH_FILE}"
+    except FirmwareFormatError as e:  # e.g. a flash full of fake descriptors: fail closed, cheaply
+        located, problem = None, f"{FLASH_FILE}: {e}"
     for p in (w for w in wanted if w != "flash"):
         name = f"fc/{p}"
         if located is None:
-            out.components[name] = Component(
-                name, _KINDS[p], error=f"no application with a valid app descriptor found in {FLASH_FILE}"
-            )
+            out.components[name] = Component(name, _KINDS[p], error=problem)
             continue
         start, desc = located
         length = image_size if image_size is not None else desc.image_size

@@ -5,6 +5,10 @@ FTP disabled). Lost PARAM_VALUE messages are asked for again by index with
 PARAM_REQUEST_READ. The read completes only when every index below
 ``param_count`` has arrived, with one consistent count and unique names;
 anything else raises.
+
+Only a parameter index not seen before is progress: a controller repeating
+values the dock already has gains no time. The whole read must average
+:data:`RATE_FLOOR` new parameters per second after the first link timeout.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from collections.abc import Callable
 
 from attest.errors import CollectionError, TransportError
 from attest.mavlink.frames import mavlink
-from attest.mavlink.link import Link
+from attest.mavlink.link import Budget, Link
 from attest.mavlink.params import Param, ParamFormatError, param_from_value
 
 __all__ = ["fetch_params"]
@@ -25,6 +29,9 @@ _PARAM_VALUE = struct.Struct("<4sHH16sB")
 _GAP_BATCH = 24
 #: The most parameters accepted (ArduCopter 4.7 has 1,354).
 MAX_PARAMS = 20_000
+#: The slowest average rate, in new parameters per second, a read may keep after its
+#: first link timeout (115,200 baud carries about 300 per second).
+RATE_FLOOR = 20
 
 
 def fetch_params(link: Link, *, bytewise: bool, on_count: Callable[[int], None] | None = None) -> list[Param]:
@@ -36,7 +43,8 @@ def fetch_params(link: Link, *, bytewise: bool, on_count: Callable[[int], None] 
         on_count: progress callback (parameters just received).
 
     Raises:
-        TransportError: no PARAM_VALUE arrived, or no progress for the link timeout.
+        TransportError: no PARAM_VALUE arrived, no new parameter for the link timeout, or
+            fewer than :data:`RATE_FLOOR` new parameters per second on average.
         CollectionError: inconsistent counts, indexes or names, or a malformed value.
     """
     got: dict[int, Param] = {}
@@ -47,10 +55,16 @@ def fetch_params(link: Link, *, bytewise: bool, on_count: Callable[[int], None] 
     first_at: float | None = None
     request = mavlink.MAVLink_param_request_list_message(link.target_system, link.target_component)
     link.send(request)
+    budget = Budget(link.timeout, RATE_FLOOR, what="parameter read", unit="parameters", target=link.transport.target)
     last_progress = time.monotonic()
     requested_at = last_progress
+
+    def pause() -> float:
+        # The end of this round: a pause after the last new parameter, never past the bounds.
+        return min(time.monotonic() + idle, last_progress + link.timeout, budget.deadline)
+
     while count is None or len(got) < count:
-        deadline = time.monotonic() + idle
+        deadline = pause()
         while (frame := link.recv(deadline)) is not None:
             if frame.msgid != mavlink.MAVLINK_MSG_ID_PARAM_VALUE:
                 continue
@@ -72,22 +86,25 @@ def fetch_params(link: Link, *, bytewise: bool, on_count: Callable[[int], None] 
             old = got.get(index)
             if old is not None and old != param:
                 raise CollectionError(f"parameter {index} changed during the read ({old} -> {param})")
-            if old is None:
-                got[index] = param
-                last_progress = time.monotonic()
-                first_at = first_at if first_at is not None else last_progress
-                if len(got) > 8:
-                    idle = min(idle_cap, max(0.1, 20 * (last_progress - first_at) / len(got)))
-                if on_count is not None:
-                    on_count(1)
-            deadline = time.monotonic() + idle
+            if old is not None:
+                continue  # a repeat: no progress, no more time
+            got[index] = param
+            budget.done += 1
+            last_progress = time.monotonic()
+            first_at = first_at if first_at is not None else last_progress
+            if len(got) > 8:
+                idle = min(idle_cap, max(0.1, 20 * (last_progress - first_at) / len(got)))
+            if on_count is not None:
+                on_count(1)
             if len(got) == count:
                 break
+            deadline = pause()
         now = time.monotonic()
         if count is not None and len(got) == count:
             break
-        if now - last_progress > link.timeout:
+        if now - last_progress >= link.timeout:
             raise TransportError(_stalled(link, count, got))
+        budget.check()
         if count is None:
             if now - requested_at >= idle:
                 link.send(request)  # the list request (or every answer) was lost

@@ -4,7 +4,8 @@ Speaks the PX4/ArduPilot protocol: ``<opcode>[args]<EOC>`` in,
 ``[data]<INSYNC><status>`` out. The ArduPilot flavour offers READ_MULTI
 (0x28) and GET_DEVICE 6; the PX4 flavour answers both with INVALID, as
 PX4-Bootloader does. ``lie_crc`` makes GET_CRC report the CRC of the clean
-image rather than of the flash it holds.
+image rather than of the flash it holds. ``chatter`` (hostile) makes a
+refused READ_MULTI the start of an endless stream of noise (:attr:`chattering`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,15 @@ class BootloaderServer:
     """Feeds on command bytes, returns reply bytes; :attr:`booted` turns true after BOOT."""
 
     def __init__(
-        self, *, app_area: bytes, clean_area: bytes, board_id: int, chip_id: int, flavour: str, lie_crc: bool
+        self,
+        *,
+        app_area: bytes,
+        clean_area: bytes,
+        board_id: int,
+        chip_id: int,
+        flavour: str,
+        lie_crc: bool,
+        chatter: bool = False,
     ) -> None:
         self._area = app_area
         self._clean = clean_area
@@ -37,7 +46,10 @@ class BootloaderServer:
         self._lie = lie_crc
         self._buf = bytearray()
         self._address = 0
+        self._chatter = chatter
         self.booted = False
+        #: Hostile: the line now carries noise without end (the server's owner sends it).
+        self.chattering = False
 
     def feed(self, data: bytes) -> bytes:
         """Process received bytes; return everything to send back."""
@@ -84,6 +96,7 @@ class BootloaderServer:
         if op == READ_MULTI:
             n = args[0]
             if not self._ardupilot:
+                self.chattering = self._chatter
                 return bytes((INSYNC, INVALID))
             if n % 4 or self._address + n > len(self._area):
                 return bytes((INSYNC, FAILED))

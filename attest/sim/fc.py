@@ -30,7 +30,7 @@ from attest.mavlink.frames import Deframer, Frame
 from attest.mavlink.params import Param, encode_pck
 from attest.sim.bootloader import BootloaderServer
 from attest.sim.fc_app import App, Identity
-from attest.sim.fc_faults import Faults, LineFaults
+from attest.sim.fc_faults import Faults, Hostile, LineFaults, is_data_frame, long_name_files, stuff_descriptors
 from attest.sim.fc_flash import Board, board_for, build_flash, build_image
 from attest.sim.fc_ftp import FtpServer, VirtualFile
 from attest.sim.fc_params import default_params
@@ -76,6 +76,7 @@ class SimConfig:
     stall_after: int | None = None
     reboot_mid_read: bool = False
     ftp_naks: dict[int, int] = field(default_factory=dict)
+    hostile: Hostile = field(default_factory=Hostile)
 
 
 def _uptime() -> bytes:
@@ -94,10 +95,13 @@ class SimFC:
         self.board: Board = board_for(cfg.autopilot, flash_kb=cfg.flash_kb)
         self.clean_flash = build_flash(self.board, build_image(self.board))
         self.flash = self._load_flash(cfg.flash_file) if cfg.flash_file else self.clean_flash
+        if cfg.hostile.fake_descriptors:
+            self.flash = stuff_descriptors(self.flash, cfg.hostile.fake_descriptors)
         self.params = cfg.params if cfg.params is not None else default_params(cfg.autopilot)
         defaults = default_files(cfg.autopilot)
+        extra = long_name_files() if cfg.hostile.long_name else {}
         files: dict[str, VirtualFile] = {}
-        for path, content in {**defaults, **cfg.files}.items():
+        for path, content in {**defaults, **extra, **cfg.files}.items():
             clean = defaults.get(path)
             files[path] = VirtualFile(_const(content), _const(clean) if clean is not None else None)
         if cfg.autopilot == "ardupilot":
@@ -110,14 +114,17 @@ class SimFC:
             naks=cfg.ftp_naks,
             reboot_at=2 * 239 if cfg.reboot_mid_read else None,
             on_reboot=self._reboot,
+            dup_burst=cfg.hostile.dup_burst,
         )
         self.ident = Identity(self.board, cfg.uid, cfg.armed, cfg.ftp)
-        self.app = App(self.ident, self.params, self.ftp)
+        self.app = App(self.ident, self.params, self.ftp, dup_param=cfg.hostile.dup_param)
         self.line = LineFaults(cfg.faults)
         self.bootloader: BootloaderServer | None = None
         self._deframer = Deframer()
         self._requests: deque[Frame] = deque()
         self._pending: Iterator[bytes] | None = None
+        self._held: bytes | None = None  # a data frame waiting for its drip slot
+        self._next_drip = 0.0
         self._out = bytearray()
         self._silent_until = 0.0
         self._frames_sent = 0
@@ -139,12 +146,14 @@ class SimFC:
         """Lose all state and go quiet for a moment, as a controller that resets does."""
         self.ftp.reset()
         self._pending = None
+        self._held = None
         self._requests.clear()
         self._out.clear()
         self._silent_until = time.monotonic() + _REBOOT_SILENCE
 
     def _enter_bootloader(self) -> None:
         self._pending = None
+        self._held = None
         self._requests.clear()
         self.ftp.reset()
         self.bootloader = BootloaderServer(
@@ -154,6 +163,7 @@ class SimFC:
             chip_id=self.board.chip_id,
             flavour=self.cfg.autopilot,
             lie_crc=self.cfg.lie_crc,
+            chatter=self.cfg.hostile.bl_chatter,
         )
 
     def _queue(self, frame: bytes) -> None:
@@ -165,11 +175,27 @@ class SimFC:
     def _fill(self) -> None:
         """Move answers into the output buffer up to the high-water mark."""
         while len(self._out) < self._high_water:
-            if self._pending is None:
-                if not self._requests:
+            if self.cfg.hostile.drip and self._requests:
+                # Hostile: only the newest request is answered, so the dock's repeats never queue up
+                # and every answer it gets is new data, one frame per drip interval.
+                newest = self._requests.pop()
+                self._requests.clear()
+                self._pending, self._held = self.app.handle(newest), None
+            if self._held is not None:
+                frame: bytes | None = self._held
+                self._held = None
+            else:
+                if self._pending is None:
+                    if not self._requests:
+                        return
+                    self._pending = self.app.handle(self._requests.popleft())
+                frame = next(self._pending, None)
+            if frame is not None and self.cfg.hostile.drip and is_data_frame(frame):
+                now = time.monotonic()
+                if now < self._next_drip:
+                    self._held = frame  # hostile: data leaves one frame per drip interval
                     return
-                self._pending = self.app.handle(self._requests.popleft())
-            frame = next(self._pending, None)
+                self._next_drip = now + self.cfg.hostile.drip
             if frame is None:
                 self._pending = None
                 if self.app.action == "bootloader":
@@ -205,6 +231,8 @@ class SimFC:
         next_hb = last
         while True:
             now = time.monotonic()
+            if self.bootloader is not None and self.bootloader.chattering and len(self._out) < 4096:
+                self._out += bytes(256)  # hostile: noise without end
             if self.bootloader is None and now >= self._silent_until:
                 if now >= next_hb:
                     next_hb = now + 1.0

@@ -44,8 +44,9 @@ class Identity:
 class App:
     """Answers MAVLink requests; sets :attr:`action` to ``bootloader`` or ``reboot`` when asked."""
 
-    def __init__(self, ident: Identity, params: list[Param], ftp: FtpServer) -> None:
+    def __init__(self, ident: Identity, params: list[Param], ftp: FtpServer, *, dup_param: bool = False) -> None:
         self._id = ident
+        self._dup_param = dup_param
         self._params = params
         self._ftp = ftp
         self._mav = mavlink.MAVLink(None, SYSID, COMPID)
@@ -117,6 +118,8 @@ class App:
         if msg.target_system not in (0, SYSID):
             return
         if frame.msgid == mavlink.MAVLINK_MSG_ID_PARAM_REQUEST_LIST:
+            while self._dup_param:  # hostile: the first parameter, forever
+                yield self._param_value(0)
             for i in range(len(self._params)):
                 yield self._param_value(i)
         elif frame.msgid == mavlink.MAVLINK_MSG_ID_PARAM_REQUEST_READ:

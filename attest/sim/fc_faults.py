@@ -4,16 +4,27 @@ Applied to each outgoing MAVLink frame: random garbage before it, the frame
 dropped, a byte of it flipped, the frame cut short, a MAVLink 1 copy or a
 copy from another system id carrying altered data next to it. A seeded
 generator makes every run of a test repeatable.
+
+:class:`Hostile` is misbehaviour above the line, by a controller out to hang,
+exhaust or crash the dock: repeating a burst packet or a parameter forever,
+dribbling data just inside the dock's timeout, listing names too long to
+request, stuffing its flash with fake app descriptors, a bootloader that
+never stops talking. Each must end in a
+bounded error verdict (exit 3), never a pass and never a hang.
 """
 
 from __future__ import annotations
 
 import random
+import struct
 from dataclasses import dataclass
 
+from attest.firmware import APP_MAGIC
 from attest.mavlink.frames import MAGIC_V1, MAGIC_V2, mavlink, x25
+from attest.mavlink.ftp_proto import MSG_ID as FTP_MSG_ID
+from attest.mavlink.ftp_proto import Opcode
 
-__all__ = ["Faults", "LineFaults"]
+__all__ = ["Faults", "Hostile", "LineFaults", "is_data_frame", "long_name_files", "stuff_descriptors"]
 
 #: The system id of the "other system" sharing the wire.
 OTHER_SYSTEM = 42
@@ -96,3 +107,65 @@ class LineFaults:
         if f.truncate and rng.random() < f.truncate:
             body = body[: rng.randrange(1, len(body))]
         return out + body
+
+
+@dataclass(frozen=True)
+class Hostile:
+    """Protocol-level misbehaviour of a hostile controller.
+
+    Attributes:
+        dup_burst: every FTP burst repeats its first packet forever (valid sequence number, never complete).
+        dup_param: PARAM_REQUEST_LIST is answered with parameter index 0, forever.
+        drip: only the newest request is answered, and file data and parameter values leave
+            at most one frame per ``drip`` seconds: each new, each just inside the dock's
+            timeout, so no single wait runs out while the whole read never ends.
+        long_name: ``/APM/scripts`` lists a file and a directory whose paths exceed one FTP request.
+        fake_descriptors: this many fake app descriptors in the erased flash after the application.
+        bl_chatter: the bootloader refuses READ_MULTI (as PX4's does) and then sends noise without end.
+    """
+
+    dup_burst: bool = False
+    dup_param: bool = False
+    drip: float = 0.0
+    long_name: bool = False
+    fake_descriptors: int = 0
+    bl_chatter: bool = False
+
+
+def is_data_frame(frame: bytes) -> bool:
+    """Whether ``frame`` (a MAVLink 2 frame as sent) carries file data or a parameter value (what ``drip`` slows)."""
+    msgid = frame[7] | frame[8] << 8 | frame[9] << 16
+    if msgid == mavlink.MAVLINK_MSG_ID_PARAM_VALUE:
+        return True
+    # FTP payload: network, target system, target component, then seq(2), session, opcode, size, req_opcode.
+    return (
+        msgid == FTP_MSG_ID
+        and len(frame) > 18
+        and frame[16] == Opcode.ACK
+        and frame[18] in (Opcode.READ_FILE, Opcode.BURST_READ_FILE)
+    )
+
+
+def long_name_files() -> dict[str, bytes]:
+    """A file and a directory below ``/APM/scripts`` whose full paths are longer than one FTP request carries.
+
+    Each entry still fits one ListDirectory reply, so the controller can list what the dock cannot ask for.
+    """
+    return {
+        "/APM/scripts/" + "a" * 228 + ".lua": b"-- a name too long to request\n",
+        "/APM/scripts/" + "d" * 230 + "/hidden.lua": b"-- inside a directory too long to list\n",
+    }
+
+
+def stuff_descriptors(flash: bytes, n: int) -> bytes:
+    """``flash`` with ``n`` fake app descriptors (magic, zero CRCs, half the flash as size) after its last used byte.
+
+    Raises:
+        ValueError: they do not fit in the erased flash.
+    """
+    record = APP_MAGIC + struct.pack("<IIII", 0, 0, len(flash) // 2, 0) + bytes(12)
+    used = len(flash.rstrip(b"\xff"))
+    at = max(used + 15 & ~15, len(flash) // 2)
+    if at + n * len(record) > len(flash):
+        raise ValueError(f"{n} fake descriptors do not fit in the {len(flash) - at} erased bytes of the flash")
+    return flash[:at] + record * n + flash[at + n * len(record) :]

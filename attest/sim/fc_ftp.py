@@ -7,8 +7,9 @@ advancing sequence numbers, the last one flagged ``burst_complete``;
 
 Misbehaviour for tests: ``lie_crc`` (CalcFileCRC32 reports the CRC of a
 clean copy, or a wrong one), ``naks`` (every request with that opcode refused
-with that NAK code) and
-``reboot_at`` (forget the session once a read passes that offset).
+with that NAK code),
+``reboot_at`` (forget the session once a read passes that offset) and
+``dup_burst`` (every burst repeats its first packet forever).
 """
 
 from __future__ import annotations
@@ -46,8 +47,10 @@ class FtpServer:
         naks: Mapping[int, int] | None = None,
         reboot_at: int | None = None,
         on_reboot: Callable[[], None] | None = None,
+        dup_burst: bool = False,
     ) -> None:
         self._files = dict(files)
+        self._dup_burst = dup_burst
         self._lie_crc = lie_crc
         self._naks = dict(naks or {})
         self._reboot_at = reboot_at
@@ -195,6 +198,9 @@ class FtpServer:
             if reply is None:
                 return
             yield reply
+            if self._dup_burst and reply.opcode == Opcode.ACK:
+                while True:  # the same packet forever: a valid sequence number, never the burst's end
+                    yield reply
             if reply.opcode == Opcode.NAK or reply.burst_complete:
                 return
             offset += size
