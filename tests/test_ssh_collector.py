@@ -18,10 +18,11 @@ from sshd_fixture import HOSTILE_NAMES, Sshd, free_port, hostile_tree
 from attest.collectors._ssh_listing import literal_heads as _literal_heads
 from attest.collectors.directory import DirectoryCollector
 from attest.collectors.ssh import SshCollector, audit_sample
-from attest.errors import ConfigError, TransportError
+from attest.errors import CollectionError, ConfigError, TransportError
 from attest.model import Evidence, Method
 from attest.names import encode_name
 from attest.selection import Selection
+from attest.transports.ssh import SftpLimits
 
 ALL = {"selection": {"include": ["**"], "exclude": []}}
 
@@ -137,6 +138,23 @@ def test_large_files_span_many_reads(sshd: Sshd, tmp_path: Path) -> None:
     assert {n: c.digest for n, c in ev.components.items()} == {
         n: hashlib.sha256(d).hexdigest() for n, d in blobs.items()
     }
+
+
+def test_limits_reach_the_listing_and_the_reads(sshd: Sshd, tmp_path: Path) -> None:
+    """SshCollector(limits=...): a file listed past max_file_bytes is an error in both methods, never hashed;
+    a tree deeper than max_depth stops the walk (exit 3)."""
+    root = tmp_path / "limits"
+    (root / "a/b/c").mkdir(parents=True)
+    (root / "big.img").write_bytes(b"x" * 4096)
+    (root / "small").write_bytes(b"ok")
+    limits = SftpLimits(max_file_bytes=1024)
+    for method in ("pull", "remote"):
+        ev = collector(sshd, root, method=method, limits=limits).collect(ALL, nonce="08")
+        big = ev.components["big.img"]
+        assert (big.digest, big.error) == (None, "cannot read: listed as 4096 bytes, more than the 1024-byte limit")
+        assert ev.components["small"].digest == hashlib.sha256(b"ok").hexdigest()
+    with pytest.raises(CollectionError, match=r"stopped at 'a/b': 2 levels deep \(the limit\)"):
+        collector(sshd, root, limits=SftpLimits(max_depth=2)).collect(ALL, nonce="08")
 
 
 @pytest.fixture

@@ -1,22 +1,35 @@
-"""Pure parts of the SSH transport: targets, known_hosts, host key pins, SFTP parsing. No network."""
+"""Pure parts of the SSH transport: targets, known_hosts, host key pins, SFTP parsing, connecting. No sshd."""
 
 from __future__ import annotations
 
 import base64
 import re
+import socket
 import struct
 import subprocess
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sshd_fixture import SSH_KEYGEN, keygen, require_openssh
 
-from attest.errors import ConfigError, UntrustedBaselineError
+from attest.errors import ConfigError, TransportError, UntrustedBaselineError
+from attest.transports import _hostkeys
 from attest.transports._sftpwire import read_attrs as _attrs
 from attest.transports._sftpwire import read_string as _string
-from attest.transports.ssh import HostKeyPins, SftpProtocolError, SshTarget, fingerprint, load_known_hosts, printable
+from attest.transports.ssh import (
+    HostKeyPins,
+    SftpProtocolError,
+    SshConnection,
+    SshTarget,
+    fingerprint,
+    load_known_hosts,
+    printable,
+)
 
 TARGET = SshTarget(user="px4", host="10.41.1.1", port=2222)
 
@@ -118,8 +131,21 @@ def test_hashed_known_hosts_entries_match(keys: dict[str, tuple[str, bytes]], tm
 
 
 def test_unreadable_known_hosts_is_a_configuration_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot read known_hosts"):
+    with pytest.raises(ConfigError, match="cannot read known_hosts file: No such file"):
         load_known_hosts(tmp_path / "missing", TARGET)
+
+
+def test_an_oversized_known_hosts_is_refused_by_the_shared_bounded_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """known_hosts is read with fsutil.read_bounded, like keys and trust policies: refused past the limit."""
+    monkeypatch.setattr(_hostkeys, "_MAX_KNOWN_HOSTS", 100)
+    kh = tmp_path / "known_hosts"
+    kh.write_text("# x\n" * 25)
+    assert load_known_hosts(kh, TARGET).keys == ()
+    kh.write_text("# x\n" * 26)
+    with pytest.raises(ConfigError, match=re.escape(f"{kh}: too large to be a known_hosts file (over 100 bytes)")):
+        load_known_hosts(kh, TARGET)
 
 
 def test_pins_accept_only_the_pinned_key(keys: dict[str, tuple[str, bytes]], tmp_path: Path) -> None:
@@ -181,3 +207,62 @@ def test_device_text_is_shown_safely() -> None:
     assert printable(b"bad\x1b[2Jname\n") == "bad\\x1b[2Jname"
     assert printable(b"\xff") == "\ufffd"
     assert len(printable("x" * 500)) == 200
+
+
+# -- connecting -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def identity(tmp_path: Path) -> Path:
+    require_openssh()
+    return keygen(tmp_path / "dock")
+
+
+def test_a_host_name_lookup_is_bounded_by_the_timeout(identity: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """getaddrinfo has no timeout of its own (a dead DNS server holds it for minutes); --timeout bounds it."""
+    release = threading.Event()
+    real = socket.getaddrinfo
+
+    def dead_dns(host: str, *args: Any, **kw: Any) -> Any:
+        if host != "voxl2.invalid":
+            return real(host, *args, **kw)
+        release.wait(5)  # this test's own bound, if the lookup is not bounded
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", dead_dns)
+    started = time.monotonic()
+    try:
+        with pytest.raises(
+            TransportError,
+            match=r"voxl2.invalid:22: timed out after 0.5 s waiting for the host name 'voxl2.invalid' to resolve",
+        ):
+            SshConnection.open(SshTarget("root", "voxl2.invalid"), pins=HostKeyPins(), identity=identity, timeout=0.5)
+        assert time.monotonic() - started < 2
+    finally:
+        release.set()
+    with pytest.raises(TransportError, match=r"voxl2\.invalid:22: cannot resolve the host name: Temporary failure"):
+        SshConnection.open(SshTarget("root", "voxl2.invalid"), pins=HostKeyPins(), identity=identity, timeout=0.5)
+
+
+def test_every_address_of_a_name_is_tried(identity: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Like socket.create_connection: a refused first address, then the next one (which never speaks)."""
+    with socket.socket() as closed, socket.socket() as silent:
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: refused
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # accepts the TCP connection, never says a word
+        addresses = [
+            (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", sock.getsockname())
+            for sock in (closed, silent)
+        ]
+
+        def scripted(*args: Any, **kw: Any) -> list[Any]:
+            del args, kw
+            return addresses
+
+        monkeypatch.setattr(socket, "getaddrinfo", scripted)
+        target = SshTarget("root", "voxl2.invalid")
+        with pytest.raises(TransportError, match=r"timed out after 0\.5 s waiting for the SSH banner"):
+            SshConnection.open(target, pins=HostKeyPins(), identity=identity, timeout=0.5)
+        addresses.pop()
+        with pytest.raises(TransportError, match=r"voxl2\.invalid:22: cannot connect: Connection refused"):
+            SshConnection.open(target, pins=HostKeyPins(), identity=identity, timeout=0.5)

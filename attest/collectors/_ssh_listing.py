@@ -69,14 +69,22 @@ def list_tree(
 ) -> Listing:
     """Walk the tree below ``root`` like the directory collector.
 
+    A file listed as larger than ``sftp.limits.max_file_bytes`` is an error
+    component and is not hashed (by neither method: the device would need
+    longer than any wait allows).
+
     Args:
         sftp: the session to list with.
         root: the absolute directory whose tree is measured.
         selection: what to measure.
         found: called with the path and size (``None``: a block device) of
             each thing to hash, as soon as it is listed.
+
+    Raises:
+        CollectionError: the tree exceeds ``sftp.limits`` (see :meth:`SftpSession.walk`).
     """
     heads = literal_heads(selection)
+    max_size = sftp.limits.max_file_bytes
 
     def descend(rel: bytes) -> bool:
         name = encode_name(rel)
@@ -95,6 +103,13 @@ def list_tree(
         if not selection.selects(name):
             continue
         component = _component(name, entry)
+        if component.kind == "file" and entry.size is not None and entry.size > max_size:
+            component = Component(
+                name,
+                "file",
+                attributes=component.attributes,
+                error=f"cannot read: listed as {entry.size} bytes, more than the {max_size}-byte limit",
+            )
         components[name] = component
         if component.error is not None:
             continue

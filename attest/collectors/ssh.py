@@ -64,7 +64,7 @@ from attest.model import DeviceIdentity, Evidence
 from attest.progress import Progress
 from attest.selection import Selection
 from attest.targets import TargetOptions
-from attest.transports.ssh import HostKeyPins, SshConnection, SshTarget, load_known_hosts, translated
+from attest.transports.ssh import HostKeyPins, SftpLimits, SshConnection, SshTarget, load_known_hosts, translated
 
 __all__ = ["METHODS", "SshCollector", "audit_sample", "from_target"]
 
@@ -107,6 +107,7 @@ class SshCollector(Collector):
         method: str = "pull",
         timeout: float = 10.0,
         audit_sample: int | None = None,
+        limits: SftpLimits | None = None,
     ) -> None:
         """Measure ``target``.
 
@@ -119,6 +120,9 @@ class SshCollector(Collector):
             timeout: seconds any one wait on the device may last.
             audit_sample: files the dock re-reads over SFTP to check the device's
                 sha256sum (remote) or cat stream (pull); default max(8, 2 %).
+            limits: how much the device may make the dock list and read
+                (entries, depth, the largest file or partition); default
+                :class:`~attest.transports.ssh.SftpLimits`.
 
         Raises:
             ConfigError: a malformed target or method.
@@ -132,6 +136,7 @@ class SshCollector(Collector):
         self._method = method
         self._timeout = timeout
         self._audit_size = audit_sample
+        self._limits = limits if limits is not None else SftpLimits()
 
     def selector(self, evidence: Evidence, *, pin_instance: bool = False) -> dict[str, str]:
         """The host key the device presented; a host key names one companion computer.
@@ -179,7 +184,7 @@ class SshCollector(Collector):
             SshConnection.open(t, pins=pins, identity=self._identity, timeout=self._timeout) as conn,
         ):
             log.debug("ssh_connected", device=t.label, host_key=conn.host_key_fingerprint, cipher=conn.cipher)
-            sftp = conn.sftp()
+            sftp = conn.sftp(limits=self._limits)
             root = sftp.stat(t.root)
             if isinstance(root, str):
                 if root.startswith("No such file"):

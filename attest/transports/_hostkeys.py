@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from attest.errors import ConfigError, UntrustedBaselineError
+from attest.fsutil import read_bounded
 from attest.transports._sshtarget import SshTarget
 
 __all__ = ["HostKeyPins", "KnownHostKeys", "fingerprint", "load_known_hosts"]
@@ -84,15 +85,9 @@ def load_known_hosts(path: Path, target: SshTarget) -> KnownHostKeys:
     host; malformed lines are skipped, as OpenSSH does.
 
     Raises:
-        ConfigError: the file cannot be read.
+        ConfigError: the file cannot be read, or is larger than :data:`_MAX_KNOWN_HOSTS`.
     """
-    try:
-        with path.open("rb") as f:
-            data = f.read(_MAX_KNOWN_HOSTS + 1)
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read known_hosts: {e.strerror}") from e
-    if len(data) > _MAX_KNOWN_HOSTS:
-        raise ConfigError(f"{path}: too large to be a known_hosts file")
+    data = read_bounded(path, _MAX_KNOWN_HOSTS, what="known_hosts file", error=ConfigError)
     keys: list[tuple[str, bytes]] = []
     revoked: set[bytes] = set()
     for raw in data.decode("utf-8", "replace").splitlines():

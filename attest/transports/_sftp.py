@@ -5,6 +5,13 @@ stats paths and hashes files (:meth:`~SftpSession.hash_files`, scheduled by
 :mod:`attest.transports._sftpread`). It reads partitions and audit samples,
 and is the exact fallback of the ``cat`` stream.
 
+Nothing a server sends can make the dock wait or grow without bound: every
+wait for a reply is bounded by the timeout, and so is the wait for a request
+the server skips over while it answers later ones (:meth:`SftpSession.pump`);
+a listing stops at :class:`SftpLimits` (entries, depth, bytes of names, each
+name and path as long as Linux allows), and reads are bounded as described in
+:mod:`attest.transports._sftpread`.
+
 Hand-written rather than paramiko's ``SFTPClient``, which decodes file names
 as UTF-8 (a non-UTF-8 name raises) and waits for each reply before sending the
 next request, so reading many small files costs one round trip each. This
@@ -16,14 +23,15 @@ from __future__ import annotations
 import contextlib
 import stat
 import struct
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import paramiko
 
-from attest.errors import TransportError
-from attest.transports._sftpread import FileReads
+from attest.errors import CollectionError, TransportError
+from attest.transports._sftpread import MAX_FILE_BYTES, FileReads
 from attest.transports._sftpwire import (
     FX_EOF,
     FX_TEXT,
@@ -53,7 +61,7 @@ from attest.transports._sftpwire import (
 from attest.transports._ssherrors import LOST, printable, timed_out
 from attest.transports._sshstream import ChannelReader
 
-__all__ = ["SftpSession"]
+__all__ = ["MAX_WALK_BYTES", "MAX_WALK_DEPTH", "MAX_WALK_ENTRIES", "SftpLimits", "SftpSession"]
 
 #: Largest SFTP packet accepted from the device (OpenSSH sends at most 256 KiB).
 _MAX_PACKET = 4 * 1024 * 1024
@@ -66,6 +74,38 @@ _MAX_READ = 256 * 1024
 _FLUSH_AT = 64 * 1024
 #: Requests sent and unanswered below which queued requests are sent at once.
 _LOW_WATER = 32
+#: Longest name accepted in a listing: Linux's NAME_MAX is 255 bytes, and a
+#: long VFAT name in UTF-8 (iocharset=utf8) at most three times that.
+_MAX_NAME = 1024
+#: Longest path accepted from a listing or READLINK: Linux's PATH_MAX (the
+#: device's SFTP server could not open a longer one).
+_MAX_PATH = 4096
+
+#: Default most names one walk accepts ...
+MAX_WALK_ENTRIES = 1_000_000
+#: ... the deepest level below the root it lists ...
+MAX_WALK_DEPTH = 64
+#: ... and the most bytes of relative paths it accepts in all (what the dock keeps per entry).
+MAX_WALK_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SftpLimits:
+    """How much a device may make one SFTP session list and read; more is an error, never a pass.
+
+    Attributes:
+        max_file_bytes: the most bytes read from one file or partition; a
+            file listed as larger is not read (``cannot read: ...``), and a
+            partition still sending data there is an error too.
+        max_entries: the most names one :meth:`SftpSession.walk` accepts.
+        max_depth: the deepest level below the root a walk lists.
+        max_walk_bytes: the most bytes of relative paths one walk accepts.
+    """
+
+    max_file_bytes: int = MAX_FILE_BYTES
+    max_entries: int = MAX_WALK_ENTRIES
+    max_depth: int = MAX_WALK_DEPTH
+    max_walk_bytes: int = MAX_WALK_BYTES
 
 
 @dataclass
@@ -84,12 +124,26 @@ class SftpSession:
     is bounded by ``timeout``; a dropped connection or a timeout raises
     :class:`~attest.errors.TransportError` and a reply that is not SFTP raises
     :class:`SftpProtocolError`, so no operation ends early with a partial answer.
+    ``limits`` bounds what one walk lists and one file read holds;
+    ``clock`` (seconds, monotonic) times requests the server skips over.
     """
 
-    def __init__(self, chan: paramiko.Channel, *, label: str, timeout: float) -> None:
+    def __init__(
+        self,
+        chan: paramiko.Channel,
+        *,
+        label: str,
+        timeout: float,
+        limits: SftpLimits | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._chan = chan
         self.label = label  # user@host:port, for messages
         self._timeout = timeout
+        self.limits = limits if limits is not None else SftpLimits()
+        self._clock = clock
+        # The oldest request while the server answers later ones first, and since when.
+        self._skipped: tuple[int, float] | None = None
         self._reader = ChannelReader(chan, self._timed_out, self.flush)
         self._out = bytearray()
         self._unsent = 0  # requests in _out
@@ -193,8 +247,15 @@ class SftpSession:
     def pump(self) -> None:
         """Read one reply and run its handler; queued requests are sent before waiting for it.
 
+        The server may answer out of order, but not skip a request for good:
+        once a later request is answered before the oldest one, the oldest
+        must be answered within the timeout (a server that keeps the link busy
+        with other answers would otherwise never time out).
+
         Raises:
-            TransportError: the connection dropped or the device stopped answering.
+            TransportError: the connection dropped, the device stopped
+                answering, or it left a request unanswered for the timeout
+                while answering later ones.
             SftpProtocolError: the reply is malformed or answers no request.
         """
         if self._out and len(self._pending) - self._unsent < _LOW_WATER:
@@ -205,9 +266,14 @@ class SftpSession:
         length, kind, rid = struct.unpack(">IBI", head)
         if not 5 <= length <= _MAX_PACKET:
             raise SftpProtocolError(f"{self.label}: SFTP reply of {length} bytes")
+        oldest = next(iter(self._pending), None)
         pending = self._pending.pop(rid, None)
         if pending is None:
             raise SftpProtocolError(f"{self.label}: SFTP reply to request {rid}, which was never sent")
+        if rid == oldest:
+            self._skipped = None
+        elif oldest is not None:
+            self._check_skipped(oldest)
         if kind == FXP_DATA:
             size = self._reader.take(4)
             if size is None:
@@ -224,6 +290,18 @@ class SftpSession:
         if body is None:
             raise self._closed()
         pending.handler(kind, body, ())
+
+    def _check_skipped(self, oldest: int) -> None:
+        """A later request was answered before ``oldest``: start its clock, or raise if it has run out."""
+        now = self._clock()
+        if self._skipped is None or self._skipped[0] != oldest:
+            self._skipped = (oldest, now)
+        elif now - self._skipped[1] > self._timeout:
+            skipped = self._pending[oldest]
+            raise TransportError(
+                f"{self.label}: timed out after {self._timeout:g} s waiting for the SFTP reply to {skipped.op} "
+                f"{printable(skipped.path)!r} (the device kept answering later requests instead)"
+            )
 
     def drain(self) -> None:
         """Pump until every request is answered."""
@@ -284,11 +362,27 @@ class SftpSession:
             ``(relative path, lstat attributes)`` for every entry, and
             ``(relative path of a directory, error message)`` for a directory
             that could not be (completely) listed (``b""`` is ``root``).
+
+        Raises:
+            CollectionError: the tree exceeds :attr:`limits` (more names, or
+                bytes of names, than a walk accepts, or a directory to list
+                deeper than ``max_depth``), or holds a path longer than Linux
+                allows: a device that never ends a listing, or whose tree
+                contains itself, is stopped there.
+            SftpProtocolError: a listing holds a name no Linux server sends.
         """
+        limits = self.limits
         base = root.rstrip(b"/") + b"/" if root != b"/" else b"/"
         todo: deque[bytes] = deque([b""])
         active = 0
         out: deque[tuple[bytes, SftpAttrs | str]] = deque()
+        listed = 0  # names received (a batch counts at least one)
+        listed_bytes = 0  # bytes of relative paths kept
+
+        def over(what: str) -> CollectionError:
+            return CollectionError(f"{self.label}: listing {printable(root)!r} stopped {what}")
+
+        endless = "a device that never ends a listing, or a tree larger than a companion computer's"
 
         def start(rel: bytes) -> None:
             nonlocal active
@@ -307,21 +401,40 @@ class SftpSession:
 
             def listing(handle: bytes) -> Handler:
                 def got(kind: int, body: bytes, data: Sequence[memoryview]) -> None:
-                    nonlocal active
+                    nonlocal active, listed, listed_bytes
                     del data
                     if kind == FXP_NAME:
                         count, pos = read_u32(body, 0)
+                        listed += max(count, 1)  # an empty batch must not be free either
+                        if listed > limits.max_entries:
+                            raise over(f"after {limits.max_entries} entries (the limit): {endless}")
                         for _ in range(count):
                             name, pos = read_string(body, pos)
                             _, pos = read_string(body, pos)  # the 'ls -l' line: not used, not trusted
                             attrs, pos = read_attrs(body, pos)
                             if name in (b".", b".."):
                                 continue
-                            if not name or b"/" in name:
-                                raise SftpProtocolError(f"{self.label}: SFTP listing holds the name {name!r}")
+                            if not name or b"/" in name or len(name) > _MAX_NAME:
+                                raise SftpProtocolError(
+                                    f"{self.label}: SFTP listing holds the name {printable(name, 100)!r} "
+                                    f"({len(name)} bytes)"
+                                )
                             child = rel + b"/" + name if rel else name
+                            if len(base) + len(child) > _MAX_PATH:
+                                raise over(
+                                    f"at {printable(child, 100)!r}: a path longer than {_MAX_PATH} bytes "
+                                    "(Linux's PATH_MAX)"
+                                )
+                            listed_bytes += len(child)
+                            if listed_bytes > limits.max_walk_bytes:
+                                raise over(f"after {limits.max_walk_bytes} bytes of names (the limit): {endless}")
                             out.append((child, attrs))
                             if attrs.mode is not None and stat.S_ISDIR(attrs.mode) and descend(child):
+                                if child.count(b"/") + 1 >= limits.max_depth:  # its entries would be deeper
+                                    raise over(
+                                        f"at {printable(child, 100)!r}: {limits.max_depth} levels deep (the limit); "
+                                        "a directory that contains itself, or a tree deeper than a companion's"
+                                    )
                                 todo.append(child)
                         self.request(FXP_READDIR, pack_string(handle), got, "READDIR of", path)
                         return
@@ -357,7 +470,13 @@ class SftpSession:
                     count, pos = read_u32(body, 0)
                     if count != 1:
                         raise SftpProtocolError(f"{self.label}: READLINK answered with {count} names")
-                    result[path], _ = read_string(body, pos)
+                    target, _ = read_string(body, pos)
+                    if len(target) > _MAX_PATH:
+                        raise SftpProtocolError(
+                            f"{self.label}: READLINK of {printable(path)!r} answered with "
+                            f"a target of {len(target)} bytes"
+                        )
+                    result[path] = target
                 else:
                     result[path] = f"cannot read link: {self.status(kind, body, 'READLINK')[1]}"
 
@@ -380,10 +499,14 @@ class SftpSession:
         """SHA-256 of many files, read whole by the dock, with requests pipelined across files.
 
         Args:
-            jobs: ``(absolute path, expected size or None)``; the size only
-                sizes the reads, a file is always read to its end.
+            jobs: ``(absolute path, listed size, or None for a partition)``;
+                a file is read to its listed size and one read past it
+                confirms its end (more or fewer bytes: ``cannot read: it
+                changed while being read``), a partition to its end, at most
+                ``limits.max_file_bytes``.
             on_bytes: called with each chunk's length.
-            max_inflight_bytes: read bytes asked for and not yet received.
+            max_inflight_bytes: read bytes asked for and not yet received,
+                plus bytes received out of order and not yet hashed.
 
         Returns:
             path -> ``sha256:HEX``-less lowercase hex digest, or an error
@@ -393,7 +516,7 @@ class SftpSession:
             TransportError: the connection dropped or the device stopped answering.
             SftpProtocolError: a reply is malformed.
         """
-        reads = FileReads(self, on_bytes, max_inflight_bytes)
+        reads = FileReads(self, on_bytes, max_inflight_bytes, max_size=self.limits.max_file_bytes)
         for path, size in jobs:
             reads.add(path, size)
         reads.run()

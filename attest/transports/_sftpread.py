@@ -1,9 +1,19 @@
 """Hashing many files over SFTP: the read scheduler behind :meth:`SftpSession.hash_files`.
 
 Files are opened several at a time and each has several reads in flight, all
-within one budget of bytes asked for and not yet received. Data is hashed in
-order as it arrives; a file is read to its end, past its listed size, and one
-that changes while it is read is an error, never a digest.
+within one budget of bytes: asked for and not yet received, plus received out
+of order and not yet hashed. Data is hashed in order as it arrives; a file is
+read to its listed size and one read past it confirms the end. A file that
+changes while it is read (more or fewer bytes than listed) is an error, never
+a digest.
+
+What a hostile server can make the dock hold is bounded: each file asks for
+nothing more than :attr:`FileReads.PER_FILE` reads beyond the first byte not
+yet hashed (a reply the server holds back stops that file's reads, not just
+its hashing), every file is read to at most its listed size or, for a
+partition, ``max_size`` (:data:`MAX_FILE_BYTES`), and a request the server
+skips over while it answers later ones ends the run after the timeout
+(:meth:`SftpSession.pump`).
 
 Hand-written because paramiko's ``SFTPClient`` reads one file at a time, with
 one round trip per request; here reads are pipelined across files, and a block
@@ -38,56 +48,102 @@ from attest.transports._sftpwire import (
 if TYPE_CHECKING:
     from attest.transports._sftp import SftpSession
 
-__all__ = ["FileReads"]
+__all__ = ["MAX_FILE_BYTES", "FileReads"]
 
-#: Length of the read past a file's listed size that confirms its end.
+#: Default largest file or partition the dock reads (64 GiB): a file listed
+#: as larger is not read, and a partition still sending data there is an error.
+MAX_FILE_BYTES = 64 << 30
+#: Length of the read past a file's end (its listed size, or the limit) that confirms the end.
 _PROBE = 4096
+#: What each piece of data held out of order costs in the budget beyond its
+#: length (a dict entry, a bytes object).
+_PARKED_COST = 512
+#: Pieces one file may hold out of order. A short answer out of order asks
+#: again for the rest outside the budget (so that no gap is ever left
+#: unasked); a server answering in one-byte pieces would otherwise make the
+#: dock hold millions of them. OpenSSH answers in order and in full.
+_MAX_PIECES = 64
+_TOO_MANY_PIECES = f"cannot read: the device answered in more than {_MAX_PIECES} pieces out of order"
+
+CHANGED = "cannot read: it changed while being read"
 
 
-@dataclass
+@dataclass(eq=False)
 class _File:
     """One file being read: requests in flight, bytes hashed so far, where it ends."""
 
     path: bytes
     size: int | None
+    limit: int  # reads stop here: the listed size, or the largest partition read
     handle: bytes | None = None
     digest: hashlib._Hash = field(default_factory=hashlib.sha256)
     hashed: int = 0  # bytes hashed, in order, from offset 0
     next_offset: int = 0  # where the next read request starts
     outstanding: int = 0  # read requests in flight
     end: int | None = None  # the smallest offset the server said is end of file
-    parked: dict[int, list[memoryview]] = field(default_factory=dict)  # data that arrived out of order
+    parked: dict[int, bytes] = field(default_factory=dict)  # data that arrived out of order
     failed: tuple[int, str] | None = None  # the lowest offset whose read failed, and why
     error: str | None = None
+    hungry: bool = False  # waiting in FileReads.hungry for room in the budget
+    done: bool = False  # finished and closed
 
 
 class FileReads:
-    """The read scheduler behind :meth:`SftpSession.hash_files`."""
+    """The read scheduler behind :meth:`SftpSession.hash_files`.
 
-    #: Files open at once, and read requests in flight per file.
+    Args:
+        session: the SFTP session to read with.
+        on_bytes: called with the length of each piece hashed.
+        max_bytes: the budget: bytes asked for and not yet received, plus bytes
+            (and :data:`_PARKED_COST` per piece) received out of order and not yet hashed.
+        max_size: the most bytes read from one file or partition.
+    """
+
+    #: Read requests in flight per file; a file also asks for nothing beyond
+    #: this many reads past its first byte not yet hashed.
     PER_FILE = 8
 
-    def __init__(self, session: SftpSession, on_bytes: Callable[[int], None] | None, max_bytes: int) -> None:
+    def __init__(
+        self,
+        session: SftpSession,
+        on_bytes: Callable[[int], None] | None,
+        max_bytes: int,
+        *,
+        max_size: int = MAX_FILE_BYTES,
+    ) -> None:
         self.s = session
         self.on_bytes = on_bytes
         self.max_bytes = max_bytes
-        self.inflight_bytes = 0
+        self.max_size = max_size
+        self.inflight_bytes = 0  # asked for, not yet received
+        self.parked_bytes = 0  # received out of order, not yet hashed (with _PARKED_COST each)
         self.queue: deque[_File] = deque()
         self.open: set[int] = set()  # id() of open files
         self.hungry: deque[_File] = deque()  # open files that stopped asking at the byte limit
         self.opening = 0
         self.results: dict[bytes, str] = {}
 
+    @property
+    def held(self) -> int:
+        """The bytes the budget counts: asked for and not received, or received and not hashed."""
+        return self.inflight_bytes + self.parked_bytes
+
     def add(self, path: bytes, size: int | None) -> None:
-        self.queue.append(_File(path, size))
+        """Read ``path``: a file of ``size`` bytes, or (``None``) a partition, read to its end."""
+        if size is not None and size > self.max_size:
+            self.results[path] = f"cannot read: listed as {size} bytes, more than the {self.max_size}-byte limit"
+            return
+        self.queue.append(_File(path, size, size if size is not None else self.max_size))
 
     def run(self) -> None:
         s = self.s
         while self.queue or self.open or self.opening:
-            while self.hungry and self.inflight_bytes < self.max_bytes:
-                self._ask(self.hungry.popleft())
+            while self.hungry and self.held < self.max_bytes:
+                f = self.hungry.popleft()
+                f.hungry = False
+                self._ask(f)
             # Open more files while there is room; a file's reads start when its handle arrives.
-            while self.queue and len(self.open) + self.opening < s.max_handles and self.inflight_bytes < self.max_bytes:
+            while self.queue and len(self.open) + self.opening < s.max_handles and self.held < self.max_bytes:
                 f = self.queue.popleft()
                 self.opening += 1
                 s.request(
@@ -112,21 +168,26 @@ class FileReads:
         return got
 
     def _ask(self, f: _File) -> None:
-        """Issue reads for ``f`` up to its listed size, then one just past it to see the end, within limits."""
+        """Issue reads for ``f`` up to its limit, then one just past it to see the end, within the budgets.
+
+        Every byte between the first not yet hashed and ``f.next_offset`` is
+        either parked or asked for, so a file that stops here always has a
+        read in flight whose answer asks again.
+        """
         chunk = self.s.max_read
-        while f.end is None and f.error is None and f.failed is None and f.outstanding < self.PER_FILE:
-            if f.size is not None and f.next_offset > f.size and f.outstanding:
-                return  # the end-of-file probe is in flight; if the file grew, its answer asks again
-            if self.inflight_bytes >= self.max_bytes:
-                self.hungry.append(f)
-                return
+        window = self.PER_FILE * chunk
+        while not f.done and f.end is None and f.error is None and f.failed is None and f.outstanding < self.PER_FILE:
             offset = f.next_offset
-            if f.size is None:
-                length = chunk
-            elif offset < f.size:
-                length = min(chunk, f.size - offset)
-            else:
-                length = _PROBE if offset == f.size else chunk
+            if offset > f.limit:
+                return  # the read past the end is in flight
+            if offset - f.hashed >= window:
+                return  # a gap below is still unanswered: hold further reads until it is filled
+            if self.held >= self.max_bytes:
+                if not f.hungry:
+                    f.hungry = True
+                    self.hungry.append(f)
+                return
+            length = min(chunk, f.limit - offset) if offset < f.limit else _PROBE
             self._read(f, offset, length)
             f.next_offset = offset + length
 
@@ -150,19 +211,27 @@ class FileReads:
                 n = sum(len(v) for v in data)
                 if n > length or n == 0:
                     raise SftpProtocolError(f"{self.s.label}: READ of {length} bytes answered with {n}")
-                if f.end is not None and offset + n > f.end:
-                    f.error = "cannot read: it changed while being read"
+                if offset + n > f.limit:
+                    self._fail(f, self._past_limit(f))
+                elif f.end is not None and offset + n > f.end:
+                    self._fail(f, CHANGED)
                 elif f.error is None:
-                    f.parked[offset] = list(data)
-                    if n < length:  # a short read: ask again for the rest
+                    if offset == f.hashed:
+                        self._hash(f, data, n)
+                        self._hash_parked(f)
+                    elif len(f.parked) >= _MAX_PIECES:
+                        self._fail(f, _TOO_MANY_PIECES)
+                    else:  # a copy: a view would keep the whole buffer it points into alive
+                        f.parked[offset] = b"".join(data)
+                        self.parked_bytes += n + _PARKED_COST
+                    if n < length and f.error is None:  # a short read: ask again for the rest
                         self._read(f, offset + n, length - n)
-                    self._hash_parked(f)
             else:
                 code, text = self.s.status(kind, body, "READ")
                 if code == FX_EOF:
                     f.end = offset if f.end is None else min(f.end, offset)
-                    if f.hashed > f.end or any(o + sum(map(len, v)) > f.end for o, v in f.parked.items()):
-                        f.error = "cannot read: it changed while being read"
+                    if f.hashed > f.end or any(o + len(v) > f.end for o, v in f.parked.items()):
+                        self._fail(f, CHANGED)
                 elif f.failed is None or offset < f.failed[0]:
                     # Judged at the end: a block device refuses reads past its end
                     # (EINVAL) where a file answers EOF, so a failure beyond the
@@ -175,20 +244,42 @@ class FileReads:
 
         return got
 
+    def _past_limit(self, f: _File) -> str:
+        if f.size is not None:
+            return f"{CHANGED} (more than the {f.size} bytes listed)"
+        return f"cannot read: longer than the {self.max_size}-byte limit"
+
+    def _hash(self, f: _File, data: Sequence[memoryview] | Sequence[bytes], n: int) -> None:
+        for v in data:
+            f.digest.update(v)
+        f.hashed += n
+        if self.on_bytes is not None:
+            self.on_bytes(n)
+
     def _hash_parked(self, f: _File) -> None:
-        while f.hashed in f.parked:
-            views = f.parked.pop(f.hashed)
-            for v in views:
-                f.digest.update(v)
-                f.hashed += len(v)
-            if self.on_bytes is not None:
-                self.on_bytes(sum(len(v) for v in views))
+        while (piece := f.parked.pop(f.hashed, None)) is not None:
+            self.parked_bytes -= len(piece) + _PARKED_COST
+            self._hash(f, (piece,), len(piece))
+
+    def _fail(self, f: _File, error: str) -> None:
+        """Record ``f``'s first error and let go of what it holds; its reads in flight are still awaited."""
+        if f.error is None:
+            f.error = error
+        self._drop_parked(f)
+
+    def _drop_parked(self, f: _File) -> None:
+        self.parked_bytes -= sum(len(v) + _PARKED_COST for v in f.parked.values())
+        f.parked.clear()
 
     def _finish(self, f: _File) -> None:
         if f.error is None and f.failed is not None and (f.end is None or f.failed[0] < f.end):
             f.error = f"cannot read: {f.failed[1]}"
         if f.error is None and (f.parked or f.end != f.hashed):
-            f.error = "cannot read: it changed while being read"
+            f.error = CHANGED
+        if f.error is None and f.size is not None and f.end != f.size:
+            f.error = f"{CHANGED} ({f.end} of the {f.size} bytes listed)"
+        self._drop_parked(f)
+        f.done = True
         self.results[f.path] = f.error if f.error is not None else f.digest.hexdigest()
         self.open.discard(id(f))
         assert f.handle is not None  # noqa: S101 (only open files finish)

@@ -32,14 +32,14 @@ import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import paramiko
 from paramiko.packet import Packetizer
 
 from attest.errors import ConfigError, TransportError
 from attest.transports._hostkeys import HostKeyPins, KnownHostKeys, fingerprint, load_known_hosts
-from attest.transports._sftp import SftpSession
+from attest.transports._sftp import SftpLimits, SftpSession
 from attest.transports._sftpwire import SftpAttrs, SftpProtocolError
 from attest.transports._sshauth import authenticate, client_keys
 from attest.transports._ssherrors import LOST, printable, timed_out, translated
@@ -53,6 +53,7 @@ __all__ = [
     "KnownHostKeys",
     "RemoteCommand",
     "SftpAttrs",
+    "SftpLimits",
     "SftpProtocolError",
     "SftpSession",
     "SshConnection",
@@ -105,6 +106,66 @@ _WINDOW = 16 * 1024 * 1024
 _MAX_CHANNEL_PACKET = 256 * 1024
 
 
+def _resolve(host: str, port: int, timeout: float) -> list[tuple[int, int, int, tuple[Any, ...]]]:
+    """The addresses of ``host``, looked up within ``timeout``.
+
+    ``getaddrinfo`` has no timeout of its own (a dead DNS server can hold it
+    for minutes), so it runs on a daemon thread that is abandoned if it takes
+    longer; a numeric address answers at once.
+
+    Raises:
+        TransportError: the name does not resolve, or not within ``timeout``.
+    """
+    where = f"{host}:{port}"
+    answer: list[list[tuple[int, int, int, tuple[Any, ...]]] | OSError] = []
+    done = threading.Event()
+
+    def lookup() -> None:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            answer.append([(family, kind, proto, addr) for family, kind, proto, _, addr in infos])
+        except OSError as e:
+            answer.append(e)
+        finally:
+            done.set()
+
+    threading.Thread(target=lookup, name="attest-resolve", daemon=True).start()
+    if not done.wait(timeout):
+        raise timed_out(where, timeout, f"the host name {host!r} to resolve")
+    result = answer[0]
+    if isinstance(result, OSError):
+        raise TransportError(f"{where}: cannot resolve the host name: {result.strerror or result}") from result
+    return result
+
+
+def _connect(host: str, port: int, timeout: float) -> socket.socket:
+    """A TCP connection to ``host``, trying each of its addresses like :func:`socket.create_connection`.
+
+    The name lookup and each connection attempt are each bounded by ``timeout``.
+
+    Raises:
+        TransportError: unresolvable, unreachable, or timed out.
+    """
+    where = f"{host}:{port}"
+    failures: list[OSError] = []
+    for family, kind, proto, addr in _resolve(host, port, timeout):
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(addr)
+        except OSError as e:
+            sock.close()
+            failures.append(e)
+            continue
+        return sock
+    if not failures:
+        raise TransportError(f"{where}: cannot connect: the host name has no address")
+    first = failures[0]  # as create_connection reports it
+    if isinstance(first, TimeoutError):
+        raise timed_out(where, timeout, "the TCP connection") from first
+    raise TransportError(f"{where}: cannot connect: {first.strerror or first}") from first
+
+
 class SshConnection:
     """One authenticated SSH connection to a device; close it (or use ``with``).
 
@@ -141,8 +202,8 @@ class SshConnection:
             target: where to connect.
             pins: what the host key must be; checked before authenticating.
             identity: private key file; ``None`` uses the ssh-agent's keys.
-            timeout: seconds the TCP connect, the SSH banner, key exchange and
-                authentication may each take.
+            timeout: seconds the host name lookup, the TCP connect, the SSH
+                banner, key exchange and authentication may each take.
             ciphers: ciphers to offer, most preferred first.
 
         Raises:
@@ -164,12 +225,7 @@ class SshConnection:
         ciphers: Sequence[str],
     ) -> SshConnection:
         where = f"{target.host}:{target.port}"
-        try:
-            sock = socket.create_connection((target.host, target.port), timeout=timeout)
-        except TimeoutError as e:
-            raise timed_out(where, timeout, "the TCP connection") from e
-        except OSError as e:
-            raise TransportError(f"{where}: cannot connect: {e.strerror or e}") from e
+        sock = _connect(target.host, target.port, timeout)
         transport = paramiko.Transport(sock, packetizer_class=_Packetizer)
         ok = False
         try:
@@ -247,8 +303,8 @@ class SshConnection:
         chan.settimeout(self.timeout)
         return chan
 
-    def sftp(self) -> SftpSession:
-        """Start the SFTP subsystem.
+    def sftp(self, *, limits: SftpLimits | None = None) -> SftpSession:
+        """Start the SFTP subsystem; ``limits`` bound what it lists and reads (default: :class:`SftpLimits`).
 
         Raises:
             TransportError: the server has no SFTP subsystem, or stopped answering.
@@ -257,7 +313,7 @@ class SshConnection:
         chan = self._session()
         with self._deadline("the SFTP subsystem to start"):
             chan.invoke_subsystem("sftp")
-        session = SftpSession(chan, label=self.target.label, timeout=self.timeout)
+        session = SftpSession(chan, label=self.target.label, timeout=self.timeout, limits=limits)
         session.start()
         return session
 
