@@ -15,11 +15,9 @@ from attest._cli._common import add_state_dir, add_target_options, new_nonce, st
 from attest.errors import BaselineError, CollectionError, ConfigError, TransportError
 from attest.keys import load_private_key
 from attest.log import LogError, LogWriteError
-from attest.log.store import Log
 from attest.model import BaselineRef, DeviceIdentity, Result, Verdict
 from attest.progress import TerminalProgress
 from attest.report import render_text, write_json
-from attest.results import sign_result
 from attest.targets import open_collector, target_kind
 from attest.trust import RollbackState, TrustedBaseline, TrustPolicy, read_baseline_file, trust_baseline
 from attest.verifier import verify
@@ -112,6 +110,8 @@ class _Recorder:
         Raises:
             ConfigError: unreadable key, unusable log directory, or a log made with another key.
         """
+        from attest.log.store import Log  # only docks that log pay for importing it
+
         key = load_private_key(args.dock_key)
         log_dir = args.log if args.log is not None else state_dir(args) / "log"
         with Log.open(log_dir, origin=args.origin or socket.gethostname(), create=True) as opened:
@@ -129,6 +129,9 @@ class _Recorder:
         A result that cannot be logged is not a pass: it becomes an ``error``
         result (exit 3) with no index, and the gate stays shut.
         """
+        from attest.log.store import Log
+        from attest.results import sign_result
+
         try:
             entry = sign_result(result, self._key, dock_id=socket.gethostname())
             with Log.open(self._log_dir) as opened:
