@@ -1,7 +1,8 @@
 """A pipelined SFTP v3 client: many requests in flight, names as bytes, every wait bounded.
 
-:class:`SftpSession` lists trees (:meth:`~SftpSession.walk`), reads symlinks,
-stats paths and hashes files (:meth:`~SftpSession.hash_files`, scheduled by
+:class:`SftpSession` lists trees (:meth:`~SftpSession.walk`) and reads
+symlinks (both in :mod:`attest.transports._sftpwalk`), stats paths and hashes
+files (:meth:`~SftpSession.hash_files`, scheduled by
 :mod:`attest.transports._sftpread`). It reads partitions and audit samples,
 and is the exact fallback of the ``cat`` stream.
 
@@ -9,8 +10,8 @@ Nothing a server sends can make the dock wait or grow without bound: every
 wait for a reply is bounded by the timeout, and so is the wait for a request
 the server skips over while it answers later ones (:meth:`SftpSession.pump`);
 a listing stops at :class:`SftpLimits` (entries, depth, bytes of names, each
-name and path as long as Linux allows), and reads are bounded as described in
-:mod:`attest.transports._sftpread`.
+name and path as long as Linux allows; see :mod:`attest.transports._sftpwalk`),
+and reads are bounded as described in :mod:`attest.transports._sftpread`.
 
 Hand-written rather than paramiko's ``SFTPClient``, which decodes file names
 as UTF-8 (a non-UTF-8 name raises) and waits for each reply before sending the
@@ -21,38 +22,30 @@ client keeps many requests in flight, across directories and across files.
 from __future__ import annotations
 
 import contextlib
-import stat
 import struct
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import paramiko
 
-from attest.errors import CollectionError, TransportError
+from attest.errors import TransportError
+from attest.transports import _sftpwalk
 from attest.transports._sftpread import MAX_FILE_BYTES, FileReads
+from attest.transports._sftpwalk import MAX_WALK_BYTES, MAX_WALK_DEPTH, MAX_WALK_ENTRIES
 from attest.transports._sftpwire import (
-    FX_EOF,
     FX_TEXT,
     FXP_ATTRS,
-    FXP_CLOSE,
     FXP_DATA,
     FXP_EXTENDED,
     FXP_EXTENDED_REPLY,
-    FXP_HANDLE,
     FXP_INIT,
-    FXP_NAME,
-    FXP_OPENDIR,
-    FXP_READDIR,
-    FXP_READLINK,
     FXP_STAT,
     FXP_STATUS,
     FXP_VERSION,
     Handler,
     SftpAttrs,
     SftpProtocolError,
-    ignore_reply,
     pack_string,
     read_attrs,
     read_string,
@@ -61,7 +54,7 @@ from attest.transports._sftpwire import (
 from attest.transports._ssherrors import LOST, printable, timed_out
 from attest.transports._sshstream import ChannelReader
 
-__all__ = ["MAX_WALK_BYTES", "MAX_WALK_DEPTH", "MAX_WALK_ENTRIES", "SftpLimits", "SftpSession"]
+__all__ = ["SftpLimits", "SftpSession"]
 
 #: Largest SFTP packet accepted from the device (OpenSSH sends at most 256 KiB).
 _MAX_PACKET = 4 * 1024 * 1024
@@ -74,19 +67,6 @@ _MAX_READ = 256 * 1024
 _FLUSH_AT = 64 * 1024
 #: Requests sent and unanswered below which queued requests are sent at once.
 _LOW_WATER = 32
-#: Longest name accepted in a listing: Linux's NAME_MAX is 255 bytes, and a
-#: long VFAT name in UTF-8 (iocharset=utf8) at most three times that.
-_MAX_NAME = 1024
-#: Longest path accepted from a listing or READLINK: Linux's PATH_MAX (the
-#: device's SFTP server could not open a longer one).
-_MAX_PATH = 4096
-
-#: Default most names one walk accepts ...
-MAX_WALK_ENTRIES = 1_000_000
-#: ... the deepest level below the root it lists ...
-MAX_WALK_DEPTH = 64
-#: ... and the most bytes of relative paths it accepts in all (what the dock keeps per entry).
-MAX_WALK_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -350,144 +330,15 @@ class SftpSession:
     def walk(
         self, root: bytes, *, descend: Callable[[bytes], bool], window: int = 64
     ) -> Iterator[tuple[bytes, SftpAttrs | str]]:
-        """List the tree below ``root`` without following symlinks, several directories at a time.
+        """List the tree below ``root`` without following symlinks, within :attr:`limits`.
 
-        Args:
-            root: an absolute directory path.
-            descend: called with a subdirectory's path relative to ``root``;
-                it is listed only if this returns true.
-            window: directories listed at once.
-
-        Yields:
-            ``(relative path, lstat attributes)`` for every entry, and
-            ``(relative path of a directory, error message)`` for a directory
-            that could not be (completely) listed (``b""`` is ``root``).
-
-        Raises:
-            CollectionError: the tree exceeds :attr:`limits` (more names, or
-                bytes of names, than a walk accepts, or a directory to list
-                deeper than ``max_depth``), or holds a path longer than Linux
-                allows: a device that never ends a listing, or whose tree
-                contains itself, is stopped there.
-            SftpProtocolError: a listing holds a name no Linux server sends.
+        See :func:`attest.transports._sftpwalk.walk` for what it yields and raises.
         """
-        limits = self.limits
-        base = root.rstrip(b"/") + b"/" if root != b"/" else b"/"
-        todo: deque[bytes] = deque([b""])
-        active = 0
-        out: deque[tuple[bytes, SftpAttrs | str]] = deque()
-        listed = 0  # names received (a batch counts at least one)
-        listed_bytes = 0  # bytes of relative paths kept
-
-        def over(what: str) -> CollectionError:
-            return CollectionError(f"{self.label}: listing {printable(root)!r} stopped {what}")
-
-        endless = "a device that never ends a listing, or a tree larger than a companion computer's"
-
-        def start(rel: bytes) -> None:
-            nonlocal active
-            active += 1
-            path = base + rel if rel else root
-
-            def opened(kind: int, body: bytes, data: Sequence[memoryview]) -> None:
-                nonlocal active
-                del data
-                if kind == FXP_HANDLE:
-                    handle, _ = read_string(body, 0)
-                    self.request(FXP_READDIR, pack_string(handle), listing(handle), "READDIR of", path)
-                    return
-                active -= 1
-                out.append((rel, f"cannot list directory: {self.status(kind, body, 'OPENDIR')[1]}"))
-
-            def listing(handle: bytes) -> Handler:
-                def got(kind: int, body: bytes, data: Sequence[memoryview]) -> None:
-                    nonlocal active, listed, listed_bytes
-                    del data
-                    if kind == FXP_NAME:
-                        count, pos = read_u32(body, 0)
-                        listed += max(count, 1)  # an empty batch must not be free either
-                        if listed > limits.max_entries:
-                            raise over(f"after {limits.max_entries} entries (the limit): {endless}")
-                        for _ in range(count):
-                            name, pos = read_string(body, pos)
-                            _, pos = read_string(body, pos)  # the 'ls -l' line: not used, not trusted
-                            attrs, pos = read_attrs(body, pos)
-                            if name in (b".", b".."):
-                                continue
-                            if not name or b"/" in name or len(name) > _MAX_NAME:
-                                raise SftpProtocolError(
-                                    f"{self.label}: SFTP listing holds the name {printable(name, 100)!r} "
-                                    f"({len(name)} bytes)"
-                                )
-                            child = rel + b"/" + name if rel else name
-                            if len(base) + len(child) > _MAX_PATH:
-                                raise over(
-                                    f"at {printable(child, 100)!r}: a path longer than {_MAX_PATH} bytes "
-                                    "(Linux's PATH_MAX)"
-                                )
-                            listed_bytes += len(child)
-                            if listed_bytes > limits.max_walk_bytes:
-                                raise over(f"after {limits.max_walk_bytes} bytes of names (the limit): {endless}")
-                            out.append((child, attrs))
-                            if attrs.mode is not None and stat.S_ISDIR(attrs.mode) and descend(child):
-                                if child.count(b"/") + 1 >= limits.max_depth:  # its entries would be deeper
-                                    raise over(
-                                        f"at {printable(child, 100)!r}: {limits.max_depth} levels deep (the limit); "
-                                        "a directory that contains itself, or a tree deeper than a companion's"
-                                    )
-                                todo.append(child)
-                        self.request(FXP_READDIR, pack_string(handle), got, "READDIR of", path)
-                        return
-                    code, text = self.status(kind, body, "READDIR")
-                    active -= 1
-                    self.request(FXP_CLOSE, pack_string(handle), ignore_reply, "CLOSE of", path)
-                    if code != FX_EOF:
-                        out.append((rel, f"cannot list directory: {text}"))
-
-                return got
-
-            self.request(FXP_OPENDIR, pack_string(path), opened, "OPENDIR of", path)
-
-        window = min(window, self.max_handles)
-        while todo or active or out:
-            while todo and active < window:
-                start(todo.popleft())
-            while out:
-                yield out.popleft()
-            if active:
-                self.pump()
-        self.drain()  # the last CLOSE replies
+        return _sftpwalk.walk(self, root, descend=descend, window=window)
 
     def readlinks(self, paths: Sequence[bytes], *, window: int = 64) -> dict[bytes, bytes | str]:
         """The targets of many symlinks: path -> target bytes, or an error message."""
-        result: dict[bytes, bytes | str] = {}
-        queue = deque(paths)
-
-        def handler(path: bytes) -> Handler:
-            def got(kind: int, body: bytes, data: Sequence[memoryview]) -> None:
-                del data
-                if kind == FXP_NAME:
-                    count, pos = read_u32(body, 0)
-                    if count != 1:
-                        raise SftpProtocolError(f"{self.label}: READLINK answered with {count} names")
-                    target, _ = read_string(body, pos)
-                    if len(target) > _MAX_PATH:
-                        raise SftpProtocolError(
-                            f"{self.label}: READLINK of {printable(path)!r} answered with "
-                            f"a target of {len(target)} bytes"
-                        )
-                    result[path] = target
-                else:
-                    result[path] = f"cannot read link: {self.status(kind, body, 'READLINK')[1]}"
-
-            return got
-
-        while queue or self._pending:
-            while queue and len(self._pending) < window:
-                path = queue.popleft()
-                self.request(FXP_READLINK, pack_string(path), handler(path), "READLINK of", path)
-            self.pump()
-        return result
+        return _sftpwalk.readlinks(self, paths, window=window)
 
     def hash_files(
         self,

@@ -1,0 +1,203 @@
+"""Listing over SFTP: the pipelined tree walk behind :meth:`SftpSession.walk`, its limits, and symlink reads.
+
+A walk lists several directories at once and never follows symlinks; what a
+device can make it accept is bounded by :class:`~attest.transports._sftp.SftpLimits`
+(entries, depth, bytes of names, defaults here) and by Linux's own limits on
+one name and one path, so a device that never ends a listing, or whose tree
+contains itself, is stopped with an error, never a partial pass. Symlink
+targets are read many at a time and bounded the same way.
+
+Hand-written because paramiko's ``SFTPClient`` lists one directory at a time,
+waits for each reply before the next request and decodes names as UTF-8; here
+names stay bytes and requests are pipelined across directories.
+"""
+
+from __future__ import annotations
+
+import stat
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from attest.errors import CollectionError
+from attest.transports._sftpwire import (
+    FX_EOF,
+    FXP_CLOSE,
+    FXP_HANDLE,
+    FXP_NAME,
+    FXP_OPENDIR,
+    FXP_READDIR,
+    FXP_READLINK,
+    Handler,
+    SftpAttrs,
+    SftpProtocolError,
+    ignore_reply,
+    pack_string,
+    read_attrs,
+    read_string,
+    read_u32,
+)
+from attest.transports._ssherrors import printable
+
+if TYPE_CHECKING:
+    from attest.transports._sftp import SftpSession
+
+__all__ = ["MAX_PATH", "MAX_WALK_BYTES", "MAX_WALK_DEPTH", "MAX_WALK_ENTRIES", "readlinks", "walk"]
+
+#: Longest name accepted in a listing: Linux's NAME_MAX is 255 bytes, and a
+#: long VFAT name in UTF-8 (iocharset=utf8) at most three times that.
+_MAX_NAME = 1024
+#: Longest path accepted from a listing or READLINK: Linux's PATH_MAX (the
+#: device's SFTP server could not open a longer one).
+MAX_PATH = 4096
+
+#: Default most names one walk accepts ...
+MAX_WALK_ENTRIES = 1_000_000
+#: ... the deepest level below the root it lists ...
+MAX_WALK_DEPTH = 64
+#: ... and the most bytes of relative paths it accepts in all (what the dock keeps per entry).
+MAX_WALK_BYTES = 256 * 1024 * 1024
+
+
+def walk(
+    session: SftpSession, root: bytes, *, descend: Callable[[bytes], bool], window: int = 64
+) -> Iterator[tuple[bytes, SftpAttrs | str]]:
+    """List the tree below ``root`` without following symlinks, several directories at a time.
+
+    Args:
+        session: a started session; its ``limits`` bound the walk.
+        root: an absolute directory path.
+        descend: called with a subdirectory's path relative to ``root``;
+            it is listed only if this returns true.
+        window: directories listed at once.
+
+    Yields:
+        ``(relative path, lstat attributes)`` for every entry, and
+        ``(relative path of a directory, error message)`` for a directory
+        that could not be (completely) listed (``b""`` is ``root``).
+
+    Raises:
+        CollectionError: the tree exceeds ``session.limits`` (more names, or
+            bytes of names, than a walk accepts, or a directory to list
+            deeper than ``max_depth``), or holds a path longer than Linux
+            allows: a device that never ends a listing, or whose tree
+            contains itself, is stopped there.
+        SftpProtocolError: a listing holds a name no Linux server sends.
+    """
+    limits = session.limits
+    base = root.rstrip(b"/") + b"/" if root != b"/" else b"/"
+    todo: deque[bytes] = deque([b""])
+    active = 0
+    out: deque[tuple[bytes, SftpAttrs | str]] = deque()
+    listed = 0  # names received (a batch counts at least one)
+    listed_bytes = 0  # bytes of relative paths kept
+
+    def over(what: str) -> CollectionError:
+        return CollectionError(f"{session.label}: listing {printable(root)!r} stopped {what}")
+
+    endless = "a device that never ends a listing, or a tree larger than a companion computer's"
+
+    def start(rel: bytes) -> None:
+        nonlocal active
+        active += 1
+        path = base + rel if rel else root
+
+        def opened(kind: int, body: bytes, data: Sequence[memoryview]) -> None:
+            nonlocal active
+            del data
+            if kind == FXP_HANDLE:
+                handle, _ = read_string(body, 0)
+                session.request(FXP_READDIR, pack_string(handle), listing(handle), "READDIR of", path)
+                return
+            active -= 1
+            out.append((rel, f"cannot list directory: {session.status(kind, body, 'OPENDIR')[1]}"))
+
+        def listing(handle: bytes) -> Handler:
+            def got(kind: int, body: bytes, data: Sequence[memoryview]) -> None:
+                nonlocal active, listed, listed_bytes
+                del data
+                if kind == FXP_NAME:
+                    count, pos = read_u32(body, 0)
+                    listed += max(count, 1)  # an empty batch must not be free either
+                    if listed > limits.max_entries:
+                        raise over(f"after {limits.max_entries} entries (the limit): {endless}")
+                    for _ in range(count):
+                        name, pos = read_string(body, pos)
+                        _, pos = read_string(body, pos)  # the 'ls -l' line: not used, not trusted
+                        attrs, pos = read_attrs(body, pos)
+                        if name in (b".", b".."):
+                            continue
+                        if not name or b"/" in name or len(name) > _MAX_NAME:
+                            raise SftpProtocolError(
+                                f"{session.label}: SFTP listing holds the name {printable(name, 100)!r} "
+                                f"({len(name)} bytes)"
+                            )
+                        child = rel + b"/" + name if rel else name
+                        if len(base) + len(child) > MAX_PATH:
+                            raise over(
+                                f"at {printable(child, 100)!r}: a path longer than {MAX_PATH} bytes (Linux's PATH_MAX)"
+                            )
+                        listed_bytes += len(child)
+                        if listed_bytes > limits.max_walk_bytes:
+                            raise over(f"after {limits.max_walk_bytes} bytes of names (the limit): {endless}")
+                        out.append((child, attrs))
+                        if attrs.mode is not None and stat.S_ISDIR(attrs.mode) and descend(child):
+                            if child.count(b"/") + 1 >= limits.max_depth:  # its entries would be deeper
+                                raise over(
+                                    f"at {printable(child, 100)!r}: {limits.max_depth} levels deep (the limit); "
+                                    "a directory that contains itself, or a tree deeper than a companion's"
+                                )
+                            todo.append(child)
+                    session.request(FXP_READDIR, pack_string(handle), got, "READDIR of", path)
+                    return
+                code, text = session.status(kind, body, "READDIR")
+                active -= 1
+                session.request(FXP_CLOSE, pack_string(handle), ignore_reply, "CLOSE of", path)
+                if code != FX_EOF:
+                    out.append((rel, f"cannot list directory: {text}"))
+
+            return got
+
+        session.request(FXP_OPENDIR, pack_string(path), opened, "OPENDIR of", path)
+
+    window = min(window, session.max_handles)
+    while todo or active or out:
+        while todo and active < window:
+            start(todo.popleft())
+        while out:
+            yield out.popleft()
+        if active:
+            session.pump()
+    session.drain()  # the last CLOSE replies
+
+
+def readlinks(session: SftpSession, paths: Sequence[bytes], *, window: int = 64) -> dict[bytes, bytes | str]:
+    """The targets of many symlinks: path -> target bytes, or an error message."""
+    result: dict[bytes, bytes | str] = {}
+    queue = deque(paths)
+
+    def handler(path: bytes) -> Handler:
+        def got(kind: int, body: bytes, data: Sequence[memoryview]) -> None:
+            del data
+            if kind == FXP_NAME:
+                count, pos = read_u32(body, 0)
+                if count != 1:
+                    raise SftpProtocolError(f"{session.label}: READLINK answered with {count} names")
+                target, _ = read_string(body, pos)
+                if len(target) > MAX_PATH:
+                    raise SftpProtocolError(
+                        f"{session.label}: READLINK of {printable(path)!r} answered with "
+                        f"a target of {len(target)} bytes"
+                    )
+                result[path] = target
+            else:
+                result[path] = f"cannot read link: {session.status(kind, body, 'READLINK')[1]}"
+
+        return got
+
+    while queue or session.in_flight:
+        while queue and session.in_flight < window:
+            path = queue.popleft()
+            session.request(FXP_READLINK, pack_string(path), handler(path), "READLINK of", path)
+        session.pump()
+    return result
