@@ -13,19 +13,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attest.firmware import (
+from attest.firmware import FirmwareFormatError, decode_image, find_fw_version
+from attest.firmware_crc import bootloader_crc, crc32_strip_padding, raw_crc32
+from attest.firmware_search import (
     APP_MAGIC,
     APP_MAGIC_SIGNED,
     AppDescriptor,
-    FirmwareFormatError,
-    bootloader_crc,
-    crc32_strip_padding,
-    decode_image,
     find_app_descriptor,
     find_app_in_area,
-    find_fw_version,
     locate_app,
-    raw_crc32,
 )
 from attest.sim.fc_flash import board_for, build_flash, build_image, release_file_bytes
 

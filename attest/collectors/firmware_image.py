@@ -28,16 +28,9 @@ from typing import Any
 
 from attest.collectors import Collector
 from attest.errors import ConfigError
-from attest.firmware import (
-    FirmwareFormatError,
-    FirmwareImage,
-    app_crc_digest,
-    bootloader_crc,
-    decode_image,
-    find_app_descriptor,
-    find_fw_version,
-    raw_crc32,
-)
+from attest.firmware import FirmwareFormatError, FirmwareImage, decode_image, find_fw_version
+from attest.firmware_crc import app_crc_digest, bootloader_crc, raw_crc32
+from attest.firmware_search import find_app_descriptor
 from attest.model import Component, DeviceIdentity, Evidence, Method
 from attest.progress import Progress
 from attest.selection import Selection
