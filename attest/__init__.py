@@ -21,7 +21,8 @@ Modules:
 * :mod:`attest.report`     -- human table and ``--json`` object
 * :mod:`attest.transports` -- serial (pyserial) and SSH (paramiko) links
 * :mod:`attest.mavlink`    -- MAVLink 2 framing, parameters, FTP (flight controllers)
-* :mod:`attest.firmware`   -- firmware images; :mod:`attest.bootloader` the serial bootloader
+* :mod:`attest.firmware`   -- firmware images (with :mod:`attest.firmware_crc`, :mod:`attest.firmware_search`);
+  :mod:`attest.bootloader` the serial bootloader
 * :mod:`attest.results`    -- results as signed in-toto Statements (log entries)
 * :mod:`attest.log`        -- the signed, append-only RFC 6962 attestation log
 * :mod:`attest.sim`        -- simulated drones for the demo and tests

@@ -19,7 +19,7 @@ The parts live in their own modules, each saying what it hand-writes and why:
 * ``_ssherrors``: error translation (:func:`translated`) and :func:`printable`.
 * ``_sshstream``: commands on the device (:class:`RemoteCommand`) and the
   ``cat`` stream behind :meth:`SshConnection.hash_concatenated`.
-* ``_sftpwire``, ``_sftp``, ``_sftpread``: a hand-written pipelined SFTP v3
+* ``_sftpwire``, ``_sftp``, ``_sftpread``, ``_sftpwalk``: a hand-written pipelined SFTP v3
   client (:class:`SftpSession`), because paramiko's decodes names as UTF-8
   and waits for each reply before sending the next request.
 """
@@ -30,6 +30,7 @@ import contextlib
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Self
@@ -240,6 +241,7 @@ class SshConnection:
                 if not algs:
                     raise ConfigError(f"{where}: pinned host key type(s) {', '.join(wanted)} are not supported")
                 opts.key_types = tuple(algs)
+            started = time.monotonic()
             try:
                 # start_client() returns silently when its timeout expires;
                 # get_remote_server_key() then raises: no session.
@@ -247,7 +249,9 @@ class SshConnection:
                 server_key = transport.get_remote_server_key()
             except LOST as e:
                 awaited = "the key exchange" if transport.remote_version else "the SSH banner"
-                if transport.is_active():
+                # When the banner wait expires, paramiko's thread may already have
+                # ended with "Error reading SSH protocol banner": that is a timeout too.
+                if transport.is_active() or time.monotonic() - started >= timeout:
                     raise timed_out(where, timeout, awaited) from e
                 raise TransportError(f"{where}: the SSH handshake failed while waiting for {awaited}: {e}") from e
             # The pin check comes before authentication: nothing is read, and
