@@ -278,3 +278,19 @@ def test_verify_a_live_log_while_a_writer_appends(tmp_path: Path) -> None:
     assert writer.exitcode == 0
     assert audit_log(d, vkey_of(key)).entries == 200
     assert len(sizes) >= 2
+
+
+def test_nested_shared_locks_keep_holding_off_appenders(tmp_path: Path) -> None:
+    """flock is not counted: an inner release must not drop the outer hold (refresh() inside a snapshot)."""
+    import fcntl
+
+    _, key = make_key(tmp_path / "keys")
+    build_log(tmp_path / "log", key, 3).close()
+    with Log.read(tmp_path / "log") as log, log.shared_lock():
+        log.refresh()  # takes and releases the shared lock itself
+        other = os.open(tmp_path / "log" / "lock", os.O_RDWR)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(other)

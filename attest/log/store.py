@@ -61,6 +61,7 @@ class Log:
         self.origin = origin
         self._writable = writable
         self._lock_fd = lock_fd
+        self._shared_depth = 0
         self._fds: dict[str, int] = {}
         self._note: bytes | None = None
         self._head: Checkpoint | None = None
@@ -158,14 +159,24 @@ class Log:
 
     @contextlib.contextmanager
     def shared_lock(self) -> Iterator[None]:
-        """Hold off appenders (and their repairs) while reading, when the lock file exists."""
-        if self._lock_fd is None:
-            yield
+        """Hold off appenders (and their repairs) while reading, when the lock file exists.
+
+        Re-entrant: flock is not counted, so an inner release would silently drop an
+        outer hold (``refresh()`` inside an audit's snapshot did exactly that).
+        """
+        if self._lock_fd is None or self._shared_depth:
+            self._shared_depth += 1
+            try:
+                yield
+            finally:
+                self._shared_depth -= 1
             return
         fcntl.flock(self._lock_fd, fcntl.LOCK_SH)
+        self._shared_depth = 1
         try:
             yield
         finally:
+            self._shared_depth = 0
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     # -- the snapshot ------------------------------------------------------------------------------
