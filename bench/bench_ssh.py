@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import secrets
 import shlex
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,43 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
+from _common import best, make_tree  # noqa: E402
 from sshd_fixture import Sshd  # noqa: E402
 
 from attest.collectors.ssh import SshCollector  # noqa: E402
-
-
-def make_tree(root: Path, files: int, total: int) -> list[str]:
-    """Mixed sizes (many small files, a few large ones, like a root filesystem); returns relative paths."""
-    rng = random.Random(533)
-    weights = [rng.paretovariate(1.2) for _ in range(files)]
-    scale = total / sum(weights)
-    sizes = [max(1, int(w * scale)) for w in weights]
-    block = rng.randbytes(1 << 20)
-    rels = []
-    for i, size in enumerate(sizes):
-        rel = f"d{i % 50:02d}/s{i // 50 % 10}/f{i:05d}.bin"
-        rels.append(rel)
-        p = root / rel
-        if p.exists() and p.stat().st_size == size + 8:
-            continue
-        p.parent.mkdir(parents=True, exist_ok=True)
-        with p.open("wb") as f:
-            left = size
-            while left:
-                n = min(left, len(block))
-                f.write(block[:n])
-                left -= n
-            f.write(i.to_bytes(8, "big"))  # every file distinct
-    return rels
-
-
-def best(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def check(r: subprocess.CompletedProcess[bytes], what: str) -> str:
@@ -99,7 +64,7 @@ def main() -> int:
     args = ap.parse_args()
 
     tree = args.dir / f"tree-{args.files}-{args.mb:g}"
-    rels = make_tree(tree, args.files, int(args.mb * 1e6))
+    rels = make_tree(tree, args.files, int(args.mb * 1e6), seed=533)
     total = sum((tree / r).stat().st_size for r in rels)
     print(f"tree: {tree}: {len(rels)} files, {total / 1e6:.0f} MB; {os.cpu_count()} cores", flush=True)
     for r in rels:  # warm the page cache

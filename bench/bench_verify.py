@@ -16,40 +16,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import random
 import shutil
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from _common import best, make_tree
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def make_tree(root: Path, files: int, total: int) -> list[Path]:
-    """Mixed sizes: many small files and a few large ones, like a root filesystem."""
-    rng = random.Random(1234)
-    weights = [rng.paretovariate(1.2) for _ in range(files)]
-    scale = total / sum(weights)
-    sizes = [max(1, int(w * scale)) for w in weights]
-    paths = []
-    block = rng.randbytes(1 << 20)
-    for i, size in enumerate(sizes):
-        p = root / f"d{i % 50:02d}" / f"s{i // 50 % 10}" / f"f{i:05d}.bin"
-        paths.append(p)
-        if p.exists() and p.stat().st_size == size:
-            continue
-        p.parent.mkdir(parents=True, exist_ok=True)
-        with p.open("wb") as f:
-            left = size
-            while left:
-                n = min(left, len(block))
-                f.write(block[:n])
-                left -= n
-            f.write(i.to_bytes(8, "big"))  # every file distinct
-    return paths
 
 
 def hashlib_limit(paths: list[Path], workers: int) -> None:
@@ -59,15 +34,6 @@ def hashlib_limit(paths: list[Path], workers: int) -> None:
 
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(one, paths))
-
-
-def best(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def run(cmd: list[str], ok: tuple[int, ...] = (0,)) -> None:
@@ -88,7 +54,7 @@ def main() -> int:
     work = args.dir / "work"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    paths = make_tree(tree, args.files, int(args.gib * (1 << 30)))
+    paths = [tree / rel for rel in make_tree(tree, args.files, int(args.gib * (1 << 30)), seed=1234)]
     total = sum(p.stat().st_size for p in paths)
     print(f"tree: {len(paths)} files, {total / 1e9:.2f} GB, {cores} cores")
 
