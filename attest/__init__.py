@@ -13,17 +13,17 @@ Modules:
 * :mod:`attest.hashing`    -- streaming, parallel SHA-256
 * :mod:`attest.selection`  -- include/exclude globs, recorded in baselines
 * :mod:`attest.collectors` -- what to read on each kind of device
-* :mod:`attest.keys`       -- Ed25519 key files
-* :mod:`attest.dsse`       -- DSSE envelopes (sign, verify signatures)
+* :mod:`attest.signing.keys`       -- Ed25519 key files
+* :mod:`attest.signing.dsse`       -- DSSE envelopes (sign, verify signatures)
 * :mod:`attest.baseline`   -- Baseline <-> in-toto Statement
-* :mod:`attest.trust`      -- trust policy, threshold, expiry, rollback state
+* :mod:`attest.trust.decision`      -- trust policy, threshold, expiry, rollback state
 * :mod:`attest.verifier`   -- compare Evidence with a trusted baseline (no IO)
 * :mod:`attest.report`     -- human table and ``--json`` object
 * :mod:`attest.transports` -- serial (pyserial) and SSH (paramiko) links
 * :mod:`attest.mavlink`    -- MAVLink 2 framing, parameters, FTP (flight controllers)
-* :mod:`attest.firmware`   -- firmware images (with :mod:`attest.firmware_crc`, :mod:`attest.firmware_search`);
-  :mod:`attest.bootloader` the serial bootloader
-* :mod:`attest.results`    -- results as signed in-toto Statements (log entries)
+* :mod:`attest.firmware.image`   -- firmware images (with :mod:`attest.firmware.crc`, :mod:`attest.firmware.search`);
+  :mod:`attest.firmware.bootloader` the serial bootloader
+* :mod:`attest.signing.results`    -- results as signed in-toto Statements (log entries)
 * :mod:`attest.log`        -- the signed, append-only RFC 6962 attestation log
 * :mod:`attest.sim`        -- simulated drones for the demo and tests
 """

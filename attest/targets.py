@@ -56,8 +56,8 @@ class _Factory(Protocol):
 
 #: target kind -> module providing ``from_target``
 _MODULES = {
-    "serial": "attest.collectors.mavlink",
-    "ssh": "attest.collectors.ssh",
+    "serial": "attest.collectors.mavlink.collector",
+    "ssh": "attest.collectors.ssh.collector",
 }
 
 

@@ -25,7 +25,7 @@ from attest.model import (
     Severity,
     Verdict,
 )
-from attest.trust import TrustedBaseline
+from attest.trust.decision import TrustedBaseline
 
 __all__ = ["device_mismatch", "verify"]
 

@@ -38,12 +38,12 @@ import rfc8785
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from attest.dsse import Envelope
-from attest.keys import generate_key_files, load_private_key
 from attest.log.note import VerifierKey
 from attest.log.store import Log
 from attest.model import BaselineRef, Component, DeviceIdentity, Evidence, Method, Result, Verdict
-from attest.results import PAYLOAD_TYPE, result_statement, sign_result
+from attest.signing.dsse import Envelope
+from attest.signing.keys import generate_key_files, load_private_key
+from attest.signing.results import PAYLOAD_TYPE, result_statement, sign_result
 
 ROOT = Path(__file__).resolve().parents[1]
 ORIGIN = "bench-dock.fleet.example/attest"

@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 
 from attest.baseline import PAYLOAD_TYPE, PREDICATE_TYPE, Baseline
 from attest.collectors.directory import DirectoryCollector
-from attest.dsse import Envelope
 from attest.errors import AttestError, BaselineError, CollectionError, ConfigError, UntrustedBaselineError
-from attest.keys import generate_key_files, load_private_key
 from attest.rules import Rule
-from attest.trust import RollbackState, TrustedBaseline, TrustPolicy, trust_baseline
+from attest.signing.dsse import Envelope
+from attest.signing.keys import generate_key_files, load_private_key
+from attest.trust.decision import RollbackState, TrustedBaseline, TrustPolicy, trust_baseline
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attest.firmware import FirmwareFormatError, decode_image, find_fw_version
-from attest.firmware_crc import bootloader_crc, crc32_strip_padding, raw_crc32
-from attest.firmware_search import (
+from attest.firmware.crc import bootloader_crc, crc32_strip_padding, raw_crc32
+from attest.firmware.image import FirmwareFormatError, decode_image, find_fw_version
+from attest.firmware.search import (
     APP_MAGIC,
     APP_MAGIC_SIGNED,
     AppDescriptor,

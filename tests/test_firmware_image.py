@@ -13,7 +13,7 @@ import pytest
 
 from attest.collectors.firmware_image import from_file
 from attest.errors import ConfigError
-from attest.firmware_crc import bootloader_crc, raw_crc32
+from attest.firmware.crc import bootloader_crc, raw_crc32
 from attest.selection import Selection
 
 pytest_plugins = ["fc_fixture"]

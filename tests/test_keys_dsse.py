@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attest.dsse import Envelope, pae
 from attest.errors import AttestError, BaselineError, ConfigError
-from attest.keys import (
+from attest.signing.dsse import Envelope, pae
+from attest.signing.keys import (
     generate_key_files,
     key_id,
     load_private_key,

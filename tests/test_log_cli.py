@@ -13,7 +13,7 @@ import pytest
 from _logkit import ORIGIN, build_log, make_key, vkey_of
 from conftest import Run
 
-from attest.keys import load_private_key
+from attest.signing.keys import load_private_key
 
 CHROMIUM = Path("/usr/bin/chromium")
 N = 12

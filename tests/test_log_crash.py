@@ -23,7 +23,7 @@ import sys
 sys.path.insert(0, {str(TESTS)!r})
 from pathlib import Path
 from _logkit import entry
-from attest.keys import load_private_key
+from attest.signing.keys import load_private_key
 from attest.log.store import Log
 
 key = load_private_key(Path(sys.argv[2]))

@@ -233,7 +233,7 @@ def test_append_refuses_to_extend_a_damaged_tree(tmp_path: Path, key: Ed25519Pri
 
 
 def _writer(directory: str, key_path: str, worker: int, count: int) -> None:
-    from attest.keys import load_private_key
+    from attest.signing.keys import load_private_key
 
     k = load_private_key(Path(key_path))
     with Log.open(Path(directory)) as log:

@@ -20,11 +20,12 @@ from typing import cast
 import paramiko
 import pytest
 
-from attest.collectors._ssh_listing import list_tree
+from attest.collectors.ssh.listing import list_tree
 from attest.errors import CollectionError, TransportError
 from attest.selection import Selection
-from attest.transports._sftpread import FileReads
-from attest.transports._sftpwire import (
+from attest.transports.ssh.connection import SftpLimits, SftpProtocolError, SftpSession
+from attest.transports.ssh.sftp.read import FileReads
+from attest.transports.ssh.sftp.wire import (
     FXP_ATTRS,
     FXP_CLOSE,
     FXP_DATA,
@@ -44,7 +45,6 @@ from attest.transports._sftpwire import (
     pack_string,
     read_string,
 )
-from attest.transports.ssh import SftpLimits, SftpProtocolError, SftpSession
 
 #: A file's contents as the server reads them: (offset, length) -> bytes, or None at end of file.
 Contents = Callable[[int, int], bytes | None]

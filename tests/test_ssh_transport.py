@@ -18,10 +18,8 @@ from hypothesis import strategies as st
 from sshd_fixture import SSH_KEYGEN, keygen, require_openssh
 
 from attest.errors import ConfigError, TransportError, UntrustedBaselineError
-from attest.transports import _hostkeys
-from attest.transports._sftpwire import read_attrs as _attrs
-from attest.transports._sftpwire import read_string as _string
-from attest.transports.ssh import (
+from attest.transports.ssh import hostkeys
+from attest.transports.ssh.connection import (
     HostKeyPins,
     SftpProtocolError,
     SshConnection,
@@ -30,6 +28,8 @@ from attest.transports.ssh import (
     load_known_hosts,
     printable,
 )
+from attest.transports.ssh.sftp.wire import read_attrs as _attrs
+from attest.transports.ssh.sftp.wire import read_string as _string
 
 TARGET = SshTarget(user="px4", host="10.41.1.1", port=2222)
 
@@ -139,7 +139,7 @@ def test_an_oversized_known_hosts_is_refused_by_the_shared_bounded_reader(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """known_hosts is read with fsutil.read_bounded, like keys and trust policies: refused past the limit."""
-    monkeypatch.setattr(_hostkeys, "_MAX_KNOWN_HOSTS", 100)
+    monkeypatch.setattr(hostkeys, "_MAX_KNOWN_HOSTS", 100)
     kh = tmp_path / "known_hosts"
     kh.write_text("# x\n" * 25)
     assert load_known_hosts(kh, TARGET).keys == ()

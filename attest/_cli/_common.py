@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from attest.targets import TargetOptions
-from attest.trust import DEFAULT_STATE_DIR
+from attest.trust.decision import DEFAULT_STATE_DIR
 
 __all__ = [
     "add_state_dir",

@@ -12,16 +12,16 @@ from cryptography.exceptions import InvalidSignature
 
 from attest._cli._common import add_target_options, new_nonce, positive_int, target_options, warn
 from attest.baseline import PAYLOAD_TYPE, Baseline, parse_envelope
-from attest.dsse import Envelope, pae
 from attest.errors import BaselineError, ConfigError
 from attest.fsutil import atomic_write
-from attest.keys import load_private_key
 from attest.progress import TerminalProgress
 from attest.rules import Rule
 from attest.selection import Selection
+from attest.signing.dsse import Envelope, pae
+from attest.signing.keys import load_private_key
 from attest.targets import open_collector
 from attest.timeutil import format_time, parse_time
-from attest.trust import TrustPolicy, read_baseline_file
+from attest.trust.decision import TrustPolicy, read_baseline_file
 
 log = structlog.get_logger()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from attest.keys import generate_key_files, key_id, load_public_key
+from attest.signing.keys import generate_key_files, key_id, load_public_key
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

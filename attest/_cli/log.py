@@ -18,10 +18,10 @@ from pathlib import Path
 from attest._cli._common import add_state_dir, state_dir
 from attest.errors import ConfigError
 from attest.fsutil import atomic_write, read_bounded
-from attest.keys import load_private_key, raw_public_bytes
 from attest.log import LogError
 from attest.log.note import VerifierKey
 from attest.model import Verdict
+from attest.signing.keys import load_private_key, raw_public_bytes
 from attest.timeutil import parse_time
 
 #: A verifier key file holds one short line.
@@ -224,7 +224,7 @@ def _proof(args: argparse.Namespace) -> int:
 def _verify_proof(args: argparse.Namespace) -> int:
     from attest.log.entry import dsse_key_id, entry_problem, make_verifier
     from attest.log.proof import MAX_PROOF_BYTES, TlogProof
-    from attest.results import read_result
+    from attest.signing.results import read_result
 
     vkey = load_vkey(args.vkey)
     try:

@@ -13,13 +13,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from attest._cli._common import add_state_dir, add_target_options, new_nonce, state_dir, target_options, warn
 from attest.errors import BaselineError, CollectionError, ConfigError, TransportError
-from attest.keys import load_private_key
 from attest.log import LogError, LogWriteError
 from attest.model import BaselineRef, DeviceIdentity, Result, Verdict
 from attest.progress import TerminalProgress
 from attest.report import render_text, write_json
+from attest.signing.keys import load_private_key
 from attest.targets import open_collector, target_kind
-from attest.trust import RollbackState, TrustedBaseline, TrustPolicy, read_baseline_file, trust_baseline
+from attest.trust.decision import RollbackState, TrustedBaseline, TrustPolicy, read_baseline_file, trust_baseline
 from attest.verifier import verify
 
 log = structlog.get_logger()
@@ -130,7 +130,7 @@ class _Recorder:
         result (exit 3) with no index, and the gate stays shut.
         """
         from attest.log.store import Log
-        from attest.results import sign_result
+        from attest.signing.results import sign_result
 
         try:
             entry = sign_result(result, self._key, dock_id=socket.gethostname())

@@ -28,9 +28,9 @@ from typing import Any
 
 from attest.collectors import Collector
 from attest.errors import ConfigError
-from attest.firmware import FirmwareFormatError, FirmwareImage, decode_image, find_fw_version
-from attest.firmware_crc import app_crc_digest, bootloader_crc, raw_crc32
-from attest.firmware_search import find_app_descriptor
+from attest.firmware.crc import app_crc_digest, bootloader_crc, raw_crc32
+from attest.firmware.image import FirmwareFormatError, FirmwareImage, decode_image, find_fw_version
+from attest.firmware.search import find_app_descriptor
 from attest.model import Component, DeviceIdentity, Evidence, Method
 from attest.progress import Progress
 from attest.selection import Selection

@@ -22,10 +22,10 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from attest.dsse import pae
 from attest.log.layout import ENTRIES, INDEX, open_regular
 from attest.log.merkle import HASH_SIZE
 from attest.log.tiles import TILE_WIDTH, reduce_pairs
+from attest.signing.dsse import pae
 
 __all__ = [
     "CHUNK",

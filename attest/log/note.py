@@ -23,8 +23,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from attest.errors import ConfigError
-from attest.keys import raw_public_bytes
 from attest.log import LogError
+from attest.signing.keys import raw_public_bytes
 
 __all__ = [
     "MAX_NOTE_BYTES",

@@ -18,7 +18,6 @@ from typing import Self
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from attest.errors import ConfigError
-from attest.keys import raw_public_bytes
 from attest.log import LogError, LogWriteError, writer
 from attest.log.checkpoint import Checkpoint
 from attest.log.entry import MAX_ENTRY_BYTES, dsse_key_id, entry_problem, make_verifier
@@ -41,6 +40,7 @@ from attest.log.merkle import consistency_proof as _consistency_proof
 from attest.log.note import MAX_NOTE_BYTES, Note
 from attest.log.proof import TlogProof
 from attest.log.tiles import ReadHashes, expected_counts, level_file, subtree_hash
+from attest.signing.keys import raw_public_bytes
 
 __all__ = ["Log"]
 
@@ -353,7 +353,7 @@ class Log:
 
         Args:
             entry: a DSSE envelope (compact JSON) signed by ``key``, e.g. from
-                :func:`attest.results.sign_result`.
+                :func:`attest.signing.results.sign_result`.
             key: the log's Ed25519 key: it signs the checkpoint.
 
         Returns:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from attest.firmware import decode_image
+from attest.firmware.image import decode_image
 from attest.mavlink.frames import Deframer, Frame
 from attest.mavlink.params import Param, encode_pck
 from attest.sim.bootloader import BootloaderServer

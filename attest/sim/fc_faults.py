@@ -19,7 +19,7 @@ import random
 import struct
 from dataclasses import dataclass
 
-from attest.firmware_search import APP_MAGIC
+from attest.firmware.search import APP_MAGIC
 from attest.mavlink.frames import MAGIC_V1, MAGIC_V2, mavlink, x25
 from attest.mavlink.ftp_proto import MSG_ID as FTP_MSG_ID
 from attest.mavlink.ftp_proto import Opcode

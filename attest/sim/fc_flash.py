@@ -18,9 +18,9 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from attest.firmware import FW_VERSION_MAGIC
-from attest.firmware_crc import raw_crc32
-from attest.firmware_search import APP_MAGIC
+from attest.firmware.crc import raw_crc32
+from attest.firmware.image import FW_VERSION_MAGIC
+from attest.firmware.search import APP_MAGIC
 
 __all__ = ["Board", "board_for", "build_flash", "build_image", "release_file_bytes"]
 

@@ -18,7 +18,7 @@ import struct
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from attest.firmware_crc import raw_crc32
+from attest.firmware.crc import raw_crc32
 from attest.mavlink.ftp_proto import DATA_MAX, FtpOp, Nak, Opcode
 
 __all__ = ["FtpServer", "VirtualFile"]

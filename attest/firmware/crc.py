@@ -4,7 +4,7 @@ Hand-written (reference §6.4, §9.3) because the bootloader's CRC is zlib's
 polynomial with init 0 and no final XOR, and the dock needs what no library
 offers: the CRC after erased ``0xFF`` padding, the CRC of an image given only
 the CRC of image plus padding, and the CRC of any range of a flash dump after
-one pass over it (:class:`RangeCrc`, used by :mod:`attest.firmware_search`).
+one pass over it (:class:`RangeCrc`, used by :mod:`attest.firmware.search`).
 """
 
 from __future__ import annotations

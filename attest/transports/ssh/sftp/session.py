@@ -1,17 +1,17 @@
 """A pipelined SFTP v3 client: many requests in flight, names as bytes, every wait bounded.
 
 :class:`SftpSession` lists trees (:meth:`~SftpSession.walk`) and reads
-symlinks (both in :mod:`attest.transports._sftpwalk`), stats paths and hashes
+symlinks (both in :mod:`attest.transports.ssh.sftp.walk`), stats paths and hashes
 files (:meth:`~SftpSession.hash_files`, scheduled by
-:mod:`attest.transports._sftpread`). It reads partitions and audit samples,
+:mod:`attest.transports.ssh.sftp.read`). It reads partitions and audit samples,
 and is the exact fallback of the ``cat`` stream.
 
 Nothing a server sends can make the dock wait or grow without bound: every
 wait for a reply is bounded by the timeout, and so is the wait for a request
 the server skips over while it answers later ones (:meth:`SftpSession.pump`);
 a listing stops at :class:`SftpLimits` (entries, depth, bytes of names, each
-name and path as long as Linux allows; see :mod:`attest.transports._sftpwalk`),
-and reads are bounded as described in :mod:`attest.transports._sftpread`.
+name and path as long as Linux allows; see :mod:`attest.transports.ssh.sftp.walk`),
+and reads are bounded as described in :mod:`attest.transports.ssh.sftp.read`.
 
 Hand-written rather than paramiko's ``SFTPClient``, which decodes file names
 as UTF-8 (a non-UTF-8 name raises) and waits for each reply before sending the
@@ -30,10 +30,11 @@ from dataclasses import dataclass
 import paramiko
 
 from attest.errors import TransportError
-from attest.transports import _sftpwalk
-from attest.transports._sftpread import MAX_FILE_BYTES, FileReads
-from attest.transports._sftpwalk import MAX_WALK_BYTES, MAX_WALK_DEPTH, MAX_WALK_ENTRIES
-from attest.transports._sftpwire import (
+from attest.transports.ssh.errors import LOST, printable, timed_out
+from attest.transports.ssh.sftp import walk as _sftpwalk
+from attest.transports.ssh.sftp.read import MAX_FILE_BYTES, FileReads
+from attest.transports.ssh.sftp.walk import MAX_WALK_BYTES, MAX_WALK_DEPTH, MAX_WALK_ENTRIES
+from attest.transports.ssh.sftp.wire import (
     FX_TEXT,
     FXP_ATTRS,
     FXP_DATA,
@@ -51,8 +52,7 @@ from attest.transports._sftpwire import (
     read_string,
     read_u32,
 )
-from attest.transports._ssherrors import LOST, printable, timed_out
-from attest.transports._sshstream import ChannelReader
+from attest.transports.ssh.stream import ChannelReader
 
 __all__ = ["SftpLimits", "SftpSession"]
 
@@ -332,7 +332,7 @@ class SftpSession:
     ) -> Iterator[tuple[bytes, SftpAttrs | str]]:
         """List the tree below ``root`` without following symlinks, within :attr:`limits`.
 
-        See :func:`attest.transports._sftpwalk.walk` for what it yields and raises.
+        See :func:`attest.transports.ssh.sftp.walk.walk` for what it yields and raises.
         """
         return _sftpwalk.walk(self, root, descend=descend, window=window)
 

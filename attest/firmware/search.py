@@ -4,9 +4,9 @@ The descriptor's two CRCs and length let the dock tell the application's
 bytes inside a raw ``@SYS/flash.bin`` (reference §8.2). Hand-written because
 no library decodes it; every search is bounded: more descriptor magics than
 :data:`MAX_DESCRIPTORS`, or more candidate starts than :data:`MAX_APP_CHECKS`,
-raise :class:`~attest.firmware.FirmwareFormatError` rather than cost the dock
+raise :class:`~attest.firmware.image.FirmwareFormatError` rather than cost the dock
 time, and CRCs of candidate ranges come from prefix CRCs
-(:class:`~attest.firmware_crc.RangeCrc`), not from hashing each range again.
+(:class:`~attest.firmware.crc.RangeCrc`), not from hashing each range again.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from attest.firmware import FirmwareFormatError
-from attest.firmware_crc import RangeCrc, raw_crc32, shift
+from attest.firmware.crc import RangeCrc, raw_crc32, shift
+from attest.firmware.image import FirmwareFormatError
 
 __all__ = [
     "APP_MAGIC",

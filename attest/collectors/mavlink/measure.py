@@ -23,9 +23,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from attest.errors import CollectionError
-from attest.firmware import FirmwareFormatError
-from attest.firmware_crc import app_crc_digest, raw_crc32
-from attest.firmware_search import locate_app
+from attest.firmware.crc import app_crc_digest, raw_crc32
+from attest.firmware.image import FirmwareFormatError
+from attest.firmware.search import locate_app
 from attest.mavlink.ftp import DirEntry, FtpClient, FtpNakError, FtpPathError
 from attest.mavlink.ftp_proto import Nak
 from attest.mavlink.identity import AUTOPILOT_ARDUPILOT, CAP_PARAM_ENCODE_BYTEWISE, Identity

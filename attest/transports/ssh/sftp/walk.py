@@ -1,7 +1,7 @@
 """Listing over SFTP: the pipelined tree walk behind :meth:`SftpSession.walk`, its limits, and symlink reads.
 
 A walk lists several directories at once and never follows symlinks; what a
-device can make it accept is bounded by :class:`~attest.transports._sftp.SftpLimits`
+device can make it accept is bounded by :class:`~attest.transports.ssh.sftp.session.SftpLimits`
 (entries, depth, bytes of names, defaults here) and by Linux's own limits on
 one name and one path, so a device that never ends a listing, or whose tree
 contains itself, is stopped with an error, never a partial pass. Symlink
@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from attest.errors import CollectionError
-from attest.transports._sftpwire import (
+from attest.transports.ssh.errors import printable
+from attest.transports.ssh.sftp.wire import (
     FX_EOF,
     FXP_CLOSE,
     FXP_HANDLE,
@@ -37,10 +38,9 @@ from attest.transports._sftpwire import (
     read_string,
     read_u32,
 )
-from attest.transports._ssherrors import printable
 
 if TYPE_CHECKING:
-    from attest.transports._sftp import SftpSession
+    from attest.transports.ssh.sftp.session import SftpSession
 
 __all__ = ["MAX_PATH", "MAX_WALK_BYTES", "MAX_WALK_DEPTH", "MAX_WALK_ENTRIES", "readlinks", "walk"]
 

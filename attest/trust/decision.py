@@ -28,10 +28,10 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from attest.baseline import MAX_BASELINE_BYTES, Baseline, parse_envelope
-from attest.dsse import Envelope
 from attest.errors import BaselineError, ConfigError, UntrustedBaselineError
 from attest.fsutil import atomic_write, read_bounded
-from attest.keys import key_id, load_public_key
+from attest.signing.dsse import Envelope
+from attest.signing.keys import key_id, load_public_key
 from attest.timeutil import format_time
 
 __all__ = [
@@ -204,7 +204,7 @@ class TrustedBaseline:
 
     def __post_init__(self) -> None:
         if self._token is not _TOKEN:
-            raise RuntimeError("TrustedBaseline is made only by attest.trust.trust_baseline")
+            raise RuntimeError("TrustedBaseline is made only by attest.trust.decision.trust_baseline")
 
 
 _TOKEN = object()

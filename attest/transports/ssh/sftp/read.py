@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from attest.transports._sftpwire import (
+from attest.transports.ssh.sftp.wire import (
     FX_EOF,
     FXF_READ,
     FXP_CLOSE,
@@ -46,7 +46,7 @@ from attest.transports._sftpwire import (
 )
 
 if TYPE_CHECKING:
-    from attest.transports._sftp import SftpSession
+    from attest.transports.ssh.sftp.session import SftpSession
 
 __all__ = ["MAX_FILE_BYTES", "FileReads"]
 
@@ -136,6 +136,7 @@ class FileReads:
         self.queue.append(_File(path, size, size if size is not None else self.max_size))
 
     def run(self) -> None:
+        """Read every queued file to its end, hashing in order; results land in :attr:`results`."""
         s = self.s
         while self.queue or self.open or self.opening:
             while self.hungry and self.held < self.max_bytes:

@@ -6,8 +6,8 @@ Hand-written decoders for the few structures the dock needs (reference §8, §9.
   base64 zlib ``image``;
 * ``AP_FWVersion``, the version block ArduPilot links into every image.
 
-The app descriptor is found by :mod:`attest.firmware_search`, and the
-bootloader's CRC-32 and its padding are computed by :mod:`attest.firmware_crc`.
+The app descriptor is found by :mod:`attest.firmware.search`, and the
+bootloader's CRC-32 and its padding are computed by :mod:`attest.firmware.crc`.
 Every decoder bounds what it reads and raises :class:`FirmwareFormatError`
 on anything unexpected; callers turn that into a ConfigError or a finding.
 """

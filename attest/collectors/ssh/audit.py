@@ -21,10 +21,10 @@ from typing import Any
 
 import structlog
 
-from attest.collectors._ssh_listing import set_digest
+from attest.collectors.ssh.listing import set_digest
 from attest.model import Component, Finding, FindingKind, Method, Severity
 from attest.progress import Progress
-from attest.transports.ssh import SftpSession
+from attest.transports.ssh.connection import SftpSession
 
 __all__ = ["AUDIT_FRACTION", "AUDIT_MIN", "audit", "audit_sample"]
 

@@ -34,10 +34,10 @@ from typing import Any
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from attest.dsse import Envelope
 from attest.errors import AttestError
 from attest.log import LogError
 from attest.model import Result
+from attest.signing.dsse import Envelope
 from attest.timeutil import format_time, parse_time
 
 __all__ = [

@@ -39,13 +39,13 @@ import paramiko
 from paramiko.packet import Packetizer
 
 from attest.errors import ConfigError, TransportError
-from attest.transports._hostkeys import HostKeyPins, KnownHostKeys, fingerprint, load_known_hosts
-from attest.transports._sftp import SftpLimits, SftpSession
-from attest.transports._sftpwire import SftpAttrs, SftpProtocolError
-from attest.transports._sshauth import authenticate, client_keys
-from attest.transports._ssherrors import LOST, printable, timed_out, translated
-from attest.transports._sshstream import CAT_COMMAND, RemoteCommand, hash_cat_stream
-from attest.transports._sshtarget import SshTarget
+from attest.transports.ssh.errors import LOST, printable, timed_out, translated
+from attest.transports.ssh.hostkeys import HostKeyPins, KnownHostKeys, fingerprint, load_known_hosts
+from attest.transports.ssh.login import authenticate, client_keys
+from attest.transports.ssh.sftp.session import SftpLimits, SftpSession
+from attest.transports.ssh.sftp.wire import SftpAttrs, SftpProtocolError
+from attest.transports.ssh.stream import CAT_COMMAND, RemoteCommand, hash_cat_stream
+from attest.transports.ssh.target import SshTarget
 
 __all__ = [
     "CAT_COMMAND",

@@ -25,12 +25,12 @@ import struct
 import time
 from collections.abc import Callable
 
+from attest.collectors.mavlink.measure import Measured
 from attest.errors import CollectionError, TransportError
-from attest.firmware import FirmwareFormatError
-from attest.firmware_crc import app_crc_digest, crc32_strip_padding, raw_crc32
-from attest.firmware_search import find_app_in_area
+from attest.firmware.crc import app_crc_digest, crc32_strip_padding, raw_crc32
+from attest.firmware.image import FirmwareFormatError
+from attest.firmware.search import find_app_in_area
 from attest.mavlink.link import Budget
-from attest.mavlink.measure import Measured
 from attest.model import Component, Finding, FindingKind, Method, Severity
 from attest.transports.serialport import SerialTransport
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 import paramiko
 
 from attest.errors import CollectionError, TransportError
-from attest.transports._ssherrors import LOST, printable, timed_out
+from attest.transports.ssh.errors import LOST, printable, timed_out
 
 __all__ = ["CAT_COMMAND", "RECV_ALL", "ChannelReader", "RemoteCommand", "hash_cat_stream"]
 

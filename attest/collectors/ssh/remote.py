@@ -5,7 +5,7 @@ them, one per core it is given; never one per file), started while the dock
 is still listing (:class:`DeviceHashing`), with the paths as NUL-separated
 data on stdin. Only after it has answered for every file does
 :meth:`DeviceHashing.finish` audit a nonce-chosen sample over SFTP
-(:func:`~attest.collectors._ssh_audit.audit`).
+(:func:`~attest.collectors.ssh.audit.audit`).
 Audited files are ``dock-read``; the rest are ``device-reported``, and the
 evidence notes say so.
 
@@ -18,13 +18,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from attest.collectors._ssh_audit import audit
-from attest.collectors._ssh_feed import PathFeed
-from attest.collectors._ssh_listing import set_digest
+from attest.collectors.ssh.audit import audit
+from attest.collectors.ssh.feed import PathFeed
+from attest.collectors.ssh.listing import set_digest
 from attest.errors import CollectionError
 from attest.model import Component, Finding, Method
 from attest.progress import Progress
-from attest.transports.ssh import RemoteCommand, SftpSession, SshConnection, printable
+from attest.transports.ssh.connection import RemoteCommand, SftpSession, SshConnection, printable
 
 __all__ = ["DEVICE_PARTITION_WAIT", "HASH_CHANNELS", "HASH_COMMAND", "MIN_DEVICE_RATE", "DeviceHashing"]
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import paramiko
 
 from attest.errors import ConfigError, TransportError
-from attest.transports._ssherrors import LOST
-from attest.transports._sshtarget import SshTarget
+from attest.transports.ssh.errors import LOST
+from attest.transports.ssh.target import SshTarget
 
 __all__ = ["authenticate", "client_keys"]
 

@@ -6,7 +6,7 @@ tree: the same component names (:func:`~attest.names.encode_name` of the raw
 bytes), kinds and attributes (:func:`~attest.collectors.directory.stat_attributes`),
 symlinks recorded by target and never followed; block devices are also
 hashed in full. Nothing is read before the host key matched its pin
-(:class:`~attest.transports.ssh.HostKeyPins`): the baseline's
+(:class:`~attest.transports.ssh.connection.HostKeyPins`): the baseline's
 ``host_key_sha256`` at verify time, ``--known-hosts`` at create time.
 
 The dock lists the tree itself over SFTP (lstat attributes, raw names). Then,
@@ -24,7 +24,7 @@ by ``--method``, recorded per component (``Component.method``):
 
 ``remote``
     The device hashes the files in batched ``sha256sum`` runs (one per core it
-    is given, :data:`~attest.collectors._ssh_remote.HASH_CHANNELS`; never one per file), started while the
+    is given, :data:`~attest.collectors.ssh.remote.HASH_CHANNELS`; never one per file), started while the
     dock is still listing, with the paths as NUL-separated data on stdin. Only after it has answered for
     every file does the dock pick an audit sample, derived from this run's
     fresh nonce (which the device never sees), and read and hash those files
@@ -55,16 +55,23 @@ from typing import Any
 import structlog
 
 from attest.collectors import Collector
-from attest.collectors._ssh_audit import audit_sample
-from attest.collectors._ssh_listing import list_tree, literal_heads, read_device_numbers, read_links
-from attest.collectors._ssh_pull import DeviceStream
-from attest.collectors._ssh_remote import DeviceHashing
+from attest.collectors.ssh.audit import audit_sample
+from attest.collectors.ssh.listing import list_tree, literal_heads, read_device_numbers, read_links
+from attest.collectors.ssh.pull import DeviceStream
+from attest.collectors.ssh.remote import DeviceHashing
 from attest.errors import ConfigError, TransportError
 from attest.model import DeviceIdentity, Evidence
 from attest.progress import Progress
 from attest.selection import Selection
 from attest.targets import TargetOptions
-from attest.transports.ssh import HostKeyPins, SftpLimits, SshConnection, SshTarget, load_known_hosts, translated
+from attest.transports.ssh.connection import (
+    HostKeyPins,
+    SftpLimits,
+    SshConnection,
+    SshTarget,
+    load_known_hosts,
+    translated,
+)
 
 __all__ = ["METHODS", "SshCollector", "audit_sample", "from_target"]
 
@@ -122,7 +129,7 @@ class SshCollector(Collector):
                 sha256sum (remote) or cat stream (pull); default max(8, 2 %).
             limits: how much the device may make the dock list and read
                 (entries, depth, the largest file or partition); default
-                :class:`~attest.transports.ssh.SftpLimits`.
+                :class:`~attest.transports.ssh.connection.SftpLimits`.
 
         Raises:
             ConfigError: a malformed target or method.

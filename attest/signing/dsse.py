@@ -19,7 +19,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from attest.errors import BaselineError
-from attest.keys import key_id, raw_public_bytes
+from attest.signing.keys import key_id, raw_public_bytes
 
 __all__ = ["Envelope", "Signature", "pae"]
 

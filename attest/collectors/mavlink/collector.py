@@ -24,12 +24,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from attest.collectors import Collector
+from attest.collectors.mavlink.measure import Measured, measure_files, measure_flash, measure_params
 from attest.errors import BaselineError, CollectionError, ConfigError, TransportError
 from attest.mavlink.frames import Frame, decode, mavlink
 from attest.mavlink.ftp import FtpClient
 from attest.mavlink.identity import CAP_FTP, Identity, identity_from_messages
 from attest.mavlink.link import Link
-from attest.mavlink.measure import Measured, measure_files, measure_flash, measure_params
 from attest.model import Component, DeviceIdentity, Evidence, Method
 from attest.progress import Progress
 from attest.selection import Selection
@@ -177,7 +177,7 @@ class MavlinkCollector(Collector):
         got: Measured,
     ) -> SerialTransport:
         """Reboot into the bootloader, measure, boot the firmware again; return the port now open."""
-        from attest.bootloader import BootloaderClient, measure_via_bootloader
+        from attest.firmware.bootloader import BootloaderClient, measure_via_bootloader
 
         opts = self._opts
         if int(heartbeat.base_mode) & _ARMED:

@@ -3,7 +3,7 @@
 A server's key is accepted only if every pin given agrees: the SHA-256
 fingerprint a baseline records (:class:`HostKeyPins`) and the entries of an
 OpenSSH known_hosts file (:func:`load_known_hosts`). The check runs before
-authentication (see :meth:`attest.transports.ssh.SshConnection.open`).
+authentication (see :meth:`attest.transports.ssh.connection.SshConnection.open`).
 
 Hand-written here, and why: the known_hosts reader. paramiko's ``HostKeys``
 silently skips ``@revoked`` lines and does not match wildcard patterns; a pin
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from attest.errors import ConfigError, UntrustedBaselineError
 from attest.fsutil import read_bounded
-from attest.transports._sshtarget import SshTarget
+from attest.transports.ssh.target import SshTarget
 
 __all__ = ["HostKeyPins", "KnownHostKeys", "fingerprint", "load_known_hosts"]
 

@@ -1,14 +1,14 @@
 """Pull mode (the default): the device streams the files, the dock hashes them.
 
-The device runs only :data:`~attest.transports.ssh.CAT_COMMAND`, fed the
+The device runs only :data:`~attest.transports.ssh.connection.CAT_COMMAND`, fed the
 regular files while the dock is still listing (:class:`DeviceStream`). Once
 the listing is done, :meth:`DeviceStream.finish` splits the one stream by the
 listed sizes and hashes it
-(:meth:`~attest.transports.ssh.SshConnection.hash_concatenated`): ``dock-read``.
+(:meth:`~attest.transports.ssh.connection.SshConnection.hash_concatenated`): ``dock-read``.
 A stream that is not exactly as long as listed, or a failed ``cat``, is
 discarded and the files are read again one by one over SFTP. Block devices are
 read over SFTP. Unless the stream was discarded, a nonce-chosen sample of the
-streamed files is audited (:func:`~attest.collectors._ssh_audit.audit`), so a
+streamed files is audited (:func:`~attest.collectors.ssh.audit.audit`), so a
 replaced ``cat`` is caught like a replaced ``sha256sum``.
 
 Hand-written rather than delegated to the device: the hashing, so that the
@@ -22,12 +22,12 @@ from typing import Any
 
 import structlog
 
-from attest.collectors._ssh_audit import audit
-from attest.collectors._ssh_feed import PathFeed
-from attest.collectors._ssh_listing import set_digest
+from attest.collectors.ssh.audit import audit
+from attest.collectors.ssh.feed import PathFeed
+from attest.collectors.ssh.listing import set_digest
 from attest.model import Component, Finding, Method
 from attest.progress import Progress
-from attest.transports.ssh import CAT_COMMAND, RemoteCommand, SftpSession, SshConnection
+from attest.transports.ssh.connection import CAT_COMMAND, RemoteCommand, SftpSession, SshConnection
 
 __all__ = ["DeviceStream"]
 
@@ -35,7 +35,7 @@ log = structlog.get_logger()
 
 
 class DeviceStream:
-    """Pull mode's :data:`~attest.transports.ssh.CAT_COMMAND`, fed regular files while the walk finds them."""
+    """Pull mode's :data:`~attest.transports.ssh.connection.CAT_COMMAND`, fed files while the walk finds them."""
 
     def __init__(self, conn: SshConnection) -> None:
         self._conn = conn
@@ -114,7 +114,7 @@ def _dock_hashes(
     sizes (fast); if that stream is not exactly what the listing promised,
     they are read again one by one over SFTP, which says which file failed.
     Block devices (no size to split by) are always read over SFTP.
-    ``stream``: the :data:`~attest.transports.ssh.CAT_COMMAND` already fed
+    ``stream``: the :data:`~attest.transports.ssh.connection.CAT_COMMAND` already fed
     the regular files of ``contents``, in order.
     """
     files = [(p, size) for _, p, size in contents if size is not None]

@@ -1,0 +1,1 @@
+"""The flight-controller collector: MAVLink identity, parameters, FTP files and flash."""

@@ -1,0 +1,1 @@
+"""The companion-computer collector over SSH: listing, pull and remote hashing, the audit."""

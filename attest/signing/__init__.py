@@ -1,0 +1,1 @@
+"""Signing: Ed25519 key files, DSSE envelopes, and the dock's signed attestation results."""

@@ -1,0 +1,1 @@
+"""SSH to a companion computer: target, pinned host keys, login, command streams, SFTP."""

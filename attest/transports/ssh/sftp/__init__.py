@@ -1,0 +1,1 @@
+"""A pipelined SFTP v3 client: wire format, tree walk, parallel file reads."""

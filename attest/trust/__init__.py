@@ -1,0 +1,1 @@
+"""Trust: the policy of who may approve baselines, the rollback state, and the trust decision."""
