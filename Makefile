@@ -21,6 +21,7 @@ system-deps:
 lint: $(STAMP)
 	$(BIN)/ruff check attest tests hw_tests bench
 	$(BIN)/ruff format --check attest tests hw_tests bench
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

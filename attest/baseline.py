@@ -8,7 +8,7 @@ kind and attributes, and rules on named values. The payload is RFC 8785
 canonical JSON, so the same baseline always has the same bytes and digest.
 
 A :class:`Baseline` parsed here is *not* trusted; only
-:func:`attest.trust.decision.trust_baseline` makes a trusted one.
+:func:`attest.trust.trust_baseline` makes a trusted one.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from attest.errors import BaselineError, CollectionError
 from attest.model import Component, Evidence, Method
 from attest.rules import Rule
 from attest.selection import Selection
-from attest.signing.dsse import Envelope
+from attest.signing import Envelope
 from attest.timeutil import format_time, parse_time
 
 __all__ = ["PAYLOAD_TYPE", "PREDICATE_TYPE", "STATEMENT_TYPE", "Baseline", "parse_envelope"]

@@ -17,6 +17,8 @@ __all__ = [
     "BaselineError",
     "CollectionError",
     "ConfigError",
+    "LogError",
+    "LogWriteError",
     "TransportError",
     "UntrustedBaselineError",
 ]
@@ -59,3 +61,28 @@ class BaselineError(AttestError):
 
 class UntrustedBaselineError(BaselineError):
     """A well-formed baseline failed the trust check (signatures, expiry, rollback, device)."""
+
+
+class LogError(AttestError):
+    """The log's bytes do not prove what they claim: tampered, corrupt or inconsistent (exit 1).
+
+    Also raised for a proof or checkpoint that does not verify.
+
+    Attributes:
+        index: the first bad entry index (0-based) when it is known, else ``None``.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, index: int | None = None) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+class LogWriteError(AttestError):
+    """An append could not be made durable: disk full, I/O error, entry too large (exit 3).
+
+    Nothing was committed: the checkpoint still names the previous tree.
+    """
+
+    exit_code = 3

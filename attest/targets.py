@@ -7,22 +7,16 @@
 any other path             a local directory (SD card, unpacked image)
 =========================  ==================================================
 
-Each transport's collector module provides ``from_target(target, options)``;
-it is imported only when used, so a dock without, say, SSH targets never
-loads paramiko.
+Which collector measures a target is decided by
+:func:`attest.collectors.open_collector`; this module only names the kinds.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, cast
 
-if TYPE_CHECKING:
-    from attest.collectors import Collector
-
-__all__ = ["TargetOptions", "open_collector", "target_kind"]
+__all__ = ["TargetOptions", "target_kind"]
 
 
 @dataclass(frozen=True)
@@ -50,17 +44,6 @@ class TargetOptions:
     workers: int | None = None
 
 
-class _Factory(Protocol):
-    def __call__(self, target: str, options: TargetOptions) -> Collector: ...
-
-
-#: target kind -> module providing ``from_target``
-_MODULES = {
-    "serial": "attest.collectors.mavlink.collector",
-    "ssh": "attest.collectors.ssh.collector",
-}
-
-
 def target_kind(target: str) -> str:
     """``serial``, ``ssh`` or ``directory`` for a target string."""
     if target.startswith("ssh://"):
@@ -68,20 +51,3 @@ def target_kind(target: str) -> str:
     if target.startswith(("socket://", "/dev/tty", "/dev/pts/", "/dev/serial/")):
         return "serial"
     return "directory"
-
-
-def open_collector(target: str, options: TargetOptions | None = None) -> Collector:
-    """The collector for ``target``.
-
-    Raises:
-        ConfigError: a malformed target string.
-    """
-    opts = options or TargetOptions()
-    kind = target_kind(target)
-    if kind == "directory":
-        from attest.collectors.directory import DirectoryCollector
-
-        return DirectoryCollector(target, workers=opts.workers)
-    module = importlib.import_module(_MODULES[kind])
-    factory = cast("_Factory", module.from_target)
-    return factory(target, opts)

@@ -25,7 +25,7 @@ from attest.model import (
     Severity,
     Verdict,
 )
-from attest.trust.decision import TrustedBaseline
+from attest.trust import TrustedBaseline
 
 __all__ = ["device_mismatch", "verify"]
 

@@ -38,12 +38,10 @@ import rfc8785
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from attest.log.note import VerifierKey
-from attest.log.store import Log
+from attest.log import Log, VerifierKey
 from attest.model import BaselineRef, Component, DeviceIdentity, Evidence, Method, Result, Verdict
-from attest.signing.dsse import Envelope
-from attest.signing.keys import generate_key_files, load_private_key
-from attest.signing.results import PAYLOAD_TYPE, result_statement, sign_result
+from attest.signing import Envelope, generate_key_files, load_private_key, result_statement, sign_result
+from attest.signing.results import PAYLOAD_TYPE
 
 ROOT = Path(__file__).resolve().parents[1]
 ORIGIN = "bench-dock.fleet.example/attest"

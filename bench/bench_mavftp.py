@@ -31,9 +31,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from fc_fixture import start_sim  # noqa: E402
 
-from attest.mavlink.ftp import FtpClient  # noqa: E402
-from attest.mavlink.link import Link  # noqa: E402
-from attest.transports.serialport import SerialTransport  # noqa: E402
+from attest.mavlink import FtpClient, Link  # noqa: E402
+from attest.transports import SerialTransport  # noqa: E402
 
 FILE = "/APM/bench.bin"
 SIZE = 1 << 20

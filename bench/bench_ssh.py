@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from _common import best, make_tree  # noqa: E402
 from sshd_fixture import Sshd  # noqa: E402
 
-from attest.collectors.ssh.collector import SshCollector  # noqa: E402
+from attest.collectors.ssh import SshCollector  # noqa: E402
 
 
 def check(r: subprocess.CompletedProcess[bytes], what: str) -> str:

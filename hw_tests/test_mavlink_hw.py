@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from attest.collectors.mavlink.collector import MavlinkCollector
+from attest.collectors.mavlink import MavlinkCollector
 from attest.model import FindingKind, Method
 from attest.targets import TargetOptions, target_kind
 

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from attest.log.note import VerifierKey
-from attest.log.store import Log
+from attest.log import Log, VerifierKey
 from attest.model import (
     BaselineRef,
     Component,
@@ -21,8 +20,7 @@ from attest.model import (
     Severity,
     Verdict,
 )
-from attest.signing.keys import generate_key_files, load_private_key
-from attest.signing.results import sign_result
+from attest.signing import generate_key_files, load_private_key, sign_result
 
 ORIGIN = "dock1.fleet.example/attest"
 T0 = datetime(2027, 1, 1, tzinfo=UTC)

@@ -132,9 +132,11 @@ def _violations(modules: dict[str, Path], sources: dict[str, str] | None = None)
             if target not in modules:
                 problems.append(f"{rel}:{line}: imports {target}, which does not exist")
                 continue
-            for name in names:
-                if name.startswith("_") and f"{target}.{name}" not in modules:
-                    problems.append(f"{rel}:{line}: uses the private name {target}.{name}")
+            problems.extend(
+                f"{rel}:{line}: uses the private name {target}.{name}"
+                for name in names
+                if name.startswith("_") and f"{target}.{name}" not in modules
+            )
             # `from attest.log import store` imports the module attest.log.store.
             submodules = [f"{target}.{n}" for n in names if f"{target}.{n}" in modules]
             for t in [target, *submodules]:
@@ -170,5 +172,11 @@ def test_the_privacy_check_flags_reaching_in(source: str, expected: str) -> None
 def test_siblings_and_the_spine_are_allowed() -> None:
     probe = "attest.log.zz_probe"
     modules = {**_modules(), probe: PACKAGE / "log" / "zz_probe.py"}
-    source = "from attest.log.merkle import leaf_hash\nfrom attest.model import Result\nfrom attest.signing import Envelope\n"
+    source = "\n".join(
+        [
+            "from attest.log.merkle import leaf_hash",
+            "from attest.model import Result",
+            "from attest.signing import Envelope",
+        ]
+    )
     assert [v for v in _violations(modules, {probe: source}) if "zz_probe" in v] == []

@@ -16,9 +16,8 @@ from attest.baseline import PAYLOAD_TYPE, PREDICATE_TYPE, Baseline
 from attest.collectors.directory import DirectoryCollector
 from attest.errors import AttestError, BaselineError, CollectionError, ConfigError, UntrustedBaselineError
 from attest.rules import Rule
-from attest.signing.dsse import Envelope
-from attest.signing.keys import generate_key_files, load_private_key
-from attest.trust.decision import RollbackState, TrustedBaseline, TrustPolicy, trust_baseline
+from attest.signing import Envelope, generate_key_files, load_private_key
+from attest.trust import RollbackState, TrustedBaseline, TrustPolicy, trust_baseline
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 

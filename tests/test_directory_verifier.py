@@ -13,7 +13,7 @@ from attest.errors import TransportError
 from attest.hashing import hash_files, sha256_file
 from attest.model import Component, DeviceIdentity, Evidence, FindingKind, Verdict
 from attest.rules import Rule
-from attest.trust.decision import RollbackState, TrustPolicy, trust_baseline
+from attest.trust import RollbackState, TrustPolicy, trust_baseline
 from attest.verifier import compare_components, device_mismatch, verify
 
 SEL = {"selection": {"include": ["**"], "exclude": ["skip/**"]}}
@@ -79,8 +79,7 @@ def test_missing_root_is_transport_error(tmp_path: Path) -> None:
 
 
 def _trusted(tmp_path: Path, baseline: Baseline):  # type: ignore[no-untyped-def]
-    from attest.signing.dsse import Envelope
-    from attest.signing.keys import generate_key_files, load_private_key
+    from attest.signing import Envelope, generate_key_files, load_private_key
 
     tmp_path.mkdir(parents=True, exist_ok=True)
     priv, pub = generate_key_files(tmp_path / "v.key")

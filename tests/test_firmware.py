@@ -13,17 +13,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attest.firmware.crc import bootloader_crc, crc32_strip_padding, raw_crc32
-from attest.firmware.image import FirmwareFormatError, decode_image, find_fw_version
-from attest.firmware.search import (
+from attest.firmware import (
     APP_MAGIC,
     APP_MAGIC_SIGNED,
     AppDescriptor,
+    FirmwareFormatError,
+    bootloader_crc,
+    crc32_strip_padding,
+    decode_image,
     find_app_descriptor,
     find_app_in_area,
+    find_fw_version,
     locate_app,
+    raw_crc32,
 )
-from attest.sim.fc_flash import board_for, build_flash, build_image, release_file_bytes
+from attest.sim import board_for, build_flash, build_image, release_file_bytes
 
 
 def test_raw_crc32_check_values():

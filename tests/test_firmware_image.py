@@ -1,7 +1,7 @@
 """Baselines from release files (.apj, .px4) verify the live controller that runs the image.
 
 ``attest baseline create --firmware FILE`` (through
-:func:`attest.collectors.firmware_image.from_file`), then sign and verify
+:class:`attest.collectors.FirmwareImageCollector`), then sign and verify
 through the real CLI against ``attest sim fc``.
 """
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from attest.collectors.firmware_image import from_file
+from attest.collectors import FirmwareImageCollector
 from attest.errors import ConfigError
-from attest.firmware.crc import bootloader_crc, raw_crc32
+from attest.firmware import bootloader_crc, raw_crc32
 from attest.selection import Selection
 
 pytest_plugins = ["fc_fixture"]
@@ -41,7 +41,7 @@ def _release(fc_bench, tmp_path: Path, name: str, *args: str) -> Path:
 def test_apj_records_hash_size_board_git_and_bootloader_crc(fc_bench, tmp_path):
     """The image's SHA-256, size, board id, git identity and padded bootloader CRC are recorded."""
     apj = _release(fc_bench, tmp_path, "ArduCopter.apj")
-    collector = from_file(apj)
+    collector = FirmwareImageCollector(apj)
     img = collector.image.image
     ev = collector.collect({"selection": Selection().to_json(), **collector.settings_extras()}, nonce="00")
     fw, crc = ev.components["fc/firmware"], ev.components["fc/app-crc"]
@@ -110,6 +110,6 @@ def test_bad_image_file_is_a_config_error(tmp_path):
     bad = tmp_path / "x.apj"
     bad.write_text('{"magic": "nope"}')
     with pytest.raises(ConfigError, match=r"x\.apj"):
-        from_file(bad)
+        FirmwareImageCollector(bad)
     with pytest.raises(ConfigError, match="cannot read"):
-        from_file(tmp_path / "missing.apj")
+        FirmwareImageCollector(tmp_path / "missing.apj")

@@ -14,12 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attest.errors import AttestError, BaselineError, ConfigError
-from attest.signing.dsse import Envelope, pae
-from attest.signing.keys import (
+from attest.signing import (
+    Envelope,
     generate_key_files,
     key_id,
     load_private_key,
     load_public_key,
+    pae,
     public_key_path_for,
     raw_public_bytes,
 )

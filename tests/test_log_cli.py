@@ -13,7 +13,7 @@ import pytest
 from _logkit import ORIGIN, build_log, make_key, vkey_of
 from conftest import Run
 
-from attest.signing.keys import load_private_key
+from attest.signing import load_private_key
 
 CHROMIUM = Path("/usr/bin/chromium")
 N = 12
@@ -141,7 +141,7 @@ def test_verify_checkpoint_that_went_back(
     key = load_private_key(key_path)
     from _logkit import entry
 
-    from attest.log.store import Log
+    from attest.log import Log
 
     with Log.open(newer) as log:
         log.append(entry(N, key), key=key)

@@ -12,8 +12,7 @@ from pathlib import Path
 
 from _logkit import ORIGIN, entry, make_key, vkey_of
 
-from attest.log.audit import audit_log
-from attest.log.store import Log
+from attest.log import Log, audit_log
 
 TESTS = Path(__file__).resolve().parent
 
@@ -23,8 +22,8 @@ import sys
 sys.path.insert(0, {str(TESTS)!r})
 from pathlib import Path
 from _logkit import entry
-from attest.signing.keys import load_private_key
-from attest.log.store import Log
+from attest.log import Log
+from attest.signing import load_private_key
 
 key = load_private_key(Path(sys.argv[2]))
 log = Log.open(Path(sys.argv[1]), origin={ORIGIN!r}, create=True)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attest.log import LogError
+from attest.errors import LogError
 from attest.log.merkle import (
     EMPTY_ROOT,
     RootBuilder,

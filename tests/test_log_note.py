@@ -10,8 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attest.errors import ConfigError
-from attest.log import LogError
+from attest.errors import ConfigError, LogError
 from attest.log.checkpoint import Checkpoint, open_checkpoint
 from attest.log.merkle import EMPTY_ROOT, leaf_hash
 from attest.log.note import Note, VerifierKey, check_key_name, note_key_id, sign_note

@@ -10,14 +10,12 @@ import pytest
 from _logkit import ORIGIN, build_log, entry, make_key, vkey_of
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from attest.errors import ConfigError
-from attest.log import LogError, LogWriteError
+from attest.errors import ConfigError, LogError, LogWriteError
+from attest.log import Log, audit_log
 from attest.log import store as store_module
-from attest.log.audit import audit_log
 from attest.log.checkpoint import open_checkpoint
 from attest.log.merkle import EMPTY_ROOT, leaf_hash, root_of, verify_consistency, verify_inclusion
 from attest.log.note import Note
-from attest.log.store import Log
 
 
 @pytest.fixture
@@ -233,7 +231,7 @@ def test_append_refuses_to_extend_a_damaged_tree(tmp_path: Path, key: Ed25519Pri
 
 
 def _writer(directory: str, key_path: str, worker: int, count: int) -> None:
-    from attest.signing.keys import load_private_key
+    from attest.signing import load_private_key
 
     k = load_private_key(Path(key_path))
     with Log.open(Path(directory)) as log:

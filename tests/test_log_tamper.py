@@ -18,10 +18,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from attest.log.audit import AuditReport, audit_log
-from attest.log.checkpoint import Checkpoint
+from attest.log import AuditReport, Checkpoint, Log, audit_log
 from attest.log.merkle import leaf_hash
-from attest.log.store import Log
 from attest.log.tiles import reduce_pairs
 
 N = 300

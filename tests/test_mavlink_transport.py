@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from attest.errors import ConfigError, TransportError
-from attest.transports.serialport import SerialTransport
+from attest.transports import SerialTransport
 
 pytest_plugins = ["fc_fixture"]
 

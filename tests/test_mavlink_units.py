@@ -8,17 +8,25 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attest.mavlink.frames import Deframer, encode, mavlink, x25
-from attest.mavlink.ftp_proto import FtpOp, Opcode, pack_ftp, unpack_ftp
-from attest.mavlink.identity import AUTOPILOT_ARDUPILOT, AUTOPILOT_PX4, decode_git_hash
-from attest.mavlink.params import (
+from attest.mavlink import (
+    AUTOPILOT_ARDUPILOT,
+    AUTOPILOT_PX4,
+    Deframer,
+    FtpOp,
+    Opcode,
     Param,
     ParamFormatError,
+    decode_git_hash,
     decode_pck,
+    encode,
     encode_pck,
+    mavlink,
+    pack_ftp,
     param_from_value,
     param_value_fields,
     params_digest,
+    unpack_ftp,
+    x25,
 )
 
 HB = mavlink.MAVLINK_MSG_ID_HEARTBEAT

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from conftest import SHARED
 
-from attest.log import LogError
+from attest.errors import LogError
 from attest.log.merkle import (
     EMPTY_ROOT,
     consistency_proof,

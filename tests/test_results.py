@@ -12,10 +12,10 @@ import rfc8785
 from _logkit import T0, make_result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from attest.log import LogError
+from attest.errors import LogError
 from attest.model import BaselineRef, Finding, FindingKind, Result, Severity, Verdict
-from attest.signing.dsse import Envelope
-from attest.signing.results import PAYLOAD_TYPE, PREDICATE_TYPE, read_result, result_statement, sign_result
+from attest.signing import Envelope, read_result, result_statement, sign_result
+from attest.signing.results import PAYLOAD_TYPE, PREDICATE_TYPE
 
 
 def test_statement_has_every_predicate_field() -> None:

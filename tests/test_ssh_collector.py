@@ -16,13 +16,13 @@ import structlog
 from sshd_fixture import HOSTILE_NAMES, Sshd, free_port, hostile_tree
 
 from attest.collectors.directory import DirectoryCollector
-from attest.collectors.ssh.collector import SshCollector, audit_sample
+from attest.collectors.ssh import SshCollector, audit_sample
 from attest.collectors.ssh.listing import literal_heads as _literal_heads
 from attest.errors import CollectionError, ConfigError, TransportError
 from attest.model import Evidence, Method
 from attest.names import encode_name
 from attest.selection import Selection
-from attest.transports.ssh.connection import SftpLimits
+from attest.transports.ssh import SftpLimits
 
 ALL = {"selection": {"include": ["**"], "exclude": []}}
 

@@ -20,9 +20,9 @@ import structlog
 from conftest import make_fleet, run_attest
 from sshd_fixture import Sshd, process_name
 
-from attest.collectors.ssh.collector import SshCollector
+from attest.collectors.ssh import SshCollector
 from attest.errors import CollectionError, TransportError
-from attest.transports.ssh.connection import HostKeyPins, SshConnection, SshTarget, load_known_hosts
+from attest.transports.ssh import HostKeyPins, SshConnection, SshTarget, load_known_hosts
 
 ALL = {"selection": {"include": ["**"], "exclude": []}}
 

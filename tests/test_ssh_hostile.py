@@ -2,8 +2,8 @@
 
 OpenSSH's sftp-server cannot be made to misbehave, so these tests put
 :class:`HostileSftp`, a scripted SFTP v3 server, on the far side of a fake
-channel and drive the real client through it: :class:`SftpSession` (its reply
-loop and timeouts), the read scheduler behind ``hash_files`` and ``walk``.
+channel and drive the real client through it: :class:`SftpSession`, its reply
+loop and timeouts (``SftpChannel``), the read scheduler behind ``hash_files`` and ``walk``.
 Each server bounds itself too: asked for more than ``max_replies`` replies it
 raises, so a regression fails in a second instead of hanging or eating memory.
 Time is the server's :class:`Clock`: every reply takes 10 ms.
@@ -23,7 +23,7 @@ import pytest
 from attest.collectors.ssh.listing import list_tree
 from attest.errors import CollectionError, TransportError
 from attest.selection import Selection
-from attest.transports.ssh.connection import SftpLimits, SftpProtocolError, SftpSession
+from attest.transports.ssh import SftpLimits, SftpProtocolError, SftpSession
 from attest.transports.ssh.sftp.read import FileReads
 from attest.transports.ssh.sftp.wire import (
     FXP_ATTRS,

@@ -18,13 +18,13 @@ from hypothesis import strategies as st
 from sshd_fixture import SSH_KEYGEN, keygen, require_openssh
 
 from attest.errors import ConfigError, TransportError, UntrustedBaselineError
-from attest.transports.ssh import hostkeys
-from attest.transports.ssh.connection import (
+from attest.transports.ssh import (
     HostKeyPins,
     SftpProtocolError,
     SshConnection,
     SshTarget,
     fingerprint,
+    hostkeys,
     load_known_hosts,
     printable,
 )
@@ -139,7 +139,7 @@ def test_an_oversized_known_hosts_is_refused_by_the_shared_bounded_reader(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """known_hosts is read with fsutil.read_bounded, like keys and trust policies: refused past the limit."""
-    monkeypatch.setattr(hostkeys, "_MAX_KNOWN_HOSTS", 100)
+    monkeypatch.setattr(hostkeys, "MAX_KNOWN_HOSTS", 100)
     kh = tmp_path / "known_hosts"
     kh.write_text("# x\n" * 25)
     assert load_known_hosts(kh, TARGET).keys == ()

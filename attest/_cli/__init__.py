@@ -2,7 +2,7 @@
 
 Each module of this package that does not start with ``_`` adds one command
 (or command group) through ``register(subparsers)``; this module builds the
-parser, configures structlog once, runs the command and maps every
+parser, sets the log level (:mod:`attest.logs`), runs the command and maps every
 :class:`~attest.errors.AttestError` to its exit code with a one-line message.
 """
 
@@ -15,10 +15,9 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
-import structlog
-
 import attest
 from attest.errors import AttestError
+from attest.logs import set_level
 
 __all__ = ["build_parser", "main"]
 
@@ -42,35 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def configure_logging(level: str) -> None:
-    """structlog, once: JSON lines when stderr is not a terminal, readable text otherwise."""
-    renderer: structlog.types.Processor = (
-        structlog.dev.ConsoleRenderer(colors=False) if sys.stderr.isatty() else structlog.processors.JSONRenderer()
-    )
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        # Look sys.stderr up at each event rather than binding it now: main() may
-        # run in-process (tests, embedding) with sys.stderr swapped and closed later.
-        logger_factory=_stderr_logger,
-        cache_logger_on_first_use=False,
-    )
-
-
-def _stderr_logger(*_args: object) -> structlog.PrintLogger:
-    return structlog.PrintLogger(sys.stderr)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``attest``; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_logging(args.log_level)
+    set_level(args.log_level)
     try:
         code: int = args.func(args)
     except AttestError as e:

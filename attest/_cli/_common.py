@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 from attest.targets import TargetOptions
-from attest.trust.decision import DEFAULT_STATE_DIR
+
+#: where a dock keeps its rollback state and log unless told otherwise
+DEFAULT_STATE_DIR = Path("/var/lib/attest")
 
 __all__ = [
     "add_state_dir",

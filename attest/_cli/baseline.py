@@ -6,24 +6,17 @@ import argparse
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-
-import structlog
-from cryptography.exceptions import InvalidSignature
+from typing import TYPE_CHECKING
 
 from attest._cli._common import add_target_options, new_nonce, positive_int, target_options, warn
-from attest.baseline import PAYLOAD_TYPE, Baseline, parse_envelope
-from attest.errors import BaselineError, ConfigError
-from attest.fsutil import atomic_write
-from attest.progress import TerminalProgress
-from attest.rules import Rule
-from attest.selection import Selection
-from attest.signing.dsse import Envelope, pae
-from attest.signing.keys import load_private_key
-from attest.targets import open_collector
-from attest.timeutil import format_time, parse_time
-from attest.trust.decision import TrustPolicy, read_baseline_file
+from attest.logs import get_logger
 
-log = structlog.get_logger()
+if TYPE_CHECKING:
+    from attest.signing import Envelope
+    from attest.trust import TrustPolicy
+
+# Most imports are inside the commands: `attest --help` builds every command's parser.
+log = get_logger()
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -80,6 +73,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _create(args: argparse.Namespace) -> int:
+    from attest.baseline import Baseline
+    from attest.collectors import Collector, FirmwareImageCollector, open_collector
+    from attest.errors import ConfigError
+    from attest.fsutil import atomic_write
+    from attest.progress import TerminalProgress
+    from attest.rules import Rule
+    from attest.selection import Selection
+    from attest.timeutil import parse_time
+
     expires = None
     if args.expires:
         try:
@@ -93,9 +95,7 @@ def _create(args: argparse.Namespace) -> int:
     selection = Selection.from_args(args.include, args.exclude)
     rules = {r.name: r for r in (Rule.parse(spec) for spec in args.rule or [])}
     if args.firmware is not None:
-        from attest.collectors.firmware_image import from_file
-
-        collector = from_file(args.firmware)
+        collector: Collector = FirmwareImageCollector(args.firmware)
     else:
         collector = open_collector(args.device, target_options(args))
     settings = {"selection": selection.to_json(), **collector.settings_extras()}
@@ -117,6 +117,11 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _load_for_signing(path: Path) -> Envelope:
+    from attest.baseline import PAYLOAD_TYPE, Baseline, parse_envelope
+    from attest.errors import BaselineError
+    from attest.signing import Envelope
+    from attest.trust import read_baseline_file
+
     data = read_baseline_file(path)
     try:
         obj = json.loads(data)
@@ -131,6 +136,9 @@ def _load_for_signing(path: Path) -> Envelope:
 
 
 def _sign(args: argparse.Namespace) -> int:
+    from attest.fsutil import atomic_write
+    from attest.signing import load_private_key
+
     key = load_private_key(args.key)
     env = _load_for_signing(args.file).signed_by(key)
     out = args.out or args.file
@@ -140,6 +148,12 @@ def _sign(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from attest.baseline import Baseline, parse_envelope
+    from attest.errors import BaselineError
+    from attest.signing import pae
+    from attest.timeutil import format_time
+    from attest.trust import TrustPolicy, read_baseline_file
+
     policy = TrustPolicy.from_file(args.trust) if args.trust else None
     data = read_baseline_file(args.file)
     try:
@@ -175,6 +189,8 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _signature_status(kid: str, sig: bytes, message: bytes, policy: TrustPolicy | None) -> str:
+    from cryptography.exceptions import InvalidSignature
+
     if policy is None:
         return "not checked (no --trust)"
     for k in policy.keys:

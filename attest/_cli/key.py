@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from attest.signing.keys import generate_key_files, key_id, load_public_key
-
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``key``."""
@@ -23,6 +21,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from attest.signing import generate_key_files, key_id, load_public_key  # cryptography: not for --help
+
     private, public = generate_key_files(args.out)
     print(f"private key: {private} (mode 0600; keep it secret)")
     print(f"public key:  {public}")

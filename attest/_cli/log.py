@@ -14,15 +14,19 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from attest._cli._common import add_state_dir, state_dir
-from attest.errors import ConfigError
+from attest.errors import ConfigError, LogError
 from attest.fsutil import atomic_write, read_bounded
-from attest.log import LogError
-from attest.log.note import VerifierKey
 from attest.model import Verdict
-from attest.signing.keys import load_private_key, raw_public_bytes
 from attest.timeutil import parse_time
+
+if TYPE_CHECKING:
+    from attest.log import VerifierKey
+
+# attest.log and attest.signing are imported inside the commands: `attest --help`
+# builds every command's parser, and they bring in cryptography.
 
 #: A verifier key file holds one short line.
 _MAX_VKEY_FILE = 4096
@@ -131,6 +135,8 @@ def load_vkey(text: str) -> VerifierKey:
     Raises:
         ConfigError: neither a verifier key nor a readable file with one.
     """
+    from attest.log import VerifierKey
+
     try:
         return VerifierKey.parse(text)
     except ConfigError as inline_error:
@@ -145,7 +151,8 @@ def load_vkey(text: str) -> VerifierKey:
 
 
 def _key(args: argparse.Namespace) -> int:
-    from attest.log.store import Log
+    from attest.log import Log, VerifierKey
+    from attest.signing import load_private_key
 
     key = load_private_key(args.dock_key)
     if args.origin is not None:
@@ -158,8 +165,7 @@ def _key(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from attest.log.review import ResultFilter, read_results, render_table
-    from attest.log.store import Log
+    from attest.log import Log, ResultFilter, read_results, render_table
 
     flt = ResultFilter(device=args.device, verdict=args.verdict, since=args.since)
     with Log.read(_log_dir(args)) as log:
@@ -177,7 +183,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from attest.log.audit import audit_log
+    from attest.log import audit_log
 
     vkey = load_vkey(args.vkey)
     old = _read_checkpoint_file(args.checkpoint) if args.checkpoint is not None else None
@@ -203,13 +209,13 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _read_checkpoint_file(path: Path) -> bytes:
-    from attest.log.note import MAX_NOTE_BYTES
+    from attest.log import MAX_NOTE_BYTES
 
     return read_bounded(path, MAX_NOTE_BYTES, what="checkpoint")
 
 
 def _proof(args: argparse.Namespace) -> int:
-    from attest.log.store import Log
+    from attest.log import Log
 
     with Log.read(_log_dir(args)) as log:
         if not 0 <= args.index < log.size:
@@ -222,9 +228,8 @@ def _proof(args: argparse.Namespace) -> int:
 
 
 def _verify_proof(args: argparse.Namespace) -> int:
-    from attest.log.entry import dsse_key_id, entry_problem, make_verifier
-    from attest.log.proof import MAX_PROOF_BYTES, TlogProof
-    from attest.signing.results import read_result
+    from attest.log import MAX_PROOF_BYTES, TlogProof, check_entry
+    from attest.signing import raw_public_bytes, read_result
 
     vkey = load_vkey(args.vkey)
     try:
@@ -235,8 +240,7 @@ def _verify_proof(args: argparse.Namespace) -> int:
     source = str(args.file)
     proof = TlogProof.from_bytes(data, source=source)
     cp, entry = proof.verify(vkey, source=source)
-    public = raw_public_bytes(vkey.public_key)
-    why = entry_problem(entry, make_verifier(public), dsse_key_id(public))
+    why = check_entry(entry, raw_public_bytes(vkey.public_key))
     if why is not None:
         raise LogError(f"{source}: entry {proof.index} is in the log, but {why}", index=proof.index)
     r = read_result(entry, index=proof.index)
@@ -249,10 +253,7 @@ def _verify_proof(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from attest.log.audit import audit_log
-    from attest.log.html import render_html
-    from attest.log.review import read_results
-    from attest.log.store import Log
+    from attest.log import Log, audit_log, read_results, render_html
 
     directory = _log_dir(args)
     vkey = load_vkey(args.vkey) if args.vkey is not None else None

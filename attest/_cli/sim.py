@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _tree(args: argparse.Namespace) -> int:
-    from attest.sim.tree import make_tree
+    from attest.sim import make_tree
 
     try:
         make_tree(args.out)
@@ -126,9 +126,7 @@ def _count(text: str) -> int:
 
 
 def _fc(args: argparse.Namespace) -> int:
-    from attest.sim.fc import SimConfig, run
-    from attest.sim.fc_faults import Faults, Hostile
-    from attest.sim.fc_params import default_params, parse_param_override
+    from attest.sim import Faults, Hostile, SimConfig, default_params, parse_param_override, run_fc
 
     try:
         params = default_params(args.autopilot)
@@ -169,14 +167,14 @@ def _fc(args: argparse.Namespace) -> int:
     if uid is not None:
         cfg.uid = uid
     try:
-        run(cfg)
+        run_fc(cfg)
     except (ValueError, OSError) as e:  # a bad --flash file or flash size, found before the path is printed
         raise ConfigError(str(e)) from e
     return 0
 
 
 def _naks(specs: list[str]) -> dict[int, int]:
-    from attest.mavlink.ftp_proto import Opcode
+    from attest.mavlink import Opcode
 
     ops = {
         "read": (Opcode.READ_FILE, Opcode.BURST_READ_FILE),
@@ -209,7 +207,7 @@ def _register_firmware(ssub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _firmware(args: argparse.Namespace) -> int:
-    from attest.sim.fc_flash import board_for, build_image, release_file_bytes
+    from attest.sim import board_for, build_image, release_file_bytes
 
     fmt = "px4" if args.out.suffix == ".px4" else "apj"
     try:

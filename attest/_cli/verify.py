@@ -7,22 +7,25 @@ import socket
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import structlog
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from attest._cli._common import (
+    add_state_dir,
+    add_target_options,
+    new_nonce,
+    positive_float,
+    state_dir,
+    target_options,
+    warn,
+)
+from attest.logs import get_logger
 
-from attest._cli._common import add_state_dir, add_target_options, new_nonce, state_dir, target_options, warn
-from attest.errors import BaselineError, CollectionError, ConfigError, TransportError
-from attest.log import LogError, LogWriteError
-from attest.model import BaselineRef, DeviceIdentity, Result, Verdict
-from attest.progress import TerminalProgress
-from attest.report import render_text, write_json
-from attest.signing.keys import load_private_key
-from attest.targets import open_collector, target_kind
-from attest.trust.decision import RollbackState, TrustedBaseline, TrustPolicy, read_baseline_file, trust_baseline
-from attest.verifier import verify
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-log = structlog.get_logger()
+    from attest.model import Result
+
+log = get_logger()
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,36 +47,42 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     g.add_argument("--log", type=Path, metavar="DIR", help="the log directory (default: STATE_DIR/log)")
     g.add_argument("--origin", help="the log's origin, used when the log is created (default: this host's name)")
+    p.add_argument(
+        "--max-seconds",
+        type=positive_float,
+        metavar="N",
+        help="end the whole run as an error (exit 3), logged, if it has not finished after N seconds",
+    )
     add_state_dir(p)
     add_target_options(p)
     p.set_defaults(func=_verify)
 
 
 def _verify(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `attest --help` builds every command's parser.
+    from attest.attestation import Attestation, run_attestation
+    from attest.errors import ConfigError
+    from attest.progress import TerminalProgress
+    from attest.report import render_text, write_json
+    from attest.trust import RollbackState, TrustPolicy
+
     started = time.monotonic()
+    if args.log is not None and args.dock_key is None:
+        raise ConfigError("--log needs --dock-key: results are logged only when signed")
     # Configuration errors (exit 2) propagate: there is no result to print.
     policy = TrustPolicy.from_file(args.trust)
     state = RollbackState(state_dir(args))
     recorder = _Recorder.open(args) if args.dock_key else None
-    opts = target_options(args)
-    placeholder = DeviceIdentity(kind=target_kind(args.device), id=args.device, target=args.device)
-    trusted: TrustedBaseline | None = None
-    try:
-        data = read_baseline_file(args.baseline)
-        trusted = trust_baseline(data, policy=policy, state=state, source=str(args.baseline))
-        collector = open_collector(args.device, opts)
-        evidence = collector.collect(
-            trusted.baseline.collection,
-            nonce=new_nonce(),
-            device_match=trusted.baseline.device_match,
-            progress=TerminalProgress.for_stream(),
-        )
-        result = verify(evidence, trusted)
-    except BaselineError as e:
-        ref = _ref(trusted)
-        result = Result(Verdict.UNTRUSTED, placeholder, ref, message=str(e))
-    except (TransportError, CollectionError) as e:
-        result = Result(Verdict.ERROR, placeholder, _ref(trusted), message=str(e))
+    job = Attestation(
+        target=args.device,
+        baseline=args.baseline,
+        policy=policy,
+        state=state,
+        nonce=new_nonce(),
+        options=target_options(args),
+        max_seconds=args.max_seconds,
+    )
+    result = run_attestation(job, progress=TerminalProgress.for_stream())
 
     log_index = None
     if recorder is not None:
@@ -110,7 +119,9 @@ class _Recorder:
         Raises:
             ConfigError: unreadable key, unusable log directory, or a log made with another key.
         """
-        from attest.log.store import Log  # only docks that log pay for importing it
+        from attest.errors import ConfigError, LogError
+        from attest.log import Log
+        from attest.signing import load_private_key
 
         key = load_private_key(args.dock_key)
         log_dir = args.log if args.log is not None else state_dir(args) / "log"
@@ -129,8 +140,10 @@ class _Recorder:
         A result that cannot be logged is not a pass: it becomes an ``error``
         result (exit 3) with no index, and the gate stays shut.
         """
-        from attest.log.store import Log
-        from attest.signing.results import sign_result
+        from attest.errors import LogError, LogWriteError
+        from attest.log import Log
+        from attest.model import Result, Verdict
+        from attest.signing import sign_result
 
         try:
             entry = sign_result(result, self._key, dock_id=socket.gethostname())
@@ -140,10 +153,3 @@ class _Recorder:
             message = f"result ({result.verdict.value}) could not be logged: {e}"
             failed = Result(Verdict.ERROR, result.device, result.baseline, result.findings, message, result.evidence)
             return failed, None
-
-
-def _ref(trusted: TrustedBaseline | None) -> BaselineRef:
-    if trusted is None:
-        return BaselineRef(None, None, None)
-    b = trusted.baseline
-    return BaselineRef(b.name, b.version, trusted.digest)

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from attest.collectors import Collector
+from attest.collectors.base import Collector
 from attest.errors import TransportError
 from attest.hashing import hash_files
 from attest.model import Component, DeviceIdentity, Evidence

@@ -26,25 +26,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from attest.collectors import Collector
+from attest.collectors.base import Collector
 from attest.errors import ConfigError
-from attest.firmware.crc import app_crc_digest, bootloader_crc, raw_crc32
-from attest.firmware.image import FirmwareFormatError, FirmwareImage, decode_image, find_fw_version
-from attest.firmware.search import find_app_descriptor
+from attest.firmware import (
+    FirmwareFormatError,
+    FirmwareImage,
+    app_crc_digest,
+    bootloader_crc,
+    decode_image,
+    find_app_descriptor,
+    find_fw_version,
+    raw_crc32,
+)
 from attest.model import Component, DeviceIdentity, Evidence, Method
 from attest.progress import Progress
 from attest.selection import Selection
 
-__all__ = ["FirmwareImageCollector", "from_file"]
-
-
-def from_file(path: Path) -> Collector:
-    """The collector for the release file at ``path`` (read when collecting).
-
-    Raises:
-        ConfigError: the file cannot be read or is not an ``.apj``/``.px4`` image.
-    """
-    return FirmwareImageCollector(path)
+__all__ = ["FirmwareImageCollector"]
 
 
 class FirmwareImageCollector(Collector):

@@ -1,12 +1,12 @@
-"""Read a flight controller through its serial bootloader (reference §5, §9).
+"""The PX4/ArduPilot serial bootloader protocol, client side (reference §5, §9).
 
-The running firmware is asked to reboot into its bootloader (COMMAND_LONG
-246, param1 3; refused while armed), the port is reopened, and the
-PX4/ArduPilot bootloader protocol gives: board id and app-area size
-(GET_DEVICE), the bootloader's own CRC of the app area (GET_CRC) and, on
-ArduPilot bootloaders, the app area itself (READ_MULTI), which the dock
-hashes. Then BOOT starts the firmware again and the dock waits for its
-heartbeat.
+:class:`BootloaderClient` talks to a bootloader on an open port: GET_SYNC,
+GET_DEVICE (board id, app-area size), GET_CRC (the bootloader's own CRC of
+the app area), READ_MULTI (the app area itself, on ArduPilot bootloaders;
+PX4-Bootloader has none) and BOOT, which starts the firmware again. Asking
+the running firmware to reboot into its bootloader, and turning what the
+bootloader serves into measured components, are the MAVLink collector's
+(:mod:`attest.collectors.mavlink.bootloader`).
 
 Why: the bootloader is separate code from the firmware being attested, so a
 firmware that lies about itself over MAVLink does not answer here. It can
@@ -20,21 +20,14 @@ line is neither kept nor waited on beyond the timeout.
 
 from __future__ import annotations
 
-import hashlib
 import struct
 import time
 from collections.abc import Callable
 
-from attest.collectors.mavlink.measure import Measured
 from attest.errors import CollectionError, TransportError
-from attest.firmware.crc import app_crc_digest, crc32_strip_padding, raw_crc32
-from attest.firmware.image import FirmwareFormatError
-from attest.firmware.search import find_app_in_area
-from attest.mavlink.link import Budget
-from attest.model import Component, Finding, FindingKind, Method, Severity
-from attest.transports.serialport import SerialTransport
+from attest.transports import Budget, SerialTransport
 
-__all__ = ["BootloaderClient", "measure_via_bootloader"]
+__all__ = ["INFO_BL_REV", "INFO_BOARD_ID", "INFO_FW_SIZE", "MAX_FW_SIZE", "BootloaderClient"]
 
 INSYNC, OK, FAILED, INVALID = 0x12, 0x10, 0x11, 0x13
 EOC = 0x20
@@ -175,78 +168,3 @@ class BootloaderClient:
             self._call("BOOT", bytes((BOOT, EOC)), 0)
         except _UnsupportedError:
             raise CollectionError("bootloader refused BOOT") from None
-
-
-def measure_via_bootloader(
-    bl: BootloaderClient,
-    *,
-    parts: list[str],
-    board_id: int,
-    image_size: int | None,
-    on_bytes: Callable[[int], None] | None = None,
-) -> Measured:
-    """``fc/firmware`` (READ_MULTI, dock-hashed) and ``fc/app-crc`` (GET_CRC) from a synced bootloader.
-
-    Findings: the bootloader's board id differs from the firmware's claim;
-    GET_CRC disagrees with the CRC of the bytes READ_MULTI served.
-
-    Args:
-        bl: a client whose :meth:`BootloaderClient.sync` succeeded.
-        parts: which of ``firmware``, ``app-crc`` to produce.
-        board_id: the board id the running firmware reported.
-        image_size: the application length a firmware-image baseline records
-            (else the app descriptor found in the app area, else the whole area).
-        on_bytes: progress callback.
-    """
-    out = Measured()
-    rev = bl.get_device(INFO_BL_REV)
-    bl_board = bl.get_device(INFO_BOARD_ID)
-    fw_size = bl.get_device(INFO_FW_SIZE)
-    if bl_board is None or fw_size is None or not 0 < fw_size <= MAX_FW_SIZE:
-        raise CollectionError(f"bootloader reports board id {bl_board} and app area {fw_size}: not usable")
-    out.notes["bootloader"] = {"protocol": rev, "board_id": bl_board, "fw_size": fw_size}
-    if bl_board != board_id:
-        out.findings.append(
-            Finding("fc/bootloader", FindingKind.DEVICE_LIED, Severity.CRITICAL, board_id, bl_board,
-                    "the bootloader's board id differs from the one the firmware reported")
-        )  # fmt: skip
-    crc = bl.get_crc()
-    area = None
-    if "firmware" in parts:
-        bl.get_device(INFO_FW_SIZE)  # resets the READ_MULTI address
-        area = bl.read_app(fw_size, on_bytes)
-    length = image_size
-    if length is None and area is not None:
-        try:
-            desc = find_app_in_area(area)
-        except FirmwareFormatError as e:
-            # Too many candidate descriptors to examine: what the application is cannot be said.
-            for p in parts:
-                name = f"fc/{p}"
-                out.components[name] = Component(name, _KINDS[p], error=f"bootloader app area: {e}")
-            return out
-        length = desc.image_size if desc is not None else None
-    if length is None or length > fw_size:
-        length = fw_size
-    if area is not None:
-        if raw_crc32(area) != crc:
-            out.findings.append(
-                Finding("fc/app-crc", FindingKind.DEVICE_LIED, Severity.CRITICAL, f"crc32:{raw_crc32(area):08x}",
-                        f"crc32:{crc:08x}", "bootloader GET_CRC does not match the flash it served")
-            )  # fmt: skip
-        attrs: dict[str, str | int | bool | None] = {"size": length, "source": "bootloader READ_MULTI"}
-        out.components["fc/firmware"] = Component(
-            "fc/firmware", "firmware", hashlib.sha256(area[:length]).hexdigest(), attrs, Method.DOCK_READ
-        )
-    else:
-        out.notes["read_multi"] = "not offered by this bootloader: the application was not read"
-    if "app-crc" in parts:
-        app_crc = crc32_strip_padding(crc, fw_size - length)
-        attrs = {"crc32": f"{app_crc:08x}", "length": length, "get_crc": f"{crc:08x}", "fw_size": fw_size}
-        out.components["fc/app-crc"] = Component(
-            "fc/app-crc", "crc32", app_crc_digest(app_crc, length), attrs, Method.DEVICE_REPORTED
-        )
-    return out
-
-
-_KINDS = {"firmware": "firmware", "app-crc": "crc32"}

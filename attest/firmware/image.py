@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "FW_VERSION_MAGIC",
     "FirmwareFormatError",
     "FirmwareImage",
     "FwVersion",

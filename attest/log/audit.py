@@ -23,8 +23,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from attest.errors import ConfigError
-from attest.log import LogError
+from attest.errors import ConfigError, LogError
 from attest.log.checkpoint import Checkpoint, open_checkpoint
 from attest.log.entry import CHUNK, check_chunks
 from attest.log.layout import ENTRIES, INDEX, UNCOMMITTED, open_regular
@@ -33,7 +32,7 @@ from attest.log.note import VerifierKey
 from attest.log.store import Log
 from attest.log.tiles import TILE_HEIGHT, TILE_WIDTH, expected_counts, level_file, memory_reader, reduce_pairs
 from attest.log.tiles import subtree_hash as _subtree_hash
-from attest.signing.keys import raw_public_bytes
+from attest.signing import raw_public_bytes
 
 __all__ = ["AuditReport", "Problem", "audit_log"]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from attest.log import LogError
+from attest.errors import LogError
 from attest.log.merkle import HASH_SIZE
 from attest.log.note import Note, VerifierKey, check_key_name, sign_note
 

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from attest.log.layout import ENTRIES, INDEX, open_regular
 from attest.log.merkle import HASH_SIZE
 from attest.log.tiles import TILE_WIDTH, reduce_pairs
-from attest.signing.dsse import pae
+from attest.signing import pae
 
 __all__ = [
     "CHUNK",
@@ -36,6 +36,7 @@ __all__ = [
     "EntryChecker",
     "check_chunk",
     "check_chunks",
+    "check_entry",
     "dsse_key_id",
     "entry_problem",
     "make_verifier",
@@ -149,6 +150,15 @@ def entry_problem(entry: bytes, verify: EntryChecker, keyid: str) -> str | None:
         if sig is not None and verify(sig, message):
             return None
     return "no valid signature by the log's key"
+
+
+def check_entry(entry: bytes, public: bytes) -> str | None:
+    """Why one ``entry`` is not a DSSE envelope signed by the raw 32-byte ``public`` key, or ``None``.
+
+    The one-entry form of :func:`entry_problem` (``attest log verify-proof``);
+    checking many entries, make the verifier once instead.
+    """
+    return entry_problem(entry, make_verifier(public), dsse_key_id(public))
 
 
 # -- checking many entries fast (attest log verify) ----------------------------------------------

@@ -18,7 +18,7 @@ from typing import Any
 
 from attest.log.checkpoint import Checkpoint
 from attest.log.review import DroneSummary, summarise
-from attest.signing.results import LoggedResult
+from attest.signing import LoggedResult
 from attest.timeutil import format_time
 
 __all__ = ["render_html"]

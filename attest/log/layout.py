@@ -19,9 +19,8 @@ import os
 import stat
 from pathlib import Path
 
-from attest.errors import ConfigError
+from attest.errors import ConfigError, LogError
 from attest.fsutil import fsync_dir, write_new
-from attest.log import LogError
 from attest.log.note import check_key_name
 from attest.log.tiles import level_file
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 
-from attest.log import LogError
+from attest.errors import LogError
 
 __all__ = [
     "EMPTY_ROOT",

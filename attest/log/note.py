@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from attest.errors import ConfigError
-from attest.log import LogError
-from attest.signing.keys import raw_public_bytes
+from attest.errors import ConfigError, LogError
+from attest.signing import raw_public_bytes
 
 __all__ = [
     "MAX_NOTE_BYTES",

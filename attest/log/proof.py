@@ -21,7 +21,7 @@ import binascii
 import re
 from dataclasses import dataclass
 
-from attest.log import LogError
+from attest.errors import LogError
 from attest.log.checkpoint import Checkpoint, open_checkpoint
 from attest.log.merkle import HASH_SIZE, leaf_hash, verify_inclusion
 from attest.log.note import MAX_NOTE_BYTES, VerifierKey

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TextIO
 
 from attest.log.store import Log
-from attest.signing.results import LoggedResult, read_result
+from attest.signing import LoggedResult, read_result
 from attest.timeutil import format_time
 
 __all__ = ["DroneSummary", "ResultFilter", "read_results", "render_table", "summarise"]

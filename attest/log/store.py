@@ -1,8 +1,11 @@
 """The log directory: open or create it, lock it, read it, prove entries, append.
 
-:class:`Log` is the one handle on a log. Its files and their formats are in
-:mod:`attest.log.layout`; appending and crash repair in :mod:`attest.log.writer`;
-checking every byte with only the vkey in :mod:`attest.log.audit`.
+:class:`Log` is the one handle on a log, and the facade over the modules
+below it: the files' names and formats are in :mod:`attest.log.layout`; the
+open files, their bounded reads and the checkpoint snapshot in
+:mod:`attest.log.files`; appending and crash repair in :mod:`attest.log.writer`.
+``Log`` owns the lock and calls those with it held. Checking every byte with
+only the vkey is :mod:`attest.log.audit`.
 """
 
 from __future__ import annotations
@@ -17,30 +20,17 @@ from typing import Self
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from attest.errors import ConfigError
-from attest.log import LogError, LogWriteError, writer
+from attest.errors import ConfigError, LogError, LogWriteError
 from attest.log.checkpoint import Checkpoint
 from attest.log.entry import MAX_ENTRY_BYTES, dsse_key_id, entry_problem, make_verifier
-from attest.log.layout import (
-    CHECKPOINT,
-    END_RECORD,
-    ENTRIES,
-    INDEX,
-    LEN_PREFIX,
-    LOCK,
-    ORIGIN,
-    create_layout,
-    open_regular,
-    pread_exact,
-    read_origin,
-    read_small,
-)
-from attest.log.merkle import EMPTY_ROOT, HASH_SIZE, inclusion_proof, leaf_hash, verify_inclusion
-from attest.log.merkle import consistency_proof as _consistency_proof
-from attest.log.note import MAX_NOTE_BYTES, Note
+from attest.log.files import LogFiles
+from attest.log.layout import LOCK, ORIGIN, create_layout, read_origin, read_small
+from attest.log.merkle import EMPTY_ROOT, inclusion_proof, leaf_hash, verify_inclusion
+from attest.log.merkle import consistency_proof as merkle_consistency_proof
 from attest.log.proof import TlogProof
-from attest.log.tiles import ReadHashes, expected_counts, level_file, subtree_hash
-from attest.signing.keys import raw_public_bytes
+from attest.log.tiles import ReadHashes, subtree_hash
+from attest.log.writer import check_key, repair, verified_head, write
+from attest.signing import raw_public_bytes
 
 __all__ = ["Log"]
 
@@ -59,12 +49,9 @@ class Log:
     def __init__(self, directory: Path, origin: str, *, writable: bool, lock_fd: int | None) -> None:
         self.directory = directory
         self.origin = origin
-        self._writable = writable
+        self._files = LogFiles(directory, origin, writable=writable)
         self._lock_fd = lock_fd
         self._shared_depth = 0
-        self._fds: dict[str, int] = {}
-        self._note: bytes | None = None
-        self._head: Checkpoint | None = None
 
     # -- opening -----------------------------------------------------------------------------------
 
@@ -104,8 +91,8 @@ class Log:
                         raise ConfigError(f"{directory}: not an attestation log (no {ORIGIN} file)")
                     create_layout(directory, origin)
                 log = cls(directory, read_origin(directory), writable=True, lock_fd=lock_fd)
-                writer.repair(log)
-                log._load_head()
+                repair(log._files)
+                log._files.load_head()
             finally:
                 fcntl.flock(lock_fd, fcntl.LOCK_UN)
         except BaseException:
@@ -134,7 +121,7 @@ class Log:
         log = cls(directory, read_origin(directory), writable=False, lock_fd=lock_fd)
         try:
             with log.shared_lock():
-                log._load_head()
+                log._files.load_head()
         except BaseException:
             log.close()
             raise
@@ -142,9 +129,7 @@ class Log:
 
     def close(self) -> None:
         """Close every file; the object is unusable afterwards."""
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
+        self._files.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -188,22 +173,22 @@ class Log:
             ConfigError: the log was started with another key.
             LogError: the checkpoint does not verify.
         """
-        writer.check_key(self, key)
+        check_key(self._files, key)
 
     @property
     def size(self) -> int:
         """Entries in the snapshot (the checkpoint's tree size; 0 without a checkpoint)."""
-        return self._head.size if self._head else 0
+        return self._files.size
 
     @property
     def checkpoint_note(self) -> bytes | None:
         """The snapshot's signed checkpoint note, verbatim (``None`` before the first append)."""
-        return self._note
+        return self._files.note
 
     @property
     def checkpoint(self) -> Checkpoint | None:
         """The snapshot's checkpoint, parsed but **not verified**."""
-        return self._head
+        return self._files.head
 
     def refresh(self) -> None:
         """Take a new snapshot: re-read the checkpoint.
@@ -212,45 +197,9 @@ class Log:
             LogError: the checkpoint is malformed.
         """
         with self.shared_lock():
-            self._load_head()
-
-    def _load_head(self) -> None:
-        note = read_small(self.directory / CHECKPOINT, MAX_NOTE_BYTES)
-        if note is None:
-            self._note, self._head = None, None
-            return
-        src = str(self.directory / CHECKPOINT)
-        head = Checkpoint.from_text(Note.parse(note, source=src).text, source=src)
-        if head.origin != self.origin:
-            raise LogError(f"{src}: origin is {head.origin!r}, but the log's origin is {self.origin!r}")
-        self._note, self._head = note, head
+            self._files.load_head()
 
     # -- reading -----------------------------------------------------------------------------------
-
-    def _fd(self, name: str) -> int:
-        fd = self._fds.get(name)
-        if fd is None:
-            path = self.directory / name
-            try:
-                if self._writable:
-                    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
-                else:
-                    fd = open_regular(path)
-            except FileNotFoundError as e:
-                raise LogError(f"{self.directory / name}: missing") from e
-            except OSError as e:
-                raise ConfigError(f"{self.directory / name}: cannot open: {e.strerror}") from e
-            self._fds[name] = fd
-        return fd
-
-    def _ends(self, first: int, count: int) -> list[int]:
-        """End offsets of entries ``first .. first + count - 1`` (with the start of ``first`` in front)."""
-        lo = first - 1 if first > 0 else 0
-        raw = pread_exact(self._fd(INDEX), (first + count - lo) * END_RECORD, lo * END_RECORD)
-        if len(raw) != (first + count - lo) * END_RECORD:
-            raise LogError(f"{self.directory / INDEX}: truncated (entry {len(raw) // END_RECORD + lo} is missing)")
-        ends = [int.from_bytes(raw[i : i + END_RECORD], "big") for i in range(0, len(raw), END_RECORD)]
-        return ends if first > 0 else [0, *ends]
 
     def entry(self, index: int) -> bytes:
         """The bytes of entry ``index``.
@@ -270,38 +219,11 @@ class Log:
             LogError: an entry's stored framing is broken (names its index).
         """
         stop = self.size if stop is None else min(stop, self.size)
-        fd = self._fd(ENTRIES)
-        i = max(0, start)
-        while i < stop:
-            count = min(4096, stop - i)
-            ends = self._ends(i, count)
-            lo, hi = ends[0], ends[-1]
-            block = pread_exact(fd, hi - lo, lo) if 0 <= lo <= hi <= lo + (32 << 20) else None
-            for k in range(count):
-                a, b = ends[k], ends[k + 1]
-                if not 0 <= a <= b - LEN_PREFIX <= a + MAX_ENTRY_BYTES:
-                    raise LogError(f"{self.directory / INDEX}: entry {i + k} has an impossible offset", index=i + k)
-                rec = block[a - lo : b - lo] if block is not None else pread_exact(fd, b - a, a)
-                if len(rec) != b - a:
-                    raise LogError(f"{self.directory / ENTRIES}: truncated at entry {i + k}", index=i + k)
-                if int.from_bytes(rec[:LEN_PREFIX], "big") != b - a - LEN_PREFIX:
-                    raise LogError(f"{self.directory / ENTRIES}: entry {i + k} has a bad length prefix", index=i + k)
-                yield i + k, rec[LEN_PREFIX:]
-            i += count
+        yield from self._files.read_entries(start, stop)
 
     def hash_reader(self, size: int | None = None) -> ReadHashes:
         """A reader of the stored hashes of the tree of ``size`` leaves (default: the snapshot's)."""
-        counts = expected_counts(self.size if size is None else size)
-
-        def read(level: int, first: int, count: int) -> bytes:
-            if level >= len(counts) or first < 0 or first + count > counts[level]:
-                raise ValueError(f"hashes {first}..{first + count - 1} of level {level} are not in the tree")
-            data = pread_exact(self._fd(level_file(level)), count * HASH_SIZE, first * HASH_SIZE)
-            if len(data) != count * HASH_SIZE:
-                raise LogError(f"{self.directory / level_file(level)}: truncated", index=first << (8 * level))
-            return data
-
-        return read
+        return self._files.hash_reader(self.size if size is None else size)
 
     def root(self, size: int | None = None) -> bytes:
         """The root of the first ``size`` entries (default: the snapshot), from stored hashes."""
@@ -324,7 +246,7 @@ class Log:
         if new_size > self.size:
             raise ValueError(f"no tree of size {new_size} in a log of {self.size}")
         read = self.hash_reader()
-        return _consistency_proof(old_size, new_size, lambda a, b: subtree_hash(a, b, read))
+        return merkle_consistency_proof(old_size, new_size, lambda a, b: subtree_hash(a, b, read))
 
     def prove(self, index: int) -> TlogProof:
         """A C2SP tlog-proof of entry ``index`` under the snapshot's checkpoint, entry bytes as ``extra``.
@@ -336,15 +258,16 @@ class Log:
             IndexError: no such entry.
             LogError: the stored hashes or entry do not lead to the checkpoint's root.
         """
-        if self._head is None or self._note is None or not 0 <= index < self.size:
+        head, note = self._files.head, self._files.note
+        if head is None or note is None or not 0 <= index < self.size:
             raise IndexError(f"no entry {index}: the log has {self.size} entries")
         entry = self.entry(index)
         path = self.inclusion_proof(index)
         try:
-            verify_inclusion(index, self.size, leaf_hash(entry), path, self._head.root)
+            verify_inclusion(index, self.size, leaf_hash(entry), path, head.root)
         except LogError as e:
             raise LogError(f"{self.directory}: stored data is inconsistent: {e}", index=index) from e
-        return TlogProof(index, tuple(path), self._note, entry)
+        return TlogProof(index, tuple(path), note, entry)
 
     # -- appending ---------------------------------------------------------------------------------
 
@@ -353,7 +276,7 @@ class Log:
 
         Args:
             entry: a DSSE envelope (compact JSON) signed by ``key``, e.g. from
-                :func:`attest.signing.results.sign_result`.
+                :func:`attest.signing.sign_result`.
             key: the log's Ed25519 key: it signs the checkpoint.
 
         Returns:
@@ -372,7 +295,7 @@ class Log:
 
         Same contract as :meth:`append`; returns the range of new indexes.
         """
-        if not self._writable:
+        if not self._files.writable:
             raise RuntimeError("this log was opened read-only (Log.read); use Log.open to append")
         batch = list(entries)
         public = raw_public_bytes(key.public_key())
@@ -389,8 +312,8 @@ class Log:
             raise RuntimeError("this log is closed")
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         try:
-            writer.repair(self)
-            head = writer.verified_head(self, key)
-            return writer.write(self, head, batch, key)
+            repair(self._files)
+            head = verified_head(self._files, key)
+            return write(self._files, head, batch, key)
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)

@@ -1,7 +1,8 @@
 """The errors of the dock's MAVLink FTP client, and the names of NAK codes in their messages.
 
-Shared by the client's requests (:mod:`attest.mavlink.ftp`) and its file
-reads (:mod:`attest.mavlink.ftp_read`), which raise the same errors.
+Raised by the request layer (:mod:`attest.mavlink.ftp_channel`, which turns
+a NAK into an error), by file reads (:mod:`attest.mavlink.ftp_read`) and by
+the client facade (:mod:`attest.mavlink.ftp`).
 """
 
 from __future__ import annotations

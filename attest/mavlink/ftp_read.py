@@ -10,26 +10,27 @@ earlier request cannot be taken for data of this one.
 A hostile controller must not be able to keep a read open: only new data
 (or the file's end) earns more waiting time, never a repeated packet, and
 each whole read must average :data:`RATE_FLOOR` bytes per second after the
-first link timeout (:class:`~attest.mavlink.link.Budget`).
+first link timeout (:class:`~attest.mavlink.budget.Budget`).
 
 Hand-written for the same reasons as :mod:`attest.mavlink.ftp`: a read
-either returns every byte of the file or raises.
+either returns every byte of the file or raises. The reader is a client of
+:class:`~attest.mavlink.ftp_channel.FtpChannel`'s public interface (new
+requests, reply matching, round-trip samples); the
+:class:`~attest.mavlink.ftp.FtpClient` facade opens the file, runs a
+:class:`Reader` and closes the file.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from attest.errors import CollectionError, TransportError
 from attest.mavlink.frames import Frame
+from attest.mavlink.ftp_channel import FtpChannel
 from attest.mavlink.ftp_errors import FtpNakError, SessionLostError, nak_name
 from attest.mavlink.ftp_proto import DATA_MAX, FtpOp, Nak, Opcode
-from attest.mavlink.link import Budget
-
-if TYPE_CHECKING:
-    from attest.mavlink.ftp import FtpClient
+from attest.transports import Budget
 
 __all__ = ["BLOCK", "BURST_WINDOW", "MAX_FILE_SIZE", "RATE_FLOOR", "Reader"]
 
@@ -57,15 +58,24 @@ class Reader:
     """
 
     def __init__(
-        self, ftp: FtpClient, path: str, session: int, on_bytes: Callable[[int], None] | None, *, limit: int
+        self, channel: FtpChannel, path: str, session: int, on_bytes: Callable[[int], None] | None, *, limit: int
     ) -> None:
-        self.ftp, self.path, self.session, self.on_bytes, self.limit = ftp, path, session, on_bytes, limit
+        """Prepare to read ``path``, open as ``session`` (nothing is sent before :meth:`run`).
+
+        Args:
+            channel: the FTP channel the file was opened on.
+            path: the file, for error messages.
+            session: the session id OpenFileRO returned.
+            on_bytes: progress callback (bytes just stored).
+            limit: the most bytes the file may have (its stated length, or :data:`MAX_FILE_SIZE`).
+        """
+        self.channel, self.path, self.session, self.on_bytes, self.limit = channel, path, session, on_bytes, limit
         self.blocks: dict[int, bytes] = {}  # block index -> data (BLOCK bytes, shorter only at the end)
         self.eof: int | None = None  # file length, once known
         self.burst_ok = True
         self.requests: dict[int, FtpOp] = {}  # seq -> ReadFile request of this read
         self.bursts: list[FtpOp] = []  # BurstReadFile requests of this read, oldest first
-        link = ftp._link
+        link = channel.link
         # budget.done counts the bytes stored (plus one per block, so an empty last block counts):
         # it grows only with new data, never with a repeat.
         self.budget = Budget(
@@ -80,7 +90,7 @@ class Reader:
 
     def _check(self, have: int) -> None:
         """Raise if nothing new arrived for the link timeout, or the read fell below its floor rate."""
-        link = self.ftp._link
+        link = self.channel.link
         if time.monotonic() - self.last_progress >= link.timeout:
             raise TransportError(
                 f"{link.transport.target}: no FTP data for {self.path!r} at offset {have} within {link.timeout:g} s"
@@ -88,24 +98,24 @@ class Reader:
         self.budget.check()
 
     def _send(self, opcode: int, offset: int) -> FtpOp:
-        req = self.ftp._new(opcode, session=self.session, offset=offset, size=BLOCK)
+        req = self.channel.request(opcode, session=self.session, offset=offset, size=BLOCK)
         if opcode == Opcode.BURST_READ_FILE:
             self.bursts.append(req)
         else:
             self.requests[req.seq] = req
-        self.ftp._link.send_ftp(req)
+        self.channel.send(req)
         return req
 
     def _match(self, frame: Frame) -> tuple[FtpOp, FtpOp] | None:
         """``(request, reply)`` if ``frame`` answers one of this read's requests."""
-        op = self.ftp._parse(frame)
+        op = self.channel.parse(frame)
         if op is None or op.session != self.session:
             return None
         if op.req_opcode == Opcode.READ_FILE:
             req = self.requests.get((op.seq - 1) & 0xFFFF)
-            return (req, op) if req is not None and self.ftp._accept(op, req) else None
+            return (req, op) if req is not None and self.channel.accept(op, req) else None
         for req in reversed(self.bursts[-_BURSTS_MATCHED:]):  # newest first: windows overlap
-            if self.ftp._accept(op, req, BURST_WINDOW):
+            if self.channel.accept(op, req, BURST_WINDOW):
                 return req, op
         return None
 
@@ -169,40 +179,40 @@ class Reader:
         repeating a packet the dock already has gains no time. Nor does
         anything extend it past the read's budget.
         """
-        ftp = self.ftp
+        channel = self.channel
         start = time.monotonic()
         deadline = min(start + first_wait, self.budget.deadline)
         answered = False
-        while (frame := ftp._link.recv(deadline)) is not None:
+        while (frame := channel.link.recv(deadline)) is not None:
             matched = self._match(frame)
             if matched is None:
                 continue
             of, op = matched
             if of is req and not answered:
-                ftp._sample_rtt(time.monotonic() - start)
+                channel.sample_rtt(time.monotonic() - start)
                 answered = True
             before = self.progress
             if self._handle(of, op) and of is req:
                 return True
             if self.progress != before:
-                deadline = min(time.monotonic() + ftp._read_retry, self.budget.deadline)
+                deadline = min(time.monotonic() + channel.read_retry, self.budget.deadline)
         return False
 
     def _read_block(self, index: int) -> None:
         """ReadFile one block (again, same seq, until answered or the link timeout)."""
-        ftp = self.ftp
+        channel, link = self.channel, self.channel.link
         req = self._send(Opcode.READ_FILE, index * BLOCK)
-        end = time.monotonic() + ftp._link.timeout
-        while not self._await(req, ftp._read_retry):
+        end = time.monotonic() + link.timeout
+        while not self._await(req, channel.read_retry):
             if index in self.blocks or (self.eof is not None and index * BLOCK >= self.eof):
                 return  # a late burst packet already filled it
             self.budget.check()
             if time.monotonic() >= end:
                 raise TransportError(
-                    f"{ftp._link.transport.target}: no FTP reply to ReadFile {self.path!r} at offset "
-                    f"{index * BLOCK} within {ftp._link.timeout:g} s"
+                    f"{link.transport.target}: no FTP reply to ReadFile {self.path!r} at offset "
+                    f"{index * BLOCK} within {link.timeout:g} s"
                 )
-            ftp._link.send_ftp(req)
+            channel.send(req)
 
     def run(self) -> bytes:
         """Read the whole file (the session is open): every byte of it, or raise.
@@ -213,7 +223,6 @@ class Reader:
             CollectionError: inconsistent or oversized data.
             TransportError: the controller stopped answering, or served slower than :data:`RATE_FLOOR`.
         """
-        ftp = self.ftp
         while True:
             have = self._contiguous()
             if self.eof is not None and have >= self.eof:
@@ -228,7 +237,7 @@ class Reader:
                 continue
             if self.burst_ok:
                 # The first reply may take a while (the file is opened, seeked): wait the full retry.
-                self._await(self._send(Opcode.BURST_READ_FILE, have), ftp._retry)
+                self._await(self._send(Opcode.BURST_READ_FILE, have), self.channel.retry)
             else:
                 self._read_block(have // BLOCK)
         end = self.eof if self.eof is not None else 0

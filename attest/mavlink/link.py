@@ -16,11 +16,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from attest.errors import TransportError
-from attest.mavlink import ftp_proto
 from attest.mavlink.frames import Deframer, Frame, decode, encode, mavlink
-from attest.transports.serialport import SerialTransport
+from attest.mavlink.ftp_proto import MSG_ID as FTP_MSG_ID
+from attest.mavlink.ftp_proto import FtpOp, pack_ftp
+from attest.transports import SerialTransport
 
-__all__ = ["DOCK_COMPONENT", "DOCK_SYSTEM", "Budget", "Link"]
+__all__ = ["DOCK_COMPONENT", "DOCK_SYSTEM", "Link"]
 
 #: The dock's own ids: a ground station (MAV_COMP_ID_MISSIONPLANNER).
 DOCK_SYSTEM = 255
@@ -30,52 +31,6 @@ _AUTOPILOT_INVALID = 8
 _MAV_CMD_REQUEST_MESSAGE = 512
 
 T = TypeVar("T")
-
-
-class Budget:
-    """A hard bound on one long transfer: ``grace`` seconds, plus one second per ``floor`` units received.
-
-    Each wait inside a transfer is bounded by the link timeout, which stops a
-    device that goes silent. This stops one that keeps a transfer alive by
-    dribbling (one new block or parameter just inside every timeout): after
-    the first ``grace`` seconds the transfer must average at least ``floor``
-    units per second, or :meth:`check` raises.
-
-    Args:
-        grace: seconds allowed before anything must have arrived (the link timeout).
-        floor: the slowest average rate accepted, in units per second.
-        what: the transfer, for the error message (``"FTP read of '@PARAM/param.pck'"``).
-        unit: the unit counted in :attr:`done` (``"bytes"``).
-        target: the device, for the error message.
-    """
-
-    def __init__(self, grace: float, floor: float, *, what: str, unit: str, target: str) -> None:
-        self.start = time.monotonic()
-        self.grace = grace
-        self.floor = floor
-        self.what = what
-        self.unit = unit
-        self.target = target
-        #: Units received so far (the caller counts only new ones).
-        self.done = 0
-
-    @property
-    def deadline(self) -> float:
-        """The monotonic time by which more must have arrived."""
-        return self.start + self.grace + self.done / self.floor
-
-    def check(self) -> None:
-        """Raise if the transfer fell below its floor rate.
-
-        Raises:
-            TransportError: naming the transfer, what arrived and the rate required.
-        """
-        now = time.monotonic()
-        if now > self.deadline:
-            raise TransportError(
-                f"{self.target}: {self.what} too slow: {self.done} {self.unit} in {now - self.start:.1f} s "
-                f"(at least {self.floor:g} {self.unit}/s are required after the first {self.grace:g} s)"
-            )
 
 
 class Link:
@@ -112,13 +67,13 @@ class Link:
         """Send a pymavlink message object as a MAVLink 2 frame."""
         self._mav.send(msg)
 
-    def send_ftp(self, op: ftp_proto.FtpOp) -> None:
+    def send_ftp(self, op: FtpOp) -> None:
         """Send one FTP request to the autopilot."""
-        payload = ftp_proto.pack_ftp(op, target_system=self.target_system, target_component=self.target_component)
+        payload = pack_ftp(op, target_system=self.target_system, target_component=self.target_component)
         seq = self._mav.seq
         self._mav.seq = (seq + 1) % 256
         self.transport.write(
-            encode(ftp_proto.MSG_ID, payload, seq=seq, sysid=DOCK_SYSTEM, compid=DOCK_COMPONENT),
+            encode(FTP_MSG_ID, payload, seq=seq, sysid=DOCK_SYSTEM, compid=DOCK_COMPONENT),
         )
 
     def recv(self, deadline: float) -> Frame | None:

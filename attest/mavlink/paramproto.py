@@ -19,8 +19,9 @@ from collections.abc import Callable
 
 from attest.errors import CollectionError, TransportError
 from attest.mavlink.frames import mavlink
-from attest.mavlink.link import Budget, Link
+from attest.mavlink.link import Link
 from attest.mavlink.params import Param, ParamFormatError, param_from_value
+from attest.transports import Budget
 
 __all__ = ["fetch_params"]
 

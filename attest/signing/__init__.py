@@ -1,1 +1,40 @@
-"""Signing: Ed25519 key files, DSSE envelopes, and the dock's signed attestation results."""
+"""Signing: Ed25519 key files, DSSE envelopes, and the dock's signed attestation results.
+
+Modules, one job each:
+
+* :mod:`attest.signing.keys`    -- Ed25519 key files: generate, load, name (key id)
+* :mod:`attest.signing.dsse`    -- DSSE envelopes: parse, sign, check signatures
+* :mod:`attest.signing.results` -- a result as a signed in-toto Statement (a log entry), and read back
+
+Outside this package, import these names from here, not from the modules.
+Nothing here reads or writes the log (:mod:`attest.log` stores the entries).
+"""
+
+from __future__ import annotations
+
+from attest.signing.dsse import Envelope, Signature, pae
+from attest.signing.keys import (
+    generate_key_files,
+    key_id,
+    load_private_key,
+    load_public_key,
+    public_key_path_for,
+    raw_public_bytes,
+)
+from attest.signing.results import LoggedResult, read_result, result_statement, sign_result
+
+__all__ = [
+    "Envelope",
+    "LoggedResult",
+    "Signature",
+    "generate_key_files",
+    "key_id",
+    "load_private_key",
+    "load_public_key",
+    "pae",
+    "public_key_path_for",
+    "raw_public_bytes",
+    "read_result",
+    "result_statement",
+    "sign_result",
+]

@@ -34,8 +34,7 @@ from typing import Any
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from attest.errors import AttestError
-from attest.log import LogError
+from attest.errors import AttestError, LogError
 from attest.model import Result
 from attest.signing.dsse import Envelope
 from attest.timeutil import format_time, parse_time
@@ -157,7 +156,7 @@ def result_statement(result: Result, *, dock_id: str, now: datetime | None = Non
 def sign_result(result: Result, key: Ed25519PrivateKey, *, dock_id: str, now: datetime | None = None) -> bytes:
     """The signed result: a DSSE envelope over the canonical Statement, as compact JSON bytes.
 
-    These bytes are a log entry: pass them to :meth:`attest.log.store.Log.append`.
+    These bytes are a log entry: pass them to :meth:`attest.log.Log.append`.
 
     Args:
         result: the verdict to record (``evidence`` may be ``None``).

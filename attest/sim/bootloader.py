@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import struct
 
-from attest.firmware.crc import raw_crc32
+from attest.firmware import raw_crc32
 
 __all__ = ["BootloaderServer"]
 

@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from attest.firmware.image import decode_image
-from attest.mavlink.frames import Deframer, Frame
-from attest.mavlink.params import Param, encode_pck
+from attest.firmware import decode_image
+from attest.mavlink import Deframer, Frame, Param, encode_pck
 from attest.sim.bootloader import BootloaderServer
 from attest.sim.fc_app import App, Identity
 from attest.sim.fc_faults import Faults, Hostile, LineFaults, is_data_frame, long_name_files, stuff_descriptors
@@ -35,7 +34,7 @@ from attest.sim.fc_flash import Board, board_for, build_flash, build_image
 from attest.sim.fc_ftp import FtpServer, VirtualFile
 from attest.sim.fc_params import default_params
 
-__all__ = ["SimConfig", "SimFC", "default_files", "run"]
+__all__ = ["SimConfig", "SimFC", "default_files", "run_fc"]
 
 #: Output queued ahead of the line; more waits in the answer generators.
 _HIGH_WATER = 16384
@@ -268,7 +267,7 @@ class SimFC:
                 tokens -= n
 
 
-def run(cfg: SimConfig, stdout: TextIO = sys.stdout) -> None:
+def run_fc(cfg: SimConfig, stdout: TextIO = sys.stdout) -> None:
     """Open a pty, print its path, serve until killed."""
     sim = SimFC(cfg)  # build everything first: the printed path means "ready"
     master, slave = os.openpty()

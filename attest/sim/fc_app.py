@@ -12,9 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from attest.mavlink import ftp_proto
-from attest.mavlink.frames import Frame, decode, encode, mavlink
-from attest.mavlink.params import Param, param_value_fields
+from attest.mavlink import FTP_MSG_ID, Frame, Param, decode, encode, mavlink, pack_ftp, param_value_fields, unpack_ftp
 from attest.sim.fc_flash import Board
 from attest.sim.fc_ftp import FtpServer
 
@@ -99,14 +97,14 @@ class App:
 
     def handle(self, frame: Frame) -> Iterator[bytes]:
         """Frames answering ``frame`` (lazily: a parameter list or a burst is long)."""
-        if frame.msgid == ftp_proto.MSG_ID:
-            tsys, _tcomp, op = ftp_proto.unpack_ftp(frame.payload)
+        if frame.msgid == FTP_MSG_ID:
+            tsys, _tcomp, op = unpack_ftp(frame.payload)
             if tsys in (0, SYSID) and self._id.ftp:
                 for reply in self._ftp.handle(op):
-                    payload = ftp_proto.pack_ftp(reply, target_system=frame.sysid, target_component=frame.compid)
+                    payload = pack_ftp(reply, target_system=frame.sysid, target_component=frame.compid)
                     seq = self._mav.seq
                     self._mav.seq = (seq + 1) % 256
-                    yield encode(ftp_proto.MSG_ID, payload, seq=seq, sysid=SYSID, compid=COMPID)
+                    yield encode(FTP_MSG_ID, payload, seq=seq, sysid=SYSID, compid=COMPID)
             return
         if frame.msgid not in (
             mavlink.MAVLINK_MSG_ID_COMMAND_LONG,

@@ -19,10 +19,8 @@ import random
 import struct
 from dataclasses import dataclass
 
-from attest.firmware.search import APP_MAGIC
-from attest.mavlink.frames import MAGIC_V1, MAGIC_V2, mavlink, x25
-from attest.mavlink.ftp_proto import MSG_ID as FTP_MSG_ID
-from attest.mavlink.ftp_proto import Opcode
+from attest.firmware import APP_MAGIC
+from attest.mavlink import FTP_MSG_ID, MAGIC_V1, MAGIC_V2, Opcode, mavlink, x25
 
 __all__ = ["Faults", "Hostile", "LineFaults", "is_data_frame", "long_name_files", "stuff_descriptors"]
 

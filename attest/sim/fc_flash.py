@@ -18,9 +18,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from attest.firmware.crc import raw_crc32
-from attest.firmware.image import FW_VERSION_MAGIC
-from attest.firmware.search import APP_MAGIC
+from attest.firmware import APP_MAGIC, FW_VERSION_MAGIC, raw_crc32
 
 __all__ = ["Board", "board_for", "build_flash", "build_image", "release_file_bytes"]
 

@@ -18,8 +18,8 @@ import struct
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from attest.firmware.crc import raw_crc32
-from attest.mavlink.ftp_proto import DATA_MAX, FtpOp, Nak, Opcode
+from attest.firmware import raw_crc32
+from attest.mavlink import FTP_DATA_MAX, FtpOp, Nak, Opcode
 
 __all__ = ["FtpServer", "VirtualFile"]
 
@@ -165,7 +165,7 @@ class FtpServer:
             return
         data = b""
         for e in entries:
-            if len(data) + len(e) + 1 > DATA_MAX:
+            if len(data) + len(e) + 1 > FTP_DATA_MAX:
                 break
             data += e + b"\0"
         yield self._ack(req, data, offset=req.offset)
@@ -185,13 +185,13 @@ class FtpServer:
         content = self._open[1]
         if offset >= len(content):
             return FtpOp(seq & 0xFFFF, self._session, Opcode.NAK, req.opcode, burst, offset, bytes((Nak.EOF,)))
-        size = req.size if 0 < req.size <= DATA_MAX else DATA_MAX
+        size = req.size if 0 < req.size <= FTP_DATA_MAX else FTP_DATA_MAX
         chunk = content[offset : offset + size]
         complete = burst and (last or len(chunk) < size)
         return self._ack(req, chunk, offset=offset, seq=seq, burst=int(complete))
 
     def _burst(self, req: FtpOp) -> Iterator[FtpOp]:
-        size = req.size if 0 < req.size <= DATA_MAX else DATA_MAX
+        size = req.size if 0 < req.size <= FTP_DATA_MAX else FTP_DATA_MAX
         offset = req.offset
         for i in range(_BURST_MAX):
             reply = self._read(req, req.seq + 1 + i, offset, last=i == _BURST_MAX - 1)

@@ -9,7 +9,7 @@ RTL_ALT ...) have their usual values; STAT_* counters exist so that
 
 from __future__ import annotations
 
-from attest.mavlink.params import Param
+from attest.mavlink import Param
 
 __all__ = ["default_params", "parse_param_override"]
 

@@ -23,18 +23,17 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from attest.collectors import Collector
+from attest.collectors.base import Collector
+from attest.collectors.mavlink.bootloader import measure_via_bootloader
 from attest.collectors.mavlink.measure import Measured, measure_files, measure_flash, measure_params
 from attest.errors import BaselineError, CollectionError, ConfigError, TransportError
-from attest.mavlink.frames import Frame, decode, mavlink
-from attest.mavlink.ftp import FtpClient
-from attest.mavlink.identity import CAP_FTP, Identity, identity_from_messages
-from attest.mavlink.link import Link
+from attest.firmware import BootloaderClient
+from attest.mavlink import CAP_FTP, Frame, FtpClient, Identity, Link, decode, identity_from_messages, mavlink
 from attest.model import Component, DeviceIdentity, Evidence, Method
 from attest.progress import Progress
 from attest.selection import Selection
 from attest.targets import TargetOptions
-from attest.transports.serialport import SerialTransport
+from attest.transports import SerialTransport
 
 __all__ = ["DEFAULT_FILE_ROOTS", "PARTS", "MavlinkCollector", "from_target"]
 
@@ -53,7 +52,7 @@ _RESULTS = {0: "ACCEPTED", 1: "TEMPORARILY_REJECTED", 2: "DENIED", 3: "UNSUPPORT
 
 
 def from_target(target: str, options: TargetOptions) -> Collector:
-    """The collector for a serial or ``socket://`` target (called by :func:`attest.targets.open_collector`)."""
+    """The collector for a serial or ``socket://`` target (called by :func:`attest.collectors.open_collector`)."""
     return MavlinkCollector(target, options)
 
 
@@ -177,8 +176,6 @@ class MavlinkCollector(Collector):
         got: Measured,
     ) -> SerialTransport:
         """Reboot into the bootloader, measure, boot the firmware again; return the port now open."""
-        from attest.firmware.bootloader import BootloaderClient, measure_via_bootloader
-
         opts = self._opts
         if int(heartbeat.base_mode) & _ARMED:
             raise CollectionError("--bootloader: the controller is armed and refuses to reboot; disarm it first")

@@ -14,6 +14,9 @@ What each component proves:
   ``@SYS/flash.bin``): the whole flash, the application cut out of it by its
   verified app descriptor, and that application's CRC in the form a
   firmware-image baseline records.
+
+:class:`Measured` holds what one step found; the collector merges every
+step's, the bootloader's (:mod:`attest.collectors.mavlink.bootloader`) included.
 """
 
 from __future__ import annotations
@@ -23,15 +26,23 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from attest.errors import CollectionError
-from attest.firmware.crc import app_crc_digest, raw_crc32
-from attest.firmware.image import FirmwareFormatError
-from attest.firmware.search import locate_app
-from attest.mavlink.ftp import DirEntry, FtpClient, FtpNakError, FtpPathError
-from attest.mavlink.ftp_proto import Nak
-from attest.mavlink.identity import AUTOPILOT_ARDUPILOT, CAP_PARAM_ENCODE_BYTEWISE, Identity
-from attest.mavlink.link import Link
-from attest.mavlink.paramproto import fetch_params
-from attest.mavlink.params import Param, ParamFormatError, decode_pck, params_digest
+from attest.firmware import FirmwareFormatError, app_crc_digest, locate_app, raw_crc32
+from attest.mavlink import (
+    AUTOPILOT_ARDUPILOT,
+    CAP_PARAM_ENCODE_BYTEWISE,
+    DirEntry,
+    FtpClient,
+    FtpNakError,
+    FtpPathError,
+    Identity,
+    Link,
+    Nak,
+    Param,
+    ParamFormatError,
+    decode_pck,
+    fetch_params,
+    params_digest,
+)
 from attest.model import Component, Finding, FindingKind, Method, Severity
 from attest.progress import Progress
 from attest.selection import Selection

@@ -19,16 +19,15 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import structlog
-
 from attest.collectors.ssh.listing import set_digest
+from attest.logs import get_logger
 from attest.model import Component, Finding, FindingKind, Method, Severity
 from attest.progress import Progress
-from attest.transports.ssh.connection import SftpSession
+from attest.transports.ssh import SftpSession
 
 __all__ = ["AUDIT_FRACTION", "AUDIT_MIN", "audit", "audit_sample"]
 
-log = structlog.get_logger()
+log = get_logger()
 
 #: Audit sample (both methods): at least this many files ...
 AUDIT_MIN = 8

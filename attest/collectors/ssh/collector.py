@@ -6,7 +6,7 @@ tree: the same component names (:func:`~attest.names.encode_name` of the raw
 bytes), kinds and attributes (:func:`~attest.collectors.directory.stat_attributes`),
 symlinks recorded by target and never followed; block devices are also
 hashed in full. Nothing is read before the host key matched its pin
-(:class:`~attest.transports.ssh.connection.HostKeyPins`): the baseline's
+(:class:`~attest.transports.ssh.HostKeyPins`): the baseline's
 ``host_key_sha256`` at verify time, ``--known-hosts`` at create time.
 
 The dock lists the tree itself over SFTP (lstat attributes, raw names). Then,
@@ -33,10 +33,13 @@ by ``--method``, recorded per component (``Component.method``):
     evidence notes say so.
 
 This module turns options into a :class:`SshCollector` and runs one
-measurement; each step is a module of its own: ``_ssh_listing`` (the walk
-over SFTP and the components it yields), ``_ssh_pull`` and ``_ssh_remote``
-(the two methods), ``_ssh_audit`` (the nonce-chosen SFTP cross-check of both)
-and ``_ssh_feed`` (paths handed to the device while the walk finds them).
+measurement; each step is a module of its own beside it:
+:mod:`~attest.collectors.ssh.listing` (the walk over SFTP and the components
+it yields), :mod:`~attest.collectors.ssh.pull` and
+:mod:`~attest.collectors.ssh.remote` (the two methods),
+:mod:`~attest.collectors.ssh.audit` (the nonce-chosen SFTP cross-check of
+both) and :mod:`~attest.collectors.ssh.feed` (paths handed to the device
+while the walk finds them).
 
 Hand-written rather than delegated to the drone's tools: the listing and the
 hashing, so that the device's ``find``/``sha256sum`` are never trusted. The
@@ -52,19 +55,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from attest.collectors import Collector
-from attest.collectors.ssh.audit import audit_sample
 from attest.collectors.ssh.listing import list_tree, literal_heads, read_device_numbers, read_links
 from attest.collectors.ssh.pull import DeviceStream
 from attest.collectors.ssh.remote import DeviceHashing
 from attest.errors import ConfigError, TransportError
+from attest.logs import get_logger
 from attest.model import DeviceIdentity, Evidence
 from attest.progress import Progress
 from attest.selection import Selection
 from attest.targets import TargetOptions
-from attest.transports.ssh.connection import (
+from attest.transports.ssh import (
     HostKeyPins,
     SftpLimits,
     SshConnection,
@@ -73,9 +74,9 @@ from attest.transports.ssh.connection import (
     translated,
 )
 
-__all__ = ["METHODS", "SshCollector", "audit_sample", "from_target"]
+__all__ = ["METHODS", "SshCollector", "from_target"]
 
-log = structlog.get_logger()
+log = get_logger()
 
 #: ``--method`` values.
 METHODS = ("pull", "remote")
@@ -85,7 +86,7 @@ HOST_KEY_FACTS = ("host_key_sha256", "host_key_type")
 
 
 def from_target(target: str, options: TargetOptions) -> SshCollector:
-    """The collector for an ``ssh://`` target (called by :func:`attest.targets.open_collector`).
+    """The collector for an ``ssh://`` target (called by :func:`attest.collectors.open_collector`).
 
     Raises:
         ConfigError: a malformed target, or an unknown ``--method``.
@@ -129,7 +130,7 @@ class SshCollector(Collector):
                 sha256sum (remote) or cat stream (pull); default max(8, 2 %).
             limits: how much the device may make the dock list and read
                 (entries, depth, the largest file or partition); default
-                :class:`~attest.transports.ssh.connection.SftpLimits`.
+                :class:`~attest.transports.ssh.SftpLimits`.
 
         Raises:
             ConfigError: a malformed target or method.

@@ -3,7 +3,7 @@
 The SSH collector starts the device's command (``cat`` in pull mode,
 ``sha256sum`` in remote mode) before the listing ends, so that the device
 works while the dock lists. :class:`PathFeed` is the queue between the two:
-the walk puts paths in, :meth:`~attest.transports.ssh.connection.RemoteCommand.feed`
+the walk puts paths in, :meth:`~attest.transports.ssh.RemoteCommand.feed`
 sends them NUL-terminated and in batches.
 
 Hand-written rather than a list handed over after the walk, so that the

@@ -24,7 +24,7 @@ from attest.errors import CollectionError
 from attest.model import Component, Method
 from attest.names import encode_name
 from attest.selection import Selection
-from attest.transports.ssh.connection import SftpAttrs, SftpSession, SshConnection
+from attest.transports.ssh import SftpAttrs, SftpSession, SshConnection
 
 __all__ = ["DEVNUM_COMMAND", "Listing", "list_tree", "literal_heads", "read_device_numbers", "read_links", "set_digest"]
 

@@ -1,10 +1,10 @@
 """Pull mode (the default): the device streams the files, the dock hashes them.
 
-The device runs only :data:`~attest.transports.ssh.connection.CAT_COMMAND`, fed the
+The device runs only :data:`~attest.transports.ssh.CAT_COMMAND`, fed the
 regular files while the dock is still listing (:class:`DeviceStream`). Once
 the listing is done, :meth:`DeviceStream.finish` splits the one stream by the
 listed sizes and hashes it
-(:meth:`~attest.transports.ssh.connection.SshConnection.hash_concatenated`): ``dock-read``.
+(:meth:`~attest.transports.ssh.SshConnection.hash_concatenated`): ``dock-read``.
 A stream that is not exactly as long as listed, or a failed ``cat``, is
 discarded and the files are read again one by one over SFTP. Block devices are
 read over SFTP. Unless the stream was discarded, a nonce-chosen sample of the
@@ -20,22 +20,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import structlog
-
 from attest.collectors.ssh.audit import audit
 from attest.collectors.ssh.feed import PathFeed
 from attest.collectors.ssh.listing import set_digest
+from attest.logs import get_logger
 from attest.model import Component, Finding, Method
 from attest.progress import Progress
-from attest.transports.ssh.connection import CAT_COMMAND, RemoteCommand, SftpSession, SshConnection
+from attest.transports.ssh import CAT_COMMAND, RemoteCommand, SftpSession, SshConnection
 
 __all__ = ["DeviceStream"]
 
-log = structlog.get_logger()
+log = get_logger()
 
 
 class DeviceStream:
-    """Pull mode's :data:`~attest.transports.ssh.connection.CAT_COMMAND`, fed files while the walk finds them."""
+    """Pull mode's :data:`~attest.transports.ssh.CAT_COMMAND`, fed files while the walk finds them."""
 
     def __init__(self, conn: SshConnection) -> None:
         self._conn = conn
@@ -114,7 +113,7 @@ def _dock_hashes(
     sizes (fast); if that stream is not exactly what the listing promised,
     they are read again one by one over SFTP, which says which file failed.
     Block devices (no size to split by) are always read over SFTP.
-    ``stream``: the :data:`~attest.transports.ssh.connection.CAT_COMMAND` already fed
+    ``stream``: the :data:`~attest.transports.ssh.CAT_COMMAND` already fed
     the regular files of ``contents``, in order.
     """
     files = [(p, size) for _, p, size in contents if size is not None]

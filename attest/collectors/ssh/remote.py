@@ -24,7 +24,7 @@ from attest.collectors.ssh.listing import set_digest
 from attest.errors import CollectionError
 from attest.model import Component, Finding, Method
 from attest.progress import Progress
-from attest.transports.ssh.connection import RemoteCommand, SftpSession, SshConnection, printable
+from attest.transports.ssh import RemoteCommand, SftpSession, SshConnection, printable
 
 __all__ = ["DEVICE_PARTITION_WAIT", "HASH_CHANNELS", "HASH_COMMAND", "MIN_DEVICE_RATE", "DeviceHashing"]
 

@@ -8,20 +8,12 @@ keys are offered (``--identity`` or the ssh-agent); passwords are never sent.
 Every paramiko and socket error becomes a :class:`~attest.errors.TransportError`
 (exit 3) raised ``from`` the original, naming what was awaited.
 
-This module is the public face of the SSH transport: the connection, and
-(re-exported here) what it takes to open one and what its methods return.
-The parts live in their own modules, each saying what it hand-writes and why:
-
-* ``_sshtarget``: :class:`SshTarget`, the parsed ``ssh://`` target.
-* ``_hostkeys``: :class:`HostKeyPins` and a hand-written known_hosts reader
-  (:func:`load_known_hosts`), because paramiko's skips ``@revoked`` lines.
-* ``_sshauth``: the dock's keys (identity file or ssh-agent) and logging in.
-* ``_ssherrors``: error translation (:func:`translated`) and :func:`printable`.
-* ``_sshstream``: commands on the device (:class:`RemoteCommand`) and the
-  ``cat`` stream behind :meth:`SshConnection.hash_concatenated`.
-* ``_sftpwire``, ``_sftp``, ``_sftpread``, ``_sftpwalk``: a hand-written pipelined SFTP v3
-  client (:class:`SftpSession`), because paramiko's decodes names as UTF-8
-  and waits for each reply before sending the next request.
+Hand-written around paramiko's ``Transport`` rather than its ``SSHClient``:
+the host name lookup runs under a deadline (``getaddrinfo`` has none), the
+pin check sits between key exchange and login, paramiko calls that have no
+timeout of their own are bounded, and re-keying happens as rarely as OpenSSH
+does it. The parts it uses (target, pins, login, errors, streams, SFTP) live
+beside it in :mod:`attest.transports.ssh`.
 """
 
 from __future__ import annotations
@@ -39,31 +31,14 @@ import paramiko
 from paramiko.packet import Packetizer
 
 from attest.errors import ConfigError, TransportError
-from attest.transports.ssh.errors import LOST, printable, timed_out, translated
-from attest.transports.ssh.hostkeys import HostKeyPins, KnownHostKeys, fingerprint, load_known_hosts
+from attest.transports.ssh.errors import LOST, timed_out
+from attest.transports.ssh.hostkeys import HostKeyPins, fingerprint
 from attest.transports.ssh.login import authenticate, client_keys
-from attest.transports.ssh.sftp.session import SftpLimits, SftpSession
-from attest.transports.ssh.sftp.wire import SftpAttrs, SftpProtocolError
+from attest.transports.ssh.sftp import SftpLimits, SftpSession
 from attest.transports.ssh.stream import CAT_COMMAND, RemoteCommand, hash_cat_stream
 from attest.transports.ssh.target import SshTarget
 
-__all__ = [
-    "CAT_COMMAND",
-    "CIPHERS",
-    "HostKeyPins",
-    "KnownHostKeys",
-    "RemoteCommand",
-    "SftpAttrs",
-    "SftpLimits",
-    "SftpProtocolError",
-    "SftpSession",
-    "SshConnection",
-    "SshTarget",
-    "fingerprint",
-    "load_known_hosts",
-    "printable",
-    "translated",
-]
+__all__ = ["CIPHERS", "SshConnection"]
 
 # paramiko logs its own view of every failure (with tracebacks) from its
 # transport thread; with no handler, Python would print those on stderr. The

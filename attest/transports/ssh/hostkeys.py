@@ -24,10 +24,10 @@ from attest.errors import ConfigError, UntrustedBaselineError
 from attest.fsutil import read_bounded
 from attest.transports.ssh.target import SshTarget
 
-__all__ = ["HostKeyPins", "KnownHostKeys", "fingerprint", "load_known_hosts"]
+__all__ = ["MAX_KNOWN_HOSTS", "HostKeyPins", "KnownHostKeys", "fingerprint", "load_known_hosts"]
 
 #: Largest known_hosts file read.
-_MAX_KNOWN_HOSTS = 16 * 1024 * 1024
+MAX_KNOWN_HOSTS = 16 * 1024 * 1024
 
 
 def fingerprint(blob: bytes) -> str:
@@ -85,9 +85,9 @@ def load_known_hosts(path: Path, target: SshTarget) -> KnownHostKeys:
     host; malformed lines are skipped, as OpenSSH does.
 
     Raises:
-        ConfigError: the file cannot be read, or is larger than :data:`_MAX_KNOWN_HOSTS`.
+        ConfigError: the file cannot be read, or is larger than :data:`MAX_KNOWN_HOSTS`.
     """
-    data = read_bounded(path, _MAX_KNOWN_HOSTS, what="known_hosts file", error=ConfigError)
+    data = read_bounded(path, MAX_KNOWN_HOSTS, what="known_hosts file", error=ConfigError)
     keys: list[tuple[str, bytes]] = []
     revoked: set[bytes] = set()
     for raw in data.decode("utf-8", "replace").splitlines():

@@ -1,8 +1,9 @@
-"""Hashing many files over SFTP: the read scheduler behind :meth:`SftpSession.hash_files`.
+"""Hashing many files over SFTP: the read scheduler behind ``SftpSession.hash_files``.
 
-Files are opened several at a time and each has several reads in flight, all
-within one budget of bytes: asked for and not yet received, plus received out
-of order and not yet hashed. Data is hashed in order as it arrives; a file is
+Files are opened several at a time and each has several reads in flight on
+one :class:`~attest.transports.ssh.sftp.channel.SftpChannel`, all within one
+budget of bytes: asked for and not yet received, plus received out of order
+and not yet hashed. Data is hashed in order as it arrives; a file is
 read to its listed size and one read past it confirms the end. A file that
 changes while it is read (more or fewer bytes than listed) is an error, never
 a digest.
@@ -13,7 +14,7 @@ yet hashed (a reply the server holds back stops that file's reads, not just
 its hashing), every file is read to at most its listed size or, for a
 partition, ``max_size`` (:data:`MAX_FILE_BYTES`), and a request the server
 skips over while it answers later ones ends the run after the timeout
-(:meth:`SftpSession.pump`).
+(:meth:`~attest.transports.ssh.sftp.channel.SftpChannel.pump`).
 
 Hand-written because paramiko's ``SFTPClient`` reads one file at a time, with
 one round trip per request; here reads are pipelined across files, and a block
@@ -46,7 +47,7 @@ from attest.transports.ssh.sftp.wire import (
 )
 
 if TYPE_CHECKING:
-    from attest.transports.ssh.sftp.session import SftpSession
+    from attest.transports.ssh.sftp.channel import SftpChannel
 
 __all__ = ["MAX_FILE_BYTES", "FileReads"]
 
@@ -89,10 +90,10 @@ class _File:
 
 
 class FileReads:
-    """The read scheduler behind :meth:`SftpSession.hash_files`.
+    """The read scheduler behind :meth:`~attest.transports.ssh.sftp.session.SftpSession.hash_files`.
 
     Args:
-        session: the SFTP session to read with.
+        channel: the started SFTP channel to read with.
         on_bytes: called with the length of each piece hashed.
         max_bytes: the budget: bytes asked for and not yet received, plus bytes
             (and :data:`_PARKED_COST` per piece) received out of order and not yet hashed.
@@ -105,13 +106,13 @@ class FileReads:
 
     def __init__(
         self,
-        session: SftpSession,
+        channel: SftpChannel,
         on_bytes: Callable[[int], None] | None,
         max_bytes: int,
         *,
         max_size: int = MAX_FILE_BYTES,
     ) -> None:
-        self.s = session
+        self.channel = channel
         self.on_bytes = on_bytes
         self.max_bytes = max_bytes
         self.max_size = max_size
@@ -137,23 +138,23 @@ class FileReads:
 
     def run(self) -> None:
         """Read every queued file to its end, hashing in order; results land in :attr:`results`."""
-        s = self.s
+        channel = self.channel
         while self.queue or self.open or self.opening:
             while self.hungry and self.held < self.max_bytes:
                 f = self.hungry.popleft()
                 f.hungry = False
                 self._ask(f)
             # Open more files while there is room; a file's reads start when its handle arrives.
-            while self.queue and len(self.open) + self.opening < s.max_handles and self.held < self.max_bytes:
+            while self.queue and len(self.open) + self.opening < channel.max_handles and self.held < self.max_bytes:
                 f = self.queue.popleft()
                 self.opening += 1
-                s.request(
+                channel.request(
                     FXP_OPEN, pack_string(f.path) + struct.pack(">II", FXF_READ, 0), self._opened(f), "OPEN of", f.path
                 )
-            if not s.in_flight:
+            if not channel.in_flight:
                 raise RuntimeError("SFTP read scheduler stalled with files still open")  # a bug, not bad data
-            s.pump()
-        s.drain()  # the last CLOSE replies
+            channel.pump()
+        channel.drain()  # the last CLOSE replies
 
     def _opened(self, f: _File) -> Handler:
         def got(kind: int, body: bytes, data: Sequence[memoryview]) -> None:
@@ -164,7 +165,7 @@ class FileReads:
                 self.open.add(id(f))
                 self._ask(f)
             else:
-                self.results[f.path] = f"cannot read: {self.s.status(kind, body, 'OPEN')[1]}"
+                self.results[f.path] = f"cannot read: {self.channel.status(kind, body, 'OPEN')[1]}"
 
         return got
 
@@ -175,7 +176,7 @@ class FileReads:
         either parked or asked for, so a file that stops here always has a
         read in flight whose answer asks again.
         """
-        chunk = self.s.max_read
+        chunk = self.channel.max_read
         window = self.PER_FILE * chunk
         while not f.done and f.end is None and f.error is None and f.failed is None and f.outstanding < self.PER_FILE:
             offset = f.next_offset
@@ -196,7 +197,7 @@ class FileReads:
         assert f.handle is not None  # noqa: S101
         f.outstanding += 1
         self.inflight_bytes += length
-        self.s.request(
+        self.channel.request(
             FXP_READ,
             pack_string(f.handle) + struct.pack(">QI", offset, length),
             self._got(f, offset, length),
@@ -211,7 +212,7 @@ class FileReads:
             if kind == FXP_DATA:
                 n = sum(len(v) for v in data)
                 if n > length or n == 0:
-                    raise SftpProtocolError(f"{self.s.label}: READ of {length} bytes answered with {n}")
+                    raise SftpProtocolError(f"{self.channel.label}: READ of {length} bytes answered with {n}")
                 if offset + n > f.limit:
                     self._fail(f, self._past_limit(f))
                 elif f.end is not None and offset + n > f.end:
@@ -228,7 +229,7 @@ class FileReads:
                     if n < length and f.error is None:  # a short read: ask again for the rest
                         self._read(f, offset + n, length - n)
             else:
-                code, text = self.s.status(kind, body, "READ")
+                code, text = self.channel.status(kind, body, "READ")
                 if code == FX_EOF:
                     f.end = offset if f.end is None else min(f.end, offset)
                     if f.hashed > f.end or any(o + len(v) > f.end for o, v in f.parked.items()):
@@ -284,4 +285,4 @@ class FileReads:
         self.results[f.path] = f.error if f.error is not None else f.digest.hexdigest()
         self.open.discard(id(f))
         assert f.handle is not None  # noqa: S101 (only open files finish)
-        self.s.request(FXP_CLOSE, pack_string(f.handle), ignore_reply, "CLOSE of", f.path)
+        self.channel.request(FXP_CLOSE, pack_string(f.handle), ignore_reply, "CLOSE of", f.path)

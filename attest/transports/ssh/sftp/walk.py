@@ -1,11 +1,13 @@
-"""Listing over SFTP: the pipelined tree walk behind :meth:`SftpSession.walk`, its limits, and symlink reads.
+"""The tree walk behind :meth:`~attest.transports.ssh.sftp.session.SftpSession.walk`, its limits, and symlink reads.
 
-A walk lists several directories at once and never follows symlinks; what a
-device can make it accept is bounded by :class:`~attest.transports.ssh.sftp.session.SftpLimits`
-(entries, depth, bytes of names, defaults here) and by Linux's own limits on
-one name and one path, so a device that never ends a listing, or whose tree
-contains itself, is stopped with an error, never a partial pass. Symlink
-targets are read many at a time and bounded the same way.
+A walk lists several directories at once over one
+:class:`~attest.transports.ssh.sftp.channel.SftpChannel` and never follows
+symlinks; what a device can make it accept is bounded by its limits (entries,
+depth, bytes of names; defaults here, set per session by
+:class:`~attest.transports.ssh.sftp.session.SftpLimits`) and by Linux's own
+limits on one name and one path, so a device that never ends a listing, or
+whose tree contains itself, is stopped with an error, never a partial pass.
+Symlink targets are read many at a time and bounded the same way.
 
 Hand-written because paramiko's ``SFTPClient`` lists one directory at a time,
 waits for each reply before the next request and decodes names as UTF-8; here
@@ -40,7 +42,7 @@ from attest.transports.ssh.sftp.wire import (
 )
 
 if TYPE_CHECKING:
-    from attest.transports.ssh.sftp.session import SftpSession
+    from attest.transports.ssh.sftp.channel import SftpChannel
 
 __all__ = ["MAX_PATH", "MAX_WALK_BYTES", "MAX_WALK_DEPTH", "MAX_WALK_ENTRIES", "readlinks", "walk"]
 
@@ -60,15 +62,25 @@ MAX_WALK_BYTES = 256 * 1024 * 1024
 
 
 def walk(
-    session: SftpSession, root: bytes, *, descend: Callable[[bytes], bool], window: int = 64
+    channel: SftpChannel,
+    root: bytes,
+    *,
+    descend: Callable[[bytes], bool],
+    max_entries: int = MAX_WALK_ENTRIES,
+    max_depth: int = MAX_WALK_DEPTH,
+    max_bytes: int = MAX_WALK_BYTES,
+    window: int = 64,
 ) -> Iterator[tuple[bytes, SftpAttrs | str]]:
     """List the tree below ``root`` without following symlinks, several directories at a time.
 
     Args:
-        session: a started session; its ``limits`` bound the walk.
+        channel: a started SFTP channel.
         root: an absolute directory path.
         descend: called with a subdirectory's path relative to ``root``;
             it is listed only if this returns true.
+        max_entries: the most names the walk accepts.
+        max_depth: the deepest level below ``root`` it lists.
+        max_bytes: the most bytes of relative paths it accepts in all.
         window: directories listed at once.
 
     Yields:
@@ -77,14 +89,13 @@ def walk(
         that could not be (completely) listed (``b""`` is ``root``).
 
     Raises:
-        CollectionError: the tree exceeds ``session.limits`` (more names, or
-            bytes of names, than a walk accepts, or a directory to list
-            deeper than ``max_depth``), or holds a path longer than Linux
+        CollectionError: the tree exceeds the limits (more names, or bytes
+            of names, than the walk accepts, or a directory to list deeper
+            than ``max_depth``), or holds a path longer than Linux
             allows: a device that never ends a listing, or whose tree
             contains itself, is stopped there.
         SftpProtocolError: a listing holds a name no Linux server sends.
     """
-    limits = session.limits
     base = root.rstrip(b"/") + b"/" if root != b"/" else b"/"
     todo: deque[bytes] = deque([b""])
     active = 0
@@ -93,7 +104,7 @@ def walk(
     listed_bytes = 0  # bytes of relative paths kept
 
     def over(what: str) -> CollectionError:
-        return CollectionError(f"{session.label}: listing {printable(root)!r} stopped {what}")
+        return CollectionError(f"{channel.label}: listing {printable(root)!r} stopped {what}")
 
     endless = "a device that never ends a listing, or a tree larger than a companion computer's"
 
@@ -107,10 +118,10 @@ def walk(
             del data
             if kind == FXP_HANDLE:
                 handle, _ = read_string(body, 0)
-                session.request(FXP_READDIR, pack_string(handle), listing(handle), "READDIR of", path)
+                channel.request(FXP_READDIR, pack_string(handle), listing(handle), "READDIR of", path)
                 return
             active -= 1
-            out.append((rel, f"cannot list directory: {session.status(kind, body, 'OPENDIR')[1]}"))
+            out.append((rel, f"cannot list directory: {channel.status(kind, body, 'OPENDIR')[1]}"))
 
         def listing(handle: bytes) -> Handler:
             def got(kind: int, body: bytes, data: Sequence[memoryview]) -> None:
@@ -119,8 +130,8 @@ def walk(
                 if kind == FXP_NAME:
                     count, pos = read_u32(body, 0)
                     listed += max(count, 1)  # an empty batch must not be free either
-                    if listed > limits.max_entries:
-                        raise over(f"after {limits.max_entries} entries (the limit): {endless}")
+                    if listed > max_entries:
+                        raise over(f"after {max_entries} entries (the limit): {endless}")
                     for _ in range(count):
                         name, pos = read_string(body, pos)
                         _, pos = read_string(body, pos)  # the 'ls -l' line: not used, not trusted
@@ -129,7 +140,7 @@ def walk(
                             continue
                         if not name or b"/" in name or len(name) > _MAX_NAME:
                             raise SftpProtocolError(
-                                f"{session.label}: SFTP listing holds the name {printable(name, 100)!r} "
+                                f"{channel.label}: SFTP listing holds the name {printable(name, 100)!r} "
                                 f"({len(name)} bytes)"
                             )
                         child = rel + b"/" + name if rel else name
@@ -138,41 +149,51 @@ def walk(
                                 f"at {printable(child, 100)!r}: a path longer than {MAX_PATH} bytes (Linux's PATH_MAX)"
                             )
                         listed_bytes += len(child)
-                        if listed_bytes > limits.max_walk_bytes:
-                            raise over(f"after {limits.max_walk_bytes} bytes of names (the limit): {endless}")
+                        if listed_bytes > max_bytes:
+                            raise over(f"after {max_bytes} bytes of names (the limit): {endless}")
                         out.append((child, attrs))
                         if attrs.mode is not None and stat.S_ISDIR(attrs.mode) and descend(child):
-                            if child.count(b"/") + 1 >= limits.max_depth:  # its entries would be deeper
+                            if child.count(b"/") + 1 >= max_depth:  # its entries would be deeper
                                 raise over(
-                                    f"at {printable(child, 100)!r}: {limits.max_depth} levels deep (the limit); "
+                                    f"at {printable(child, 100)!r}: {max_depth} levels deep (the limit); "
                                     "a directory that contains itself, or a tree deeper than a companion's"
                                 )
                             todo.append(child)
-                    session.request(FXP_READDIR, pack_string(handle), got, "READDIR of", path)
+                    channel.request(FXP_READDIR, pack_string(handle), got, "READDIR of", path)
                     return
-                code, text = session.status(kind, body, "READDIR")
+                code, text = channel.status(kind, body, "READDIR")
                 active -= 1
-                session.request(FXP_CLOSE, pack_string(handle), ignore_reply, "CLOSE of", path)
+                channel.request(FXP_CLOSE, pack_string(handle), ignore_reply, "CLOSE of", path)
                 if code != FX_EOF:
                     out.append((rel, f"cannot list directory: {text}"))
 
             return got
 
-        session.request(FXP_OPENDIR, pack_string(path), opened, "OPENDIR of", path)
+        channel.request(FXP_OPENDIR, pack_string(path), opened, "OPENDIR of", path)
 
-    window = min(window, session.max_handles)
+    window = min(window, channel.max_handles)
     while todo or active or out:
         while todo and active < window:
             start(todo.popleft())
         while out:
             yield out.popleft()
         if active:
-            session.pump()
-    session.drain()  # the last CLOSE replies
+            channel.pump()
+    channel.drain()  # the last CLOSE replies
 
 
-def readlinks(session: SftpSession, paths: Sequence[bytes], *, window: int = 64) -> dict[bytes, bytes | str]:
-    """The targets of many symlinks: path -> target bytes, or an error message."""
+def readlinks(channel: SftpChannel, paths: Sequence[bytes], *, window: int = 64) -> dict[bytes, bytes | str]:
+    """The targets of many symlinks: path -> target bytes, or an error message.
+
+    Args:
+        channel: a started SFTP channel.
+        paths: absolute paths of symlinks.
+        window: READLINK requests in flight at once.
+
+    Raises:
+        TransportError: the connection dropped or the device stopped answering.
+        SftpProtocolError: an answer is not one target of at most :data:`MAX_PATH` bytes.
+    """
     result: dict[bytes, bytes | str] = {}
     queue = deque(paths)
 
@@ -182,22 +203,22 @@ def readlinks(session: SftpSession, paths: Sequence[bytes], *, window: int = 64)
             if kind == FXP_NAME:
                 count, pos = read_u32(body, 0)
                 if count != 1:
-                    raise SftpProtocolError(f"{session.label}: READLINK answered with {count} names")
+                    raise SftpProtocolError(f"{channel.label}: READLINK answered with {count} names")
                 target, _ = read_string(body, pos)
                 if len(target) > MAX_PATH:
                     raise SftpProtocolError(
-                        f"{session.label}: READLINK of {printable(path)!r} answered with "
+                        f"{channel.label}: READLINK of {printable(path)!r} answered with "
                         f"a target of {len(target)} bytes"
                     )
                 result[path] = target
             else:
-                result[path] = f"cannot read link: {session.status(kind, body, 'READLINK')[1]}"
+                result[path] = f"cannot read link: {channel.status(kind, body, 'READLINK')[1]}"
 
         return got
 
-    while queue or session.in_flight:
-        while queue and session.in_flight < window:
+    while queue or channel.in_flight:
+        while queue and channel.in_flight < window:
             path = queue.popleft()
-            session.request(FXP_READLINK, pack_string(path), handler(path), "READLINK of", path)
-        session.pump()
+            channel.request(FXP_READLINK, pack_string(path), handler(path), "READLINK of", path)
+        channel.pump()
     return result

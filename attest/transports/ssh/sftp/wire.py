@@ -6,7 +6,8 @@ succeeds or raises :class:`SftpProtocolError` (a
 
 Hand-written rather than taken from paramiko's ``SFTPClient``, which decodes
 file names as UTF-8 (a non-UTF-8 name raises); see
-:mod:`attest.transports.ssh.sftp.session` for the client built on this.
+:mod:`attest.transports.ssh.sftp.channel` and :mod:`attest.transports.ssh.sftp.session`
+for the client built on this.
 """
 
 from __future__ import annotations

@@ -1,0 +1,133 @@
+"""One attestation: trust the baseline, measure the device, compare; always a :class:`Result`.
+
+This is the pipeline behind ``attest verify`` (and each part of a dock event).
+It never raises for anything a device, a file or the clock can do: every way a
+run can end is a :class:`~attest.model.Result` with a verdict and so an exit code,
+which the caller can sign and log.
+
+* a baseline that is unreadable, unsigned, expired, rolled back, or for
+  another device: ``untrusted`` (exit 4);
+* a device that cannot be reached, answers wrongly, or stops answering:
+  ``error`` (exit 3);
+* the whole run not finished within ``max_seconds``: ``error`` (exit 3),
+  whatever the device is doing. The measuring runs in a worker thread that is
+  abandoned (a daemon thread: it cannot keep the process alive); every wait in
+  the collectors is bounded too, so it ends by itself soon after;
+* a defect of ours (an unexpected exception): ``error`` with the exception's
+  type in the message. Fail closed: a bug is never a pass, and it is logged.
+
+Configuration problems (an unreadable trust policy, a malformed target, an
+option the target refuses) raise :class:`~attest.errors.ConfigError` (exit 2):
+they are the caller's to fix, and no result is made.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from attest.collectors import open_collector
+from attest.errors import BaselineError, CollectionError, ConfigError, TransportError
+from attest.model import BaselineRef, DeviceIdentity, Result, Verdict
+from attest.progress import NullProgress, Progress
+from attest.targets import TargetOptions, target_kind
+from attest.trust import RollbackState, TrustedBaseline, TrustPolicy, read_baseline_file, trust_baseline
+from attest.verifier import verify
+
+__all__ = ["Attestation", "run_attestation"]
+
+
+@dataclass(frozen=True)
+class Attestation:
+    """What to attest: a device against a signed baseline.
+
+    Attributes:
+        target: the device (a directory, ``/dev/tty*``, ``socket://``, ``ssh://``).
+        baseline: the signed baseline file.
+        policy: who may sign baselines.
+        state: the dock's rollback state.
+        options: transport options.
+        nonce: the run's fresh value.
+        max_seconds: the whole run's deadline, or ``None`` for none.
+    """
+
+    target: str
+    baseline: Path
+    policy: TrustPolicy
+    state: RollbackState
+    nonce: str
+    options: TargetOptions = field(default_factory=TargetOptions)
+    max_seconds: float | None = None
+
+
+def _ref(trusted: TrustedBaseline | None) -> BaselineRef:
+    if trusted is None:
+        return BaselineRef(None, None, None)
+    b = trusted.baseline
+    return BaselineRef(b.name, b.version, trusted.digest)
+
+
+class _Run:
+    """The measuring half, on a worker thread; its outcome is read only after it finished."""
+
+    def __init__(self, job: Attestation, progress: Progress) -> None:
+        self.job = job
+        self.progress = progress
+        self.trusted: TrustedBaseline | None = None
+        self.result: Result | None = None
+        self.config_error: ConfigError | None = None
+        self.done = threading.Event()
+
+    def __call__(self) -> None:
+        job = self.job
+        placeholder = DeviceIdentity(kind=target_kind(job.target), id=job.target, target=job.target)
+        try:
+            data = read_baseline_file(job.baseline)
+            self.trusted = trust_baseline(data, policy=job.policy, state=job.state, source=str(job.baseline))
+            collector = open_collector(job.target, job.options)
+            evidence = collector.collect(
+                self.trusted.baseline.collection,
+                nonce=job.nonce,
+                device_match=self.trusted.baseline.device_match,
+                progress=self.progress,
+            )
+            self.result = verify(evidence, self.trusted)
+        except BaselineError as e:
+            self.result = Result(Verdict.UNTRUSTED, placeholder, _ref(self.trusted), message=str(e))
+        except (TransportError, CollectionError) as e:
+            self.result = Result(Verdict.ERROR, placeholder, _ref(self.trusted), message=str(e))
+        except ConfigError as e:  # a bad target or option: the caller's usage error (exit 2)
+            self.config_error = e
+        except Exception as e:  # noqa: BLE001 - fail closed: a defect is an error result, logged, never a pass
+            message = f"internal error ({type(e).__name__}: {e}); please report it"
+            self.result = Result(Verdict.ERROR, placeholder, _ref(self.trusted), message=message)
+        finally:
+            self.done.set()
+
+
+def run_attestation(job: Attestation, *, progress: Progress | None = None) -> Result:
+    """Attest ``job.target`` against ``job.baseline``; see the module docstring for every outcome."""
+    run = _Run(job, progress or NullProgress())
+    if job.max_seconds is None:
+        run()
+    else:
+        worker = threading.Thread(target=run, name="attestation", daemon=True)
+        started = time.monotonic()
+        worker.start()
+        run.done.wait(job.max_seconds)
+        if not run.done.is_set():
+            elapsed = time.monotonic() - started
+            placeholder = DeviceIdentity(kind=target_kind(job.target), id=job.target, target=job.target)
+            return Result(
+                Verdict.ERROR,
+                placeholder,
+                _ref(run.trusted),
+                message=f"did not finish within --max-seconds {job.max_seconds:g} (stopped after {elapsed:.1f} s)",
+            )
+    if run.config_error is not None:
+        raise run.config_error
+    if run.result is None:  # pragma: no cover - _Run always sets one or the other
+        raise RuntimeError("attestation ended without a result")
+    return run.result

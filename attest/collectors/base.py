@@ -1,0 +1,84 @@
+"""Collectors: what to read on each kind of device, and how.
+
+A collector turns a reachable device into :class:`~attest.model.Evidence`.
+Its settings (what to select, which options) come from the baseline's
+``collection`` object, so that ``attest verify`` measures exactly what
+``attest baseline create`` measured; each collector owns that object's shape.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from attest.model import Evidence
+from attest.progress import NullProgress, Progress
+
+__all__ = ["Collector"]
+
+
+class Collector(abc.ABC):
+    """Measures one device.
+
+    Subclasses implement :meth:`_collect`; :meth:`collect` is the public entry
+    point and guarantees the fail-closed contract.
+    """
+
+    #: The device kind, as recorded in baselines (``directory``, ``mavlink``, ``ssh``).
+    kind: ClassVar[str]
+
+    def collect(
+        self,
+        settings: Mapping[str, Any],
+        *,
+        nonce: str,
+        device_match: Mapping[str, str] | None = None,
+        progress: Progress | None = None,
+    ) -> Evidence:
+        """Measure the device.
+
+        Args:
+            settings: the baseline's ``collection`` object (or one built from
+                command-line options when creating a baseline).
+            nonce: a fresh value chosen by the dock for this run.
+            device_match: the baseline's device selector; a collector that
+                can check identity before reading (a pinned SSH host key)
+                must do so and refuse to read from the wrong device.
+            progress: receives byte counts for a progress display.
+
+        Returns:
+            Evidence holding every selected component; a component that could
+            not be read is present with its ``error`` set, never left out.
+
+        Raises:
+            TransportError: the device cannot be reached or stopped answering.
+            CollectionError: the device answered but measurement could not complete.
+            BaselineError: ``settings`` is not of this collector's shape.
+        """
+        prog = progress or NullProgress()
+        try:
+            return self._collect(settings, nonce=nonce, device_match=device_match or {}, progress=prog)
+        finally:
+            prog.finish()
+
+    @abc.abstractmethod
+    def _collect(
+        self, settings: Mapping[str, Any], *, nonce: str, device_match: Mapping[str, str], progress: Progress
+    ) -> Evidence:
+        """Do the measuring; see :meth:`collect`."""
+
+    def selector(self, evidence: Evidence, *, pin_instance: bool = False) -> dict[str, str]:
+        """The device selector a new baseline made from ``evidence`` records.
+
+        Args:
+            evidence: what was measured on the reference device.
+            pin_instance: also match this one airframe (e.g. its unique id),
+                not just its model.
+        """
+        del evidence, pin_instance
+        return {}
+
+    def settings_extras(self) -> dict[str, Any]:
+        """Collector-specific settings stored in a new baseline's ``collection`` object."""
+        return {}

@@ -1,0 +1,90 @@
+"""The rollback state: the highest version of each baseline name accepted on this dock.
+
+A baseline older than one already accepted is refused, so an attacker cannot
+replay an old, once-approved baseline that approved what has since been fixed.
+The state fails closed: a corrupt file stops every verification rather than
+re-opening every old version.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from pathlib import Path
+
+from attest.errors import ConfigError, UntrustedBaselineError
+from attest.fsutil import atomic_write
+
+__all__ = ["RollbackState"]
+
+
+class RollbackState:
+    """Highest accepted version per baseline name, in ``STATE_DIR/accepted-versions.json``.
+
+    Updates take an exclusive lock and replace the file atomically, so two
+    docks processes never lose each other's updates.
+    """
+
+    FILE = "accepted-versions.json"
+
+    def __init__(self, state_dir: Path) -> None:
+        """Use (and create with mode 0700 if missing) ``state_dir``.
+
+        Raises:
+            ConfigError: the directory cannot be created or used.
+        """
+        self.dir = state_dir
+        try:
+            state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as e:
+            raise ConfigError(f"{state_dir}: cannot create state directory: {e.strerror}") from e
+        if not state_dir.is_dir():
+            raise ConfigError(f"{state_dir}: state directory is not a directory")
+        self._path = state_dir / self.FILE
+
+    def _read(self) -> dict[str, int]:
+        try:
+            raw = self._path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        except OSError as e:
+            raise ConfigError(f"{self._path}: cannot read rollback state: {e.strerror}") from e
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            # Fail closed: losing this file would re-open every old version.
+            raise ConfigError(f"{self._path}: rollback state is corrupt; refusing to continue") from e
+        if not isinstance(data, dict) or not all(type(v) is int for v in data.values()):
+            raise ConfigError(f"{self._path}: rollback state is corrupt; refusing to continue")
+        return data
+
+    def highest(self, name: str) -> int | None:
+        """The highest version of ``name`` accepted so far."""
+        return self._read().get(name)
+
+    def check_and_accept(self, name: str, version: int) -> None:
+        """Refuse a version below the highest accepted; else record it as accepted.
+
+        Raises:
+            UntrustedBaselineError: ``version`` is a rollback.
+            ConfigError: the state cannot be read or written.
+        """
+        lock_path = self.dir / ".lock"
+        try:
+            lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as e:
+            raise ConfigError(f"{lock_path}: cannot open: {e.strerror}") from e
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)
+            data = self._read()
+            best = data.get(name)
+            if best is not None and version < best:
+                raise UntrustedBaselineError(
+                    f"baseline {name!r} version {version} is older than accepted version {best} (rollback)"
+                )
+            if best is None or version > best:
+                data[name] = version
+                atomic_write(self._path, (json.dumps(data, sort_keys=True, indent=2) + "\n").encode(), mode=0o600)
+        finally:
+            os.close(lock_fd)
