@@ -172,11 +172,9 @@ def test_the_privacy_check_flags_reaching_in(source: str, expected: str) -> None
 def test_siblings_and_the_spine_are_allowed() -> None:
     probe = "attest.log.zz_probe"
     modules = {**_modules(), probe: PACKAGE / "log" / "zz_probe.py"}
-    source = "\n".join(
-        [
-            "from attest.log.merkle import leaf_hash",
-            "from attest.model import Result",
-            "from attest.signing import Envelope",
-        ]
-    )
+    source = """
+from attest.log.merkle import leaf_hash
+from attest.model import Result
+from attest.signing import Envelope
+"""
     assert [v for v in _violations(modules, {probe: source}) if "zz_probe" in v] == []
