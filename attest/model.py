@@ -88,7 +88,9 @@ class Component:
         digest: lowercase hex SHA-256 of the content, or ``None`` where a
             component has no content (a directory, a symlink).
         attributes: what else is compared: ``mode`` (octal string), ``uid``,
-            ``gid``, ``target`` (symlinks), ``size``; only keys named in
+            ``gid``, ``target`` (symlinks), ``size``, ``xattrs`` (the
+            security-relevant extended attributes, decoded to one readable
+            string; absent when the file has none); only keys named in
             :data:`COMPARED_ATTRIBUTES` are compared.
         method: how the value was obtained.
         error: why the component could not be read; a component with an error
@@ -116,7 +118,7 @@ class Component:
 
 #: Attributes whose change is an ``attributes`` finding. ``size`` is not here:
 #: a size change always changes the digest too.
-COMPARED_ATTRIBUTES = ("mode", "uid", "gid", "target", "major", "minor")
+COMPARED_ATTRIBUTES = ("mode", "uid", "gid", "target", "major", "minor", "xattrs")
 
 
 @dataclass(frozen=True)
