@@ -3,12 +3,39 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from typing import Any, TextIO
 
 from attest.model import Finding, Result, Verdict
 from attest.timeutil import format_time
 
-__all__ = ["render_text", "result_json", "write_json"]
+__all__ = ["printable", "render_text", "result_json", "write_json"]
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if ch == "\\":
+        return "\\\\"
+    if code < 0x20 or 0x7F <= code <= 0x9F:
+        return f"\\x{code:02x}"
+    # Format characters (bidi overrides, zero-width joiners...) reorder or hide text on a terminal.
+    if code > 0x9F and unicodedata.category(ch) in ("Cf", "Zl", "Zp"):
+        return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+    return ch
+
+
+def printable(text: str) -> str:
+    r"""``text`` safe to print on a terminal: every control character escaped, nothing lost.
+
+    C0 and C1 controls, DEL, and Unicode format characters (bidi overrides,
+    zero-width characters, line and paragraph separators) become ``\xNN`` /
+    ``\uNNNN``; a backslash becomes ``\\`` so that the escaped text still names
+    one string only. A file name with ``ESC[1A ESC[2K`` cannot erase a report's
+    headline. (``--json`` output needs none of this: JSON escapes controls.)
+    """
+    if text.isprintable() and "\\" not in text:
+        return text
+    return "".join(map(_escape, text))
 
 
 def result_json(result: Result, *, log_index: int | None = None) -> dict[str, Any]:
@@ -47,7 +74,7 @@ def _short(value: Any) -> str:
     text = ", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
     if text.startswith("sha256:") and len(text) > 23:
         text = text[:23] + "…"
-    text = text.replace("\n", "\\n")
+    text = printable(text)
     return text if len(text) <= _WIDTH else text[: _WIDTH - 1] + "…"
 
 
@@ -56,13 +83,13 @@ def render_text(result: Result, stream: TextIO, *, limit: int = 50) -> None:
     b = result.baseline
     against = f"{b.name} v{b.version}" if b.name else "baseline"
     device = result.device.target if result.device else "device"
-    head = f"{result.verdict.value.upper()}: {device} against {against}"
+    head = f"{result.verdict.value.upper()}: {printable(device)} against {printable(against)}"
     if result.evidence is not None:
         head += f" ({len(result.evidence.components)} components"
         head += f", {len(result.findings)} finding{'s' if len(result.findings) != 1 else ''})"
     stream.write(head + "\n")
     if result.message:
-        stream.write(f"  {result.message}\n")
+        stream.write(f"  {printable(result.message)}\n")
     if result.findings:
         _table(result.findings[:limit], stream)
         if len(result.findings) > limit:
