@@ -1,9 +1,30 @@
-"""``python -m attest``: the same as the ``attest`` console script."""
+"""``python -m attest`` and the ``attest`` console script.
+
+:func:`run` is the entry point of both. It imports the command line inside a
+``try``, so Ctrl-C at any moment, start-up included, ends with one line and
+exit code 130, never a traceback.
+"""
 
 from __future__ import annotations
 
 import sys
 
-from attest._cli import main
+__all__ = ["run"]
 
-sys.exit(main())
+INTERRUPTED = 130
+
+
+def run() -> None:
+    """Run ``attest`` with ``sys.argv`` and exit with its code."""
+    try:
+        from attest._cli import main
+
+        code = main()
+    except KeyboardInterrupt:
+        print("attest: interrupted", file=sys.stderr)
+        code = INTERRUPTED
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    run()

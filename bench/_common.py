@@ -1,8 +1,9 @@
-"""Shared by the benchmarks: the generated test tree and best-of-N timing."""
+"""Shared by the benchmarks: the generated test tree and best-of-N / median-of-N timing."""
 
 from __future__ import annotations
 
 import random
+import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,9 +40,19 @@ def make_tree(root: Path, files: int, total: int, *, seed: int) -> list[str]:
 
 def best(fn: Callable[[], object], repeat: int) -> float:
     """The shortest of ``repeat`` timed calls of ``fn``, in seconds."""
+    return min(timings(fn, repeat))
+
+
+def timings(fn: Callable[[], object], repeat: int) -> list[float]:
+    """Seconds taken by each of ``repeat`` calls of ``fn``, in call order."""
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return min(times)
+    return times
+
+
+def median(fn: Callable[[], object], repeat: int) -> float:
+    """The median of ``repeat`` timed calls of ``fn``, in seconds (robust to one disturbed run)."""
+    return statistics.median(timings(fn, repeat))

@@ -8,7 +8,8 @@ the page cache, then times each tool (best of --repeat runs):
 * ``aide --check`` configured with ``num_workers`` = cores and sha256 only (if installed);
 * the practical limit: read and SHA-256 every file with hashlib on all cores, nothing else.
 
-Prints seconds and the ratios the issue asks for (target: attest <= 1.3x the hashlib limit).
+Prints seconds and the ratios the issue asks for (target: attest <= 1.15x the hashlib limit,
+whole process, median of 5). ``--quick`` times only attest and the limit.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import argparse
 import hashlib
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from _common import best, make_tree
+from _common import make_tree, median, timings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,7 +49,8 @@ def main() -> int:
     ap.add_argument("--dir", type=Path, default=Path("/tmp/attest-bench-verify"))
     ap.add_argument("--files", type=int, default=5000)
     ap.add_argument("--gib", type=float, default=2.5)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="time only attest verify and the hashlib limit")
     args = ap.parse_args()
     cores = len(os.sched_getaffinity(0))
     tree = args.dir / "tree"
@@ -97,11 +100,19 @@ def main() -> int:
 
     results: dict[str, float] = {}
     hashlib_limit(paths, cores)  # warm the page cache
-    results["hashlib limit"] = best(lambda: hashlib_limit(paths, cores), args.repeat)
-    results["attest verify"] = best(lambda: run(verify), args.repeat)
-    results["sha256sum -c"] = best(lambda: run(["sha256sum", "--quiet", "-c", str(manifest)]), args.repeat)
+    limit_runs: list[float] = []
+    attest_runs: list[float] = []
+    for _ in range(args.repeat):
+        limit_runs += timings(lambda: hashlib_limit(paths, cores), 1)
+        attest_runs += timings(lambda: run(verify), 1)
+    results["hashlib limit"] = statistics.median(limit_runs)
+    results["attest verify"] = statistics.median(attest_runs)
+    print("hashlib limit runs: " + " ".join(f"{t:.3f}" for t in limit_runs))
+    print("attest verify runs: " + " ".join(f"{t:.3f}" for t in attest_runs))
+    if not args.quick:
+        results["sha256sum -c"] = median(lambda: run(["sha256sum", "--quiet", "-c", str(manifest)]), args.repeat)
 
-    aide = shutil.which("aide")
+    aide = None if args.quick else shutil.which("aide")
     if aide:
         conf = work / "aide.conf"
         conf.write_text(
@@ -110,15 +121,17 @@ def main() -> int:
         )
         run([aide, "--init", "-c", str(conf)])
         (work / "aide.db.new").rename(work / "aide.db")
-        results[f"aide --check ({cores} workers)"] = best(lambda: run([aide, "--check", "-c", str(conf)]), args.repeat)
-    else:
+        aide_check = [aide, "--check", "-c", str(conf)]
+        results[f"aide --check ({cores} workers)"] = median(lambda: run(aide_check), args.repeat)
+    elif not args.quick:
         print("aide not installed (apt-get install aide): skipped")
 
     limit, ours = results["hashlib limit"], results["attest verify"]
     for name, secs in results.items():
         print(f"{name:28s} {secs:7.2f} s   {total / secs / 1e6:7.0f} MB/s")
-    print(f"attest / hashlib limit: {ours / limit:.2f}x (target <= 1.3x)")
-    print(f"attest / sha256sum -c:  {ours / results['sha256sum -c']:.2f}x")
+    print(f"attest / hashlib limit: {ours / limit:.2f}x (target <= 1.15x)")
+    if "sha256sum -c" in results:
+        print(f"attest / sha256sum -c:  {ours / results['sha256sum -c']:.2f}x")
     for name, secs in results.items():
         if name.startswith("aide"):
             print(f"attest / aide:          {ours / secs:.2f}x")

@@ -100,7 +100,9 @@ def test_pass_then_drift(attest: Callable[..., Run], fleet: Fleet, signed: Path,
     assert obj["baseline"]["name"] == "companion" and obj["baseline"]["version"] == 1
     assert len(obj["baseline"]["digest"]) == 64
     assert "message" not in obj
-    # The summary event is one JSON line on stderr (not a terminal here).
+    assert ok.err == ""  # quiet by default: warnings and errors only
+    ok = verify(attest, fleet, signed, device, "-v")
+    # With -v, the summary event is one JSON line on stderr (not a terminal here).
     events = [json.loads(line) for line in ok.err.splitlines()]
     assert [e["event"] for e in events] == ["verification"] and events[0]["verdict"] == "pass"
 

@@ -104,7 +104,7 @@ def test_verify_passes_in_both_methods_with_the_pin_from_the_baseline(
     assert r.code == 0, r.out + r.err
     assert r.json()["verdict"] == "pass"
     assert r.json()["methods"] == ["dock-read"]
-    r = verify(tmp_path, sshd.target(tree), baseline, fleet, *key, "--method", "remote", "--audit-sample", "4")
+    r = verify(tmp_path, sshd.target(tree), baseline, fleet, *key, "--method", "remote", "--audit-sample", "4", "-v")
     assert r.code == 0, r.out + r.err
     assert r.json()["methods"] == ["device-reported", "dock-read"]
     audit = [json.loads(line) for line in r.err.splitlines() if '"ssh_audit_sample"' in line]

@@ -14,6 +14,7 @@ import os
 import pkgutil
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 import attest
 from attest.errors import AttestError
@@ -22,30 +23,75 @@ from attest.logs import set_level
 __all__ = ["build_parser", "main"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``attest: error: ...`` and where to look, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"attest: error: {message} (try '{self.prog} --help')\n")
+
+
+#: -q / -v / --log-level, on the top parser and after every command: `attest verify -v ...`
+_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _add_log_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    # Below the top, defaults are SUPPRESS so that a command's parser never
+    # overwrites what was given before the command name.
+    default: object = None if top else argparse.SUPPRESS
+    g = parser.add_argument_group("log output")
+    g.add_argument(
+        "--log-level",
+        choices=_LEVELS,
+        default=default,
+        help="structured log level on stderr (default: warning; info under systemd)",
+    )
+    g.add_argument("-v", "--verbose", action="count", default=default, help="more log output (-vv: debug)")
+    g.add_argument("-q", "--quiet", action="store_true", default=default, help="errors only")
+
+
+def _leaf_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        return [parser]
+    return [leaf for action in subs for child in action.choices.values() for leaf in _leaf_parsers(child)]
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full ``attest`` parser."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="attest",
         description="Prove that a drone runs exactly the firmware, settings and apps its fleet approved.",
-        epilog="Exit codes of verify: 0 pass, 1 drift, 2 usage/configuration, 3 could not attest, "
-        "4 baseline not trusted.",
+        epilog="Exit codes: 0 pass, 1 drift, 2 usage/configuration, 3 could not attest, "
+        "4 baseline not trusted, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"drone-attest {attest.__version__}")
-    parser.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="structured log level"
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_log_options(parser, top=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if not info.name.startswith("_"):
             importlib.import_module(f"{__name__}.{info.name}").register(sub)
+    for leaf in _leaf_parsers(parser):
+        if leaf is not parser:
+            _add_log_options(leaf, top=False)
     return parser
+
+
+def _log_level(args: argparse.Namespace) -> str:
+    """-q, then --log-level, then -v; by default warning, or info under systemd (a service's journal)."""
+    if args.quiet:
+        return "error"
+    if args.log_level:
+        return str(args.log_level)
+    if args.verbose:
+        return "debug" if args.verbose > 1 else "info"
+    return "info" if os.environ.get("INVOCATION_ID") or os.environ.get("JOURNAL_STREAM") else "warning"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``attest``; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    set_level(args.log_level)
+    set_level(_log_level(args))
     try:
         code: int = args.func(args)
     except AttestError as e:
