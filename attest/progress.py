@@ -1,8 +1,13 @@
-"""Progress display for long measurements, shown only to a person at a terminal.
+"""Progress of long measurements: a bar for a person at a terminal, log events for a service.
 
-Collectors report bytes through the :class:`Progress` protocol. The terminal
-bar draws on stderr, only when stderr is a terminal, and only once the work
-has taken more than a moment, so scripts and short runs see nothing.
+Collectors report bytes through the :class:`Progress` protocol.
+:meth:`TerminalProgress.for_stream` picks the display: on a terminal, a bar on
+stderr, drawn only once the work has taken more than a moment (a percentage
+when the size is known, and the true rate in B/s, KiB/s or MiB/s, so a
+115,200-baud flash read does not show ``0.0 MiB/s``); off a terminal (a
+systemd service, a script), a structured ``progress`` event every few seconds
+at info level (:mod:`attest.logs`), so a journal shows a long run is alive.
+Short runs show nothing either way.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ import threading
 import time
 from typing import Protocol, TextIO
 
-__all__ = ["NullProgress", "Progress", "TerminalProgress"]
+from attest.logs import get_logger
+
+__all__ = ["LogProgress", "NullProgress", "Progress", "TerminalProgress", "format_rate"]
 
 
 class Progress(Protocol):
@@ -41,6 +48,66 @@ class NullProgress:
         """Ignore."""
 
 
+def format_rate(bytes_per_second: float) -> str:
+    """A rate a person can read at any link speed: ``11.2 KiB/s``, ``1.9 MiB/s``, ``870 B/s``."""
+    if bytes_per_second >= 1 << 20:
+        return f"{bytes_per_second / (1 << 20):.1f} MiB/s"
+    if bytes_per_second >= 1 << 10:
+        return f"{bytes_per_second / (1 << 10):.1f} KiB/s"
+    return f"{bytes_per_second:.0f} B/s"
+
+
+def _amount(n: int) -> str:
+    if n >= 1 << 20:
+        return f"{n / (1 << 20):.1f} MiB"
+    if n >= 1 << 10:
+        return f"{n / (1 << 10):.1f} KiB"
+    return f"{n} B"
+
+
+class LogProgress:
+    """A ``progress`` log event every ``every`` seconds (after the first ``every``) while work goes on."""
+
+    def __init__(self, *, every: float = 5.0) -> None:
+        self._log = get_logger()
+        self._every = every
+        self._lock = threading.Lock()
+        self._total: int | None = None
+        self._done = 0
+        self._label = ""
+        self._t0 = 0.0
+        self._last = 0.0
+
+    def start(self, total: int | None, label: str) -> None:
+        """Begin counting ``label``."""
+        with self._lock:
+            self._total, self._done, self._label = total, 0, label
+            self._t0 = self._last = time.monotonic()
+
+    def advance(self, n: int) -> None:
+        """Count ``n`` bytes; log when due."""
+        with self._lock:
+            self._done += n
+            now = time.monotonic()
+            if now - self._last < self._every:
+                return
+            self._last = now
+            elapsed = max(now - self._t0, 1e-9)
+            percent = round(100 * self._done / self._total, 1) if self._total else None
+            self._log.info(
+                "progress",
+                what=self._label,
+                bytes=self._done,
+                total=self._total,
+                percent=percent,
+                bytes_per_second=round(self._done / elapsed),
+                seconds=round(elapsed, 1),
+            )
+
+    def finish(self) -> None:
+        """Nothing to clear."""
+
+
 class TerminalProgress:
     """A one-line bar on a terminal, drawn after ``delay`` seconds, at most 10 times a second."""
 
@@ -57,8 +124,8 @@ class TerminalProgress:
 
     @staticmethod
     def for_stream(stream: TextIO = sys.stderr) -> Progress:
-        """A terminal bar when ``stream`` is a terminal, else :class:`NullProgress`."""
-        return TerminalProgress(stream) if stream.isatty() else NullProgress()
+        """A terminal bar when ``stream`` is a terminal, else :class:`LogProgress` events."""
+        return TerminalProgress(stream) if stream.isatty() else LogProgress()
 
     def start(self, total: int | None, label: str) -> None:
         """Begin a bar for ``label``."""
@@ -86,14 +153,13 @@ class TerminalProgress:
                 self._drawn = False
 
     def _draw(self, now: float) -> None:
-        mib = self._done / (1 << 20)
-        rate = mib / max(now - self._t0, 1e-9)
+        rate = format_rate(self._done / max(now - self._t0, 1e-9))
         if self._total:
             frac = min(1.0, self._done / self._total)
             bar = "#" * int(frac * 30)
-            text = f"{self._label} [{bar:<30}] {frac:4.0%} {mib:8.1f} MiB {rate:6.1f} MiB/s"
+            text = f"{self._label} [{bar:<30}] {frac:4.0%} {_amount(self._done):>10} of {_amount(self._total)} {rate}"
         else:
-            text = f"{self._label} {mib:8.1f} MiB {rate:6.1f} MiB/s"
+            text = f"{self._label} {_amount(self._done):>10} {rate}"
         self._stream.write("\r\x1b[2K" + text)
         self._stream.flush()
         self._drawn = True

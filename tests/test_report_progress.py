@@ -14,8 +14,9 @@ import pytest
 
 from attest.errors import ConfigError
 from attest.fsutil import atomic_write, write_new
+from attest.logs import set_level
 from attest.model import BaselineRef, DeviceIdentity, Finding, FindingKind, Result, Severity, Verdict
-from attest.progress import NullProgress, TerminalProgress
+from attest.progress import LogProgress, TerminalProgress, format_rate
 from attest.report import render_text, result_json
 from attest.timeutil import format_time, parse_time
 
@@ -26,7 +27,7 @@ class _Tty(io.StringIO):
 
 
 def test_progress_bar_only_on_a_terminal_and_only_after_a_delay() -> None:
-    assert isinstance(TerminalProgress.for_stream(io.StringIO()), NullProgress)
+    assert isinstance(TerminalProgress.for_stream(io.StringIO()), LogProgress)
     tty = _Tty()
     bar = TerminalProgress(tty, delay=0.05)
     bar.start(100 << 20, "hashing")
@@ -37,6 +38,42 @@ def test_progress_bar_only_on_a_terminal_and_only_after_a_delay() -> None:
     assert "hashing" in tty.getvalue() and "50%" in tty.getvalue()
     bar.finish()
     assert tty.getvalue().endswith("\r\x1b[2K")
+
+
+def test_rates_read_well_at_serial_speeds() -> None:
+    assert format_rate(11_520) == "11.2 KiB/s"  # a 115,200-baud line, not "0.0 MiB/s"
+    assert format_rate(870) == "870 B/s"
+    assert format_rate(2.5 * (1 << 20)) == "2.5 MiB/s"
+    tty = _Tty()
+    bar = TerminalProgress(tty, delay=0.0)
+    bar.start(2 << 20, "flash")
+    time.sleep(0.01)
+    bar.advance(1 << 20)
+    assert "50%" in tty.getvalue() and "1.0 MiB of 2.0 MiB" in tty.getvalue()
+
+
+def test_off_a_terminal_progress_is_a_periodic_log_event(capsys: pytest.CaptureFixture[str]) -> None:
+    set_level("info")
+    try:
+        progress = LogProgress(every=0.01)
+        progress.start(1000, "fc/flash")
+        progress.advance(100)  # not yet due
+        time.sleep(0.02)
+        progress.advance(400)
+        progress.finish()
+    finally:
+        set_level("warning")
+    events = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [e["event"] for e in events] == ["progress"]
+    assert events[0]["what"] == "fc/flash" and events[0]["bytes"] == 500 and events[0]["percent"] == 50.0
+
+
+def test_progress_events_cost_nothing_below_the_level(capsys: pytest.CaptureFixture[str]) -> None:
+    set_level("warning")
+    progress = LogProgress(every=0.0)
+    progress.start(None, "x")
+    progress.advance(1)
+    assert capsys.readouterr().err == ""
 
 
 def _result(verdict: Verdict, findings: tuple[Finding, ...] = (), message: str | None = None) -> Result:
