@@ -28,11 +28,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from attest.collectors import open_collector
+from attest.collectors import Collector, open_collector
 from attest.errors import BaselineError, CollectionError, ConfigError, TransportError
 from attest.model import BaselineRef, DeviceIdentity, Result, Verdict
 from attest.progress import NullProgress, Progress
-from attest.targets import TargetOptions, target_kind
+from attest.targets import TargetOptions
 from attest.trust import RollbackState, TrustedBaseline, TrustPolicy, read_baseline_file, trust_baseline
 from attest.verifier import verify
 
@@ -76,17 +76,25 @@ class _Run:
         self.job = job
         self.progress = progress
         self.trusted: TrustedBaseline | None = None
+        self.collector: Collector | None = None
         self.result: Result | None = None
         self.config_error: ConfigError | None = None
         self.done = threading.Event()
 
+    def identity(self) -> DeviceIdentity:
+        """Who the device is, for a result without evidence: the collector's best knowledge, else the target."""
+        match = self.trusted.baseline.device_match if self.trusted is not None else {}
+        if self.collector is not None:
+            return self.collector.fallback_identity(self.job.target, match)
+        return DeviceIdentity(kind="unknown", id=self.job.target, target=self.job.target)
+
     def __call__(self) -> None:
         job = self.job
-        placeholder = DeviceIdentity(kind=target_kind(job.target), id=job.target, target=job.target)
         try:
+            # The collector first: it touches no device yet, and names the device in any result.
+            self.collector = collector = open_collector(job.target, job.options)
             data = read_baseline_file(job.baseline)
             self.trusted = trust_baseline(data, policy=job.policy, state=job.state, source=str(job.baseline))
-            collector = open_collector(job.target, job.options)
             evidence = collector.collect(
                 self.trusted.baseline.collection,
                 nonce=job.nonce,
@@ -95,14 +103,14 @@ class _Run:
             )
             self.result = verify(evidence, self.trusted)
         except BaselineError as e:
-            self.result = Result(Verdict.UNTRUSTED, placeholder, _ref(self.trusted), message=str(e))
+            self.result = Result(Verdict.UNTRUSTED, self.identity(), _ref(self.trusted), message=str(e))
         except (TransportError, CollectionError) as e:
-            self.result = Result(Verdict.ERROR, placeholder, _ref(self.trusted), message=str(e))
+            self.result = Result(Verdict.ERROR, self.identity(), _ref(self.trusted), message=str(e))
         except ConfigError as e:  # a bad target or option: the caller's usage error (exit 2)
             self.config_error = e
         except Exception as e:  # noqa: BLE001 - fail closed: a defect is an error result, logged, never a pass
             message = f"internal error ({type(e).__name__}: {e}); please report it"
-            self.result = Result(Verdict.ERROR, placeholder, _ref(self.trusted), message=message)
+            self.result = Result(Verdict.ERROR, self.identity(), _ref(self.trusted), message=message)
         finally:
             self.done.set()
 
@@ -119,10 +127,9 @@ def run_attestation(job: Attestation, *, progress: Progress | None = None) -> Re
         run.done.wait(job.max_seconds)
         if not run.done.is_set():
             elapsed = time.monotonic() - started
-            placeholder = DeviceIdentity(kind=target_kind(job.target), id=job.target, target=job.target)
             return Result(
                 Verdict.ERROR,
-                placeholder,
+                run.identity(),
                 _ref(run.trusted),
                 message=f"did not finish within --max-seconds {job.max_seconds:g} (stopped after {elapsed:.1f} s)",
             )

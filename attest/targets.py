@@ -16,7 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["TargetOptions", "target_kind"]
+from attest.errors import ConfigError
+
+__all__ = ["SCHEMES", "TargetOptions", "target_kind"]
 
 
 @dataclass(frozen=True)
@@ -44,10 +46,25 @@ class TargetOptions:
     workers: int | None = None
 
 
+#: URL schemes a target may have, and the kind each names
+SCHEMES = {"ssh": "ssh", "socket": "serial"}
+
+
 def target_kind(target: str) -> str:
-    """``serial``, ``ssh`` or ``directory`` for a target string."""
-    if target.startswith("ssh://"):
-        return "ssh"
-    if target.startswith(("socket://", "/dev/tty", "/dev/pts/", "/dev/serial/")):
+    """``serial``, ``ssh`` or ``directory`` for a target string.
+
+    Raises:
+        ConfigError: a URL whose scheme no collector speaks (``http://…``), or an empty target.
+    """
+    if not target:
+        raise ConfigError("the target is empty")
+    scheme, sep, _ = target.partition("://")
+    if sep and scheme.isascii() and scheme.replace("+", "").isalnum():
+        kind = SCHEMES.get(scheme.lower())
+        if kind is None:
+            known = ", ".join(f"{s}://" for s in sorted(SCHEMES))
+            raise ConfigError(f"{target}: unsupported target scheme {scheme}:// (use a directory, /dev/tty*, {known})")
+        return kind
+    if target.startswith(("/dev/tty", "/dev/pts/", "/dev/serial/")):
         return "serial"
     return "directory"

@@ -10,8 +10,22 @@ from pathlib import Path
 
 from attest.targets import TargetOptions
 
-#: where a dock keeps its rollback state and log unless told otherwise
-DEFAULT_STATE_DIR = Path("/var/lib/attest")
+#: where the dock service (root, or the attest system user) keeps its rollback state and log
+SYSTEM_STATE_DIR = Path("/var/lib/attest")
+
+
+def default_state_dir() -> Path:
+    """/var/lib/attest for root and system users; else $XDG_STATE_HOME/attest (~/.local/state/attest).
+
+    A person trying attest on a bench needs no root: their rollback floors and
+    log live in their own state directory.
+    """
+    if os.geteuid() == 0 or os.environ.get("INVOCATION_ID"):  # root, or a systemd service
+        return SYSTEM_STATE_DIR
+    xdg = os.environ.get("XDG_STATE_HOME")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".local" / "state"
+    return base / "attest"
+
 
 __all__ = [
     "add_state_dir",
@@ -93,7 +107,8 @@ def add_state_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--state-dir",
         type=Path,
-        help=f"dock state (rollback versions, log); default $ATTEST_STATE_DIR, else {DEFAULT_STATE_DIR}",
+        help="dock state (rollback versions, log); default $ATTEST_STATE_DIR, else "
+        f"{SYSTEM_STATE_DIR} for root and services, else $XDG_STATE_HOME/attest (~/.local/state/attest)",
     )
 
 
@@ -102,7 +117,7 @@ def state_dir(args: argparse.Namespace) -> Path:
     if args.state_dir is not None:
         return Path(args.state_dir)
     env = os.environ.get("ATTEST_STATE_DIR")
-    return Path(env) if env else DEFAULT_STATE_DIR
+    return Path(env) if env else default_state_dir()
 
 
 def new_nonce() -> str:

@@ -12,7 +12,7 @@ import abc
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from attest.model import Evidence
+from attest.model import DeviceIdentity, Evidence
 from attest.progress import NullProgress, Progress
 
 __all__ = ["Collector"]
@@ -78,6 +78,30 @@ class Collector(abc.ABC):
         """
         del evidence, pin_instance
         return {}
+
+    #: Set by a collector as soon as it knows who the device is, so that a later
+    #: failure's result names the device exactly as a pass would.
+    learned: DeviceIdentity | None = None
+
+    def fallback_identity(self, target: str, device_match: Mapping[str, str]) -> DeviceIdentity:
+        """The device's identity for a result without evidence (an error, an untrusted baseline).
+
+        What the collector learned before it failed, else :meth:`stable_id`; the
+        log then groups a drone's failures with its passes.
+        """
+        if self.learned is not None:
+            return self.learned
+        return DeviceIdentity(kind=self.kind, id=self.stable_id(target, device_match), target=target)
+
+    def stable_id(self, target: str, device_match: Mapping[str, str]) -> str:
+        """The id a pass would record, as far as it is known without the device (default: ``target``).
+
+        Args:
+            target: the target string as given.
+            device_match: the baseline's device selector (may name the airframe).
+        """
+        del device_match
+        return target
 
     def settings_extras(self) -> dict[str, Any]:
         """Collector-specific settings stored in a new baseline's ``collection`` object."""
