@@ -31,10 +31,14 @@ def test_the_quick_start_runs_as_written(tmp_path: Path) -> None:
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "ATTEST_STATE_DIR": str(tmp_path / "state"),
     }
-    setup = subprocess.run(["bash", "-e", "-c", before], cwd=tmp_path, env=env, capture_output=True, text=True)
+    setup = subprocess.run(
+        ["bash", "-e", "-c", before], check=False, cwd=tmp_path, env=env, capture_output=True, text=True
+    )
     assert setup.returncode == 0, setup.stdout + setup.stderr
     assert "PASS" in setup.stdout
-    drift = subprocess.run(["bash", "-c", sep + after], cwd=tmp_path, env=env, capture_output=True, text=True)
+    drift = subprocess.run(
+        ["bash", "-c", sep + after], check=False, cwd=tmp_path, env=env, capture_output=True, text=True
+    )
     assert drift.returncode == 1, drift.stdout + drift.stderr
     result = json.loads(drift.stdout)
     assert result["verdict"] == "drift"
