@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from attest._cli._common import (
     add_state_dir,
@@ -19,11 +17,6 @@ from attest._cli._common import (
     warn,
 )
 from attest.logs import get_logger
-
-if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    from attest.model import Result
 
 log = get_logger()
 
@@ -72,7 +65,14 @@ def _verify(args: argparse.Namespace) -> int:
     # Configuration errors (exit 2) propagate: there is no result to print.
     policy = TrustPolicy.from_file(args.trust)
     state = RollbackState(state_dir(args))
-    recorder = _Recorder.open(args) if args.dock_key else None
+    recorder = None
+    if args.dock_key is not None:
+        from attest.recorder import Recorder
+
+        log_dir = args.log if args.log is not None else state_dir(args) / "log"
+        recorder = Recorder.open(args.dock_key, log_dir, origin=args.origin)
+        if args.origin and recorder.origin != args.origin:
+            warn(f"--origin {args.origin} ignored: {log_dir} was created with origin {recorder.origin}")
     job = Attestation(
         target=args.device,
         baseline=args.baseline,
@@ -102,54 +102,3 @@ def _verify(args: argparse.Namespace) -> int:
     else:
         render_text(result, sys.stdout)
     return result.verdict.exit_code
-
-
-class _Recorder:
-    """Signs results with the dock key and appends them to the dock's log."""
-
-    def __init__(self, key: Ed25519PrivateKey, log_dir: Path, origin: str | None) -> None:
-        self._key = key
-        self._log_dir = log_dir
-        self._origin = origin
-
-    @classmethod
-    def open(cls, args: argparse.Namespace) -> _Recorder:
-        """Load the key and open (or create) the log now, so a bad one fails before any measuring.
-
-        Raises:
-            ConfigError: unreadable key, unusable log directory, or a log made with another key.
-        """
-        from attest.errors import ConfigError, LogError
-        from attest.log import Log
-        from attest.signing import load_private_key
-
-        key = load_private_key(args.dock_key)
-        log_dir = args.log if args.log is not None else state_dir(args) / "log"
-        with Log.open(log_dir, origin=args.origin or socket.gethostname(), create=True) as opened:
-            try:
-                opened.check_key(key)
-            except LogError as e:
-                raise ConfigError(f"{log_dir}: {e}; run attest log verify") from e
-            if args.origin and opened.origin != args.origin:
-                warn(f"--origin {args.origin} ignored: {log_dir} was created with origin {opened.origin}")
-        return cls(key, log_dir, args.origin)
-
-    def record(self, result: Result) -> tuple[Result, int | None]:
-        """Append the signed result; returns it and its index.
-
-        A result that cannot be logged is not a pass: it becomes an ``error``
-        result (exit 3) with no index, and the gate stays shut.
-        """
-        from attest.errors import LogError, LogWriteError
-        from attest.log import Log
-        from attest.model import Result, Verdict
-        from attest.signing import sign_result
-
-        try:
-            entry = sign_result(result, self._key, dock_id=socket.gethostname())
-            with Log.open(self._log_dir) as opened:
-                return result, opened.append(entry, key=self._key)
-        except (LogError, LogWriteError) as e:
-            message = f"result ({result.verdict.value}) could not be logged: {e}"
-            failed = Result(Verdict.ERROR, result.device, result.baseline, result.findings, message, result.evidence)
-            return failed, None
