@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: all demo test test-slow lint typecheck unit system-deps bench clean
+.PHONY: all demo test test-slow lint typecheck unit system-deps bench fuzz clean
 
 all: test
 
@@ -39,6 +39,10 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# Coverage-guided fuzzing of every parser, 100,000 inputs each (docs/fuzzing.md); `make test` runs a smoke.
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz.run
 
 clean:
 	rm -rf $(VENV) demo-out bench/out .pytest_cache .mypy_cache .ruff_cache

@@ -10,6 +10,9 @@ declare -A need=(
   [/usr/bin/setpriv]=util-linux
   [/usr/bin/chromium]=chromium
   [/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf]=fonts-liberation
+  [/usr/sbin/setcap]=libcap2-bin
+  [/usr/bin/setfacl]=acl
+  [/usr/bin/getfattr]=attr
 )
 missing=()
 for cmd in "${!need[@]}"; do
