@@ -100,6 +100,7 @@ class _Run:
                 nonce=job.nonce,
                 device_match=self.trusted.baseline.device_match,
                 progress=self.progress,
+                expected=self.trusted.baseline.components,
             )
             self.result = verify(evidence, self.trusted)
         except BaselineError as e:

@@ -95,6 +95,10 @@ class Component:
         method: how the value was obtained.
         error: why the component could not be read; a component with an error
             is never a match.
+        not_hashed: why a file's content was deliberately not hashed: the
+            baseline already shows it differs (``not in baseline``, ``size
+            differs ...``), so reading it in full would only cost time. A
+            component with ``not_hashed`` set is never a match.
     """
 
     name: str
@@ -103,6 +107,7 @@ class Component:
     attributes: Attributes = field(default_factory=dict)
     method: Method = Method.DOCK_READ
     error: str | None = None
+    not_hashed: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON data, as stored in baselines and results."""
@@ -113,6 +118,8 @@ class Component:
             out["attributes"] = dict(self.attributes)
         if self.error is not None:
             out["error"] = self.error
+        if self.not_hashed is not None:
+            out["not_hashed"] = self.not_hashed
         return out
 
 

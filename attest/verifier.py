@@ -96,7 +96,9 @@ def _compare_one(name: str, exp: Component, act: Component, *, compare_owner: bo
     out: list[Finding] = []
     if exp.kind != act.kind:
         return [Finding(name, FindingKind.ATTRIBUTES, Severity.CRITICAL, {"kind": exp.kind}, {"kind": act.kind})]
-    if exp.digest != act.digest:
+    # A file the collector did not hash (its size already differs) is never a match, even
+    # against a baseline entry without a digest.
+    if exp.digest != act.digest or act.not_hashed is not None:
         out.append(Finding(name, FindingKind.MODIFIED, Severity.CRITICAL, _digest(exp), _digest(act)))
     keys = [k for k in COMPARED_ATTRIBUTES if compare_owner or k not in _OWNER]
     want = {k: exp.attributes.get(k) for k in keys if exp.attributes.get(k) != act.attributes.get(k)}
@@ -107,10 +109,14 @@ def _compare_one(name: str, exp: Component, act: Component, *, compare_owner: bo
 
 
 def _digest(c: Component) -> str | None:
+    if c.not_hashed is not None:
+        return f"not hashed: {c.not_hashed}"
     return f"sha256:{c.digest}" if c.digest else None
 
 
 def _describe(c: Component | None) -> Any:
     if c is None:
         return None
+    if c.not_hashed is not None:
+        return f"{c.kind} ({_digest(c)})"
     return _digest(c) or c.kind

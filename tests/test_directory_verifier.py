@@ -179,3 +179,47 @@ def test_rules_and_device_selector(tmp_path: Path, tree: Path) -> None:
     )
     assert device_mismatch(other, b) == "wrong baseline for this device: board_id is '140', baseline requires '9'"
     assert verify(other, _trusted(tmp_path / "2", b)).verdict is Verdict.UNTRUSTED
+
+
+def test_map_parallel_keeps_order_and_reraises_a_workers_exception() -> None:
+    from attest.hashing import map_parallel
+
+    ran: list[int] = []
+
+    def work(i: int, buffer: bytearray) -> int:
+        assert len(buffer) == 1 << 20
+        ran.append(i)
+        return i * i
+
+    assert map_parallel(work, list(range(200)), workers=3, meanwhile=lambda: ran.append(-1)) == [
+        i * i for i in range(200)
+    ]
+    assert -1 in ran
+
+    def boom(i: int, buffer: bytearray) -> int:
+        del buffer
+        if i == 5:
+            raise RuntimeError("defect")
+        return i
+
+    with pytest.raises(RuntimeError, match="defect"):
+        map_parallel(boom, list(range(50)), workers=2)
+
+
+def test_sha256_fd_reads_at_most_its_limit(tmp_path: Path) -> None:
+    from attest.hashing import sha256_fd
+
+    f = tmp_path / "f"
+    f.write_bytes(b"a" * (3 << 20))
+    fd = os.open(f, os.O_RDONLY)
+    try:
+        digest, n = sha256_fd(fd, limit=5)
+        assert (digest, n) == (sha256_file_of(b"aaaaa"), 5)
+    finally:
+        os.close(fd)
+
+
+def sha256_file_of(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()

@@ -12,7 +12,7 @@ import abc
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from attest.model import DeviceIdentity, Evidence
+from attest.model import Component, DeviceIdentity, Evidence
 from attest.progress import NullProgress, Progress
 
 __all__ = ["Collector"]
@@ -35,6 +35,7 @@ class Collector(abc.ABC):
         nonce: str,
         device_match: Mapping[str, str] | None = None,
         progress: Progress | None = None,
+        expected: Mapping[str, Component] | None = None,
     ) -> Evidence:
         """Measure the device.
 
@@ -46,6 +47,10 @@ class Collector(abc.ABC):
                 can check identity before reading (a pinned SSH host key)
                 must do so and refuse to read from the wrong device.
             progress: receives byte counts for a progress display.
+            expected: the trusted baseline's components when verifying (``None``
+                when making a baseline). A collector may use them to bound its
+                reads (a file the baseline does not name, or whose size differs,
+                is a finding without being read); one that cannot ignores them.
 
         Returns:
             Evidence holding every selected component; a component that could
@@ -58,13 +63,21 @@ class Collector(abc.ABC):
         """
         prog = progress or NullProgress()
         try:
-            return self._collect(settings, nonce=nonce, device_match=device_match or {}, progress=prog)
+            return self._collect(
+                settings, nonce=nonce, device_match=device_match or {}, progress=prog, expected=expected
+            )
         finally:
             prog.finish()
 
     @abc.abstractmethod
     def _collect(
-        self, settings: Mapping[str, Any], *, nonce: str, device_match: Mapping[str, str], progress: Progress
+        self,
+        settings: Mapping[str, Any],
+        *,
+        nonce: str,
+        device_match: Mapping[str, str],
+        progress: Progress,
+        expected: Mapping[str, Component] | None,
     ) -> Evidence:
         """Do the measuring; see :meth:`collect`."""
 

@@ -2,8 +2,15 @@
 
 Regular files are hashed by the dock (SHA-256, in parallel); symlinks are
 recorded by their target and never followed; other special files are
-recorded by type; every entry records mode, uid and gid. Paths are handled
-as bytes end to end, so names that are not UTF-8 are measured like any other.
+recorded by type; every entry records mode, uid, gid and its security-relevant
+extended attributes (file capabilities, POSIX ACLs, LSM labels: see
+:mod:`attest.xattrs`). Each entry is measured through one descriptor
+(:mod:`attest.collectors.local_entry`), so an entry swapped while it is
+measured is an error, never a mix of two versions. When verifying, a file
+the baseline does not name or whose size differs is not hashed (it differs
+whatever its bytes are), so an unexpected 8 TiB sparse file costs no time.
+Paths are handled as bytes end to end, so names that are not UTF-8 are
+measured like any other.
 """
 
 from __future__ import annotations
@@ -15,8 +22,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from attest.collectors.base import Collector
-from attest.errors import TransportError
-from attest.hashing import hash_files
+from attest.collectors.local_entry import Measured, file_kind, measure_file, measure_other, stat_attributes
+from attest.errors import CollectionError, TransportError
+from attest.hashing import map_parallel
 from attest.model import Component, DeviceIdentity, Evidence
 from attest.names import encode_name
 from attest.progress import Progress
@@ -24,35 +32,7 @@ from attest.selection import Selection
 
 __all__ = ["DirectoryCollector", "file_kind", "stat_attributes"]
 
-
-_KINDS = {
-    stat.S_IFREG: "file",
-    stat.S_IFDIR: "directory",
-    stat.S_IFLNK: "symlink",
-    stat.S_IFIFO: "fifo",
-    stat.S_IFSOCK: "socket",
-    stat.S_IFCHR: "char-device",
-    stat.S_IFBLK: "block-device",
-}
-
-
-def file_kind(mode: int) -> str:
-    """The component kind of a file with ``st_mode`` = ``mode``."""
-    return _KINDS.get(stat.S_IFMT(mode), "unknown")
-
-
-def stat_attributes(st: os.stat_result) -> dict[str, str | int | bool | None]:
-    """The compared attributes of an ``lstat`` result (the symlink target is added by the caller)."""
-    attrs: dict[str, str | int | bool | None] = {
-        "mode": f"{stat.S_IMODE(st.st_mode):04o}",
-        "uid": st.st_uid,
-        "gid": st.st_gid,
-    }
-    if stat.S_ISREG(st.st_mode):
-        attrs["size"] = st.st_size
-    if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-        attrs["major"], attrs["minor"] = os.major(st.st_rdev), os.minor(st.st_rdev)
-    return attrs
+_Entry = tuple[str, bytes, os.stat_result]
 
 
 class DirectoryCollector(Collector):
@@ -73,8 +53,21 @@ class DirectoryCollector(Collector):
         self._workers = workers
 
     def _collect(
-        self, settings: Mapping[str, Any], *, nonce: str, device_match: Mapping[str, str], progress: Progress
+        self,
+        settings: Mapping[str, Any],
+        *,
+        nonce: str,
+        device_match: Mapping[str, str],
+        progress: Progress,
+        expected: Mapping[str, Component] | None,
     ) -> Evidence:
+        """Measure the tree; see :meth:`Collector.collect`.
+
+        ``expected`` (the trusted baseline's components when verifying): a file
+        they do not name, or whose kind or size differs, is recorded with
+        ``not_hashed`` instead of a digest; ``None`` (making a baseline) hashes
+        every selected file in full.
+        """
         del device_match  # a directory has no identity to check
         selection = Selection.from_json(settings.get("selection", {"include": ["**"]}))
         try:
@@ -85,39 +78,47 @@ class DirectoryCollector(Collector):
             raise TransportError(f"{self._target}: cannot open device path: {e.strerror}") from e
         if not stat.S_ISDIR(st.st_mode):
             raise TransportError(f"{self._target}: not a directory")
+        if not os.path.isdir("/proc/self/fd"):
+            raise CollectionError("cannot measure a directory without /proc (extended attributes are read through it)")
 
         components: dict[str, Component] = {}
-        to_hash: list[tuple[str, bytes]] = []
-        sizes: dict[str, int] = {}
+        files: list[_Entry] = []
+        others: list[_Entry] = []
         for name, path, entry_st in _walk(self._root, selection):
             if isinstance(entry_st, str):
                 components[name] = Component(name=name, kind="unknown", error=entry_st)
-                continue
-            kind = file_kind(entry_st.st_mode)
-            attrs = stat_attributes(entry_st)
-            err = None
-            if kind == "symlink":
-                try:
-                    attrs["target"] = encode_name(os.readlink(path))
-                except OSError as e:
-                    err = f"cannot read link: {e.strerror}"
-            components[name] = Component(name=name, kind=kind, attributes=attrs, error=err)
-            if kind == "file":
-                to_hash.append((name, path))
-                sizes[name] = entry_st.st_size
-
-        progress.start(sum(sizes.values()), "hashing")
-        # Largest first: a big file started last would leave one core hashing alone.
-        to_hash.sort(key=lambda job: -sizes[job[0]])
-        for name, outcome in hash_files(to_hash, workers=self._workers, on_bytes=progress.advance):
-            old = components[name]
-            if isinstance(outcome, OSError):
-                components[name] = Component(
-                    name=name, kind=old.kind, attributes=old.attributes, error=f"cannot read: {outcome.strerror}"
-                )
+            elif stat.S_ISREG(entry_st.st_mode):
+                files.append((name, path, entry_st))
             else:
-                components[name] = Component(name=name, kind=old.kind, digest=outcome, attributes=old.attributes)
+                others.append((name, path, entry_st))
 
+        # Largest first: a big file started last would leave one core hashing alone.
+        files.sort(key=lambda entry: -entry[2].st_size)
+        progress.start(sum(e[2].st_size for e in files if _will_hash(e, expected)), "hashing")
+        measured_others: list[Measured] = []
+
+        def one_file(entry: _Entry, buffer: bytearray) -> Measured:
+            name, path, walked = entry
+            return measure_file(name, path, walked, expected=expected, buffer=buffer, on_bytes=progress.advance)
+
+        def the_others() -> None:  # on this thread, while the workers hash
+            measured_others.extend(measure_other(*entry) for entry in others)
+
+        measured = map_parallel(one_file, files, workers=self._workers, meanwhile=the_others)
+        unsupported = []
+        for m in (*measured, *measured_others):
+            components[m.component.name] = m.component
+            if m.xattrs_unsupported:
+                unsupported.append(m.component.name)
+
+        notes: dict[str, Any] = {}
+        if unsupported:
+            # Recorded, not a finding: the run says what it could not see. A baseline that
+            # holds xattrs for such a file still differs from the absent value measured here.
+            notes["xattrs"] = (
+                f"not measured for {len(unsupported)} component(s): the filesystem does not list "
+                f"extended attributes (ENOTSUP; first {min(unsupported)!r})"
+            )
         device = DeviceIdentity(
             kind=self.kind,
             id=os.fsdecode(os.path.abspath(self._root)),
@@ -128,7 +129,16 @@ class DirectoryCollector(Collector):
             components=dict(sorted(components.items())),
             nonce=nonce,
             collected_at=datetime.now(UTC),
+            notes=notes,
         )
+
+
+def _will_hash(entry: _Entry, expected: Mapping[str, Component] | None) -> bool:
+    """Whether ``entry`` will probably be hashed (for the progress total only)."""
+    if expected is None:
+        return True
+    want = expected.get(entry[0])
+    return want is not None and want.attributes.get("size") == entry[2].st_size
 
 
 def _walk(root: bytes, selection: Selection) -> Iterator[tuple[str, bytes, os.stat_result | str]]:
