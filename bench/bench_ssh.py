@@ -6,10 +6,12 @@ cache, then times, in ``--repeat`` interleaved rounds (best round each):
 
 * anchor A: ``ssh host 'cat FILES' | sha256sum`` (OpenSSH client, the dock hashes one stream);
 * anchor B: ``ssh host sha256sum FILES`` (the drone hashes);
-* attest pull: :class:`SshCollector` with ``--method pull`` in this process, and
+* attest pull: :class:`SshCollector` with ``--method pull`` in this process (every
+  file read over SFTP, cross-checked by the device's ``sha256sum``), and
   ``attest verify --method pull`` (the real CLI: interpreter start, signed
   baseline, compare, report);
-* attest remote: the same with ``--method remote``, audit sample included.
+* attest remote: the same with ``--method remote``, audit sample included (the
+  baseline allows remote mode: ``allow_methods``).
 
 Targets (issue 4): pull <= 0.8x anchor A; remote <= 1.2x anchor B.
 """
@@ -17,6 +19,7 @@ Targets (issue 4): pull <= 0.8x anchor A; remote <= 1.2x anchor B.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import shlex
@@ -34,6 +37,7 @@ from _common import best, make_tree  # noqa: E402
 from sshd_fixture import Sshd  # noqa: E402
 
 from attest.collectors.ssh import SshCollector  # noqa: E402
+from attest.logs import set_level  # noqa: E402
 
 
 def check(r: subprocess.CompletedProcess[bytes], what: str) -> str:
@@ -62,6 +66,7 @@ def main() -> int:
     ap.add_argument("--mb", type=float, default=533, help="total size in MB (10^6 bytes)")
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
+    set_level("warning")  # the audit and cross-check lines are not what this prints
 
     tree = args.dir / f"tree-{args.files}-{args.mb:g}"
     rels = make_tree(tree, args.files, int(args.mb * 1e6), seed=533)
@@ -120,6 +125,9 @@ def run(args: argparse.Namespace, tree: Path, rels: list[str], work: Path) -> in
             "baseline", "create", "--device", target, "--name", "bench", "--version", "1", "--out", baseline,
             *transport, env=env,
         )  # fmt: skip
+        statement = json.loads(baseline.read_text())
+        statement["predicate"]["collection"]["allow_methods"] = ["remote"]  # the signers accept remote checks
+        baseline.write_text(json.dumps(statement))
         attest("baseline", "sign", baseline, "--key", key, env=env)
 
         def cli(method: str) -> Callable[[], None]:

@@ -105,7 +105,12 @@ class Sshd:
     """
 
     def __init__(
-        self, workdir: Path, *, extra_config: Sequence[str] = (), env: Mapping[str, str] | None = None
+        self,
+        workdir: Path,
+        *,
+        extra_config: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        sftp_server: str | None = None,
     ) -> None:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -117,6 +122,7 @@ class Sshd:
         self.log = self.dir / "sshd.log"
         self.extra_config = list(extra_config)
         self.env = dict(env or {})
+        self.sftp_server = sftp_server
         (self.dir / "authorized_keys").write_bytes(Path(f"{self.client_key}.pub").read_bytes())
         self._write_known_hosts()
         self._proc: subprocess.Popen[bytes] | None = None
@@ -124,7 +130,12 @@ class Sshd:
     @classmethod
     @contextlib.contextmanager
     def running(
-        cls, workdir: Path, *, extra_config: Sequence[str] = (), env: Mapping[str, str] | None = None
+        cls,
+        workdir: Path,
+        *,
+        extra_config: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        sftp_server: str | None = None,
     ) -> Iterator[Sshd]:
         """Start an sshd in ``workdir``; stop it and its sessions on exit, whatever happened.
 
@@ -132,9 +143,10 @@ class Sshd:
             workdir: a fresh directory for its files.
             extra_config: more sshd_config lines.
             env: environment variables of every session (e.g. a PATH with a fake tool first).
+            sftp_server: the SFTP subsystem command (default: OpenSSH's sftp-server), e.g. a wrapper that lies.
         """
         require_openssh()
-        sshd = cls(workdir, extra_config=extra_config, env=env)
+        sshd = cls(workdir, extra_config=extra_config, env=env, sftp_server=sftp_server)
         try:
             sshd.start()
             yield sshd
@@ -155,7 +167,7 @@ class Sshd:
         self.known_hosts.write_text(f"[127.0.0.1]:{self.port} {kind} {blob}\n")
 
     def _config(self) -> str:
-        sftp = SFTP_SERVER if os.access(SFTP_SERVER, os.X_OK) else "internal-sftp"
+        sftp = self.sftp_server or (SFTP_SERVER if os.access(SFTP_SERVER, os.X_OK) else "internal-sftp")
         lines = [
             f"Port {self.port}",
             "ListenAddress 127.0.0.1",
@@ -294,8 +306,10 @@ def lying_sha256sum(bin_dir: Path, *, real_tree: Path, approved_tree: Path) -> P
     """Install a ``sha256sum`` that reports the digests of ``approved_tree`` for files of ``real_tree``.
 
     This is a compromised companion hiding a modified file: it answers
-    ``sha256sum -z -- FILE...`` with the approved file's digest. Put ``bin_dir``
-    first in the session's PATH (``SetEnv PATH=...`` in the sshd config).
+    ``sha256sum -z -- FILE...`` with the approved file's digest (paths outside
+    ``real_tree`` as they are). Put ``bin_dir`` first in the session's PATH
+    (``SetEnv PATH=...``: the dock must never run it) or first in the
+    collector's ``tool_dirs`` (a replaced program).
     """
     bin_dir.mkdir(parents=True, exist_ok=True)
     script = bin_dir / "sha256sum"
@@ -304,7 +318,7 @@ def lying_sha256sum(bin_dir: Path, *, real_tree: Path, approved_tree: Path) -> P
         "# A compromised companion: report the approved digest of every file, whatever is on disk.\n"
         'while [ "$1" != "--" ]; do shift; done; shift\n'
         'for f in "$@"; do\n'
-        f'  g="{approved_tree}${{f#{real_tree}}}"\n'
+        f'  case "$f" in {real_tree}/*) g="{approved_tree}${{f#{real_tree}}}";; *) g="$f";; esac\n'
         '  h=$(/usr/bin/sha256sum < "$g") || exit 1\n'
         '  printf \'%s  %s\\0\' "${h%% *}" "$f"\n'
         "done\n"

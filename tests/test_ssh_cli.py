@@ -13,7 +13,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +50,17 @@ def create(sshd: Sshd, root: Path, out: Path, *extra: str) -> Run:
     )  # fmt: skip
 
 
-def signed_baseline(sshd: Sshd, fleet: Fleet, root: Path, out: Path, *extra: str) -> Path:
+def signed_baseline(
+    sshd: Sshd, fleet: Fleet, root: Path, out: Path, *extra: str, allow_methods: Sequence[str] = ()
+) -> Path:
+    """A baseline made in pull mode (or as ``extra`` says), signed; ``allow_methods`` is added before signing."""
     out.parent.mkdir(parents=True, exist_ok=True)
     r = create(sshd, root, out, *sshd.transport_args(), *extra)
     assert r.code == 0, r.err
+    if allow_methods:  # what the signers write into the collection settings they approve
+        statement = json.loads(out.read_text())
+        statement["predicate"]["collection"]["allow_methods"] = list(allow_methods)
+        out.write_text(json.dumps(statement))
     r = attest(out.parent / "state", "baseline", "sign", out, "--key", fleet.keys[0])
     assert r.code == 0, r.err
     return out
@@ -67,7 +74,9 @@ def verify(state: Path, target: str, baseline: Path, fleet: Fleet, *extra: str, 
 
 @pytest.fixture(scope="module")
 def baseline(sshd: Sshd, fleet: Fleet, tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return signed_baseline(sshd, fleet, tree, tmp_path_factory.mktemp("baseline") / "voxl2.json")
+    return signed_baseline(
+        sshd, fleet, tree, tmp_path_factory.mktemp("baseline") / "voxl2.json", allow_methods=["remote"]
+    )
 
 
 def host_fingerprint(sshd: Sshd) -> str:
@@ -116,7 +125,7 @@ def test_verify_passes_in_both_methods_with_the_pin_from_the_baseline(
 def test_tampered_firmware_is_drift(sshd: Sshd, fleet: Fleet, tmp_path: Path) -> None:
     """One changed byte in a binary is a modified finding in both methods."""
     root = hostile_tree(tmp_path / "root")
-    baseline = signed_baseline(sshd, fleet, root, tmp_path / "b" / "voxl2.json")
+    baseline = signed_baseline(sshd, fleet, root, tmp_path / "b" / "voxl2.json", allow_methods=["remote"])
     px4 = root / "usr/bin/px4"
     data = bytearray(px4.read_bytes())
     data[1000] ^= 1
@@ -234,29 +243,24 @@ def test_passwords_and_missing_identities_are_configuration_errors(
 # -- a compromised companion ---------------------------------------------------------------------------------------
 
 
-def test_lying_sha256sum_is_caught_by_the_audit_and_useless_in_pull_mode(fleet: Fleet, tmp_path: Path) -> None:
-    """The drone's sha256sum reports approved digests for a modified binary.
+def test_a_sha256sum_first_in_path_is_never_run(fleet: Fleet, tmp_path: Path) -> None:
+    """The drone's PATH leads to a sha256sum that reports approved digests for a modified binary.
 
-    remote mode: the dock re-reads the sample and reports device_lied (critical);
-    pull mode: the drone's tools are not used, the modification is plain drift.
+    The dock names every program by absolute path, so that sha256sum never runs: in both methods
+    the modified binary is plain drift (before, remote mode ran it and only its audit caught it).
     """
     golden = hostile_tree(tmp_path / "golden")
     root = hostile_tree(tmp_path / "root")
     fake = lying_sha256sum(tmp_path / "fakebin", real_tree=root, approved_tree=golden)
     with Sshd.running(tmp_path / "sshd", env={"PATH": f"{fake.parent}:/usr/bin:/bin"}) as sshd:
-        baseline = signed_baseline(sshd, fleet, root, tmp_path / "b" / "voxl2.json")
+        baseline = signed_baseline(sshd, fleet, root, tmp_path / "b" / "voxl2.json", allow_methods=["remote"])
         px4 = root / "usr/bin/px4"
         px4.write_bytes(px4.read_bytes().replace(b"end", b"pwn"))
-        args = (tmp_path, sshd.target(root), baseline, fleet, *sshd.transport_args())
-
-        r = verify(*args, "--method", "remote", "--audit-sample", "1000")
-        assert r.code == 1, r.out + r.err
-        lies = [f for f in r.json()["findings"] if f["kind"] == "device_lied"]
-        assert [(f["component"], f["severity"]) for f in lies] == [("usr/bin/px4", "critical")]
-        assert lies[0]["actual"] != lies[0]["expected"]
-        assert any(f["component"] == "usr/bin/px4" and f["kind"] == "modified" for f in r.json()["findings"])
-
-        r = verify(*args, "--method", "pull")
-        assert r.code == 1, r.out + r.err
-        kinds = {(f["component"], f["kind"]) for f in r.json()["findings"]}
-        assert kinds == {("usr/bin/px4", "modified")}
+        for method in ("remote", "pull"):
+            r = verify(
+                tmp_path, sshd.target(root), baseline, fleet, *sshd.transport_args(), "--method", method,
+                "--audit-sample", "1",
+            )  # fmt: skip
+            assert r.code == 1, r.out + r.err
+            kinds = {(f["component"], f["kind"]) for f in r.json()["findings"]}
+            assert kinds == {("usr/bin/px4", "modified")}, method

@@ -9,37 +9,33 @@ hashed in full. Nothing is read before the host key matched its pin
 (:class:`~attest.transports.ssh.HostKeyPins`): the baseline's
 ``host_key_sha256`` at verify time, ``--known-hosts`` at create time.
 
-The dock lists the tree itself over SFTP (lstat attributes, raw names). Then,
-by ``--method``, recorded per component (``Component.method``):
+The dock lists the tree itself over SFTP (lstat attributes, raw names). The
+programs it runs on the device are named by absolute path and measured over
+SFTP first (:mod:`~attest.collectors.ssh.tools`). Then, by ``--method``,
+recorded per component (``Component.method``) and in the baseline's
+``collection`` settings:
 
 ``pull`` (default)
-    The device streams the regular files back to back on one channel
-    (``xargs -0 cat``, paths as NUL-separated stdin); the dock splits the
-    stream by the listed sizes and hashes it: ``dock-read``. A stream that is
-    not exactly as long as listed, or a failed ``cat``, is discarded and the
-    files are read again one by one over SFTP. Block devices are read over
-    SFTP. A nonce-chosen sample of the streamed files is read again over SFTP
-    and compared, so a replaced ``cat`` is caught like a replaced
-    ``sha256sum``. The device's hashing tools are never run.
+    The dock reads every file and partition over SFTP as the walk lists it
+    and hashes it: ``dock-read``. The device's ``sha256sum`` hashes every one
+    too, and every pair is compared: a disagreement is a critical
+    ``device_lied`` finding (:mod:`~attest.collectors.ssh.pull`).
 
 ``remote``
-    The device hashes the files in batched ``sha256sum`` runs (one per core it
-    is given, :data:`~attest.collectors.ssh.remote.HASH_CHANNELS`; never one per file), started while the
-    dock is still listing, with the paths as NUL-separated data on stdin. Only after it has answered for
-    every file does the dock pick an audit sample, derived from this run's
-    fresh nonce (which the device never sees), and read and hash those files
-    itself over SFTP. A disagreement is a critical ``device_lied`` finding.
-    Audited files are ``dock-read``; the rest are ``device-reported``, and the
-    evidence notes say so.
+    The device hashes the files in batched ``sha256sum`` runs; only after it
+    has answered for every file does the dock pick an audit sample from this
+    run's fresh nonce (which the device never sees), plus the programs it ran,
+    and read and hash those itself over SFTP. Audited files are
+    ``dock-read``; the rest are ``device-reported``
+    (:mod:`~attest.collectors.ssh.remote`).
+
+A baseline records the method it was made with; verifying it with a weaker
+one (remote after pull) is refused unless its ``allow_methods`` names it.
+Device numbers come from the device's ``stat`` (device-reported) and are
+checked against sysfs (:mod:`~attest.collectors.ssh.blockdev`).
 
 This module turns options into a :class:`SshCollector` and runs one
-measurement; each step is a module of its own beside it:
-:mod:`~attest.collectors.ssh.listing` (the walk over SFTP and the components
-it yields), :mod:`~attest.collectors.ssh.pull` and
-:mod:`~attest.collectors.ssh.remote` (the two methods),
-:mod:`~attest.collectors.ssh.audit` (the nonce-chosen SFTP cross-check of
-both) and :mod:`~attest.collectors.ssh.feed` (paths handed to the device
-while the walk finds them).
+measurement; each step is a module of its own beside it.
 
 Hand-written rather than delegated to the drone's tools: the listing and the
 hashing, so that the device's ``find``/``sha256sum`` are never trusted. The
@@ -50,18 +46,21 @@ does not list ``/proc``), which the local walk need not do.
 from __future__ import annotations
 
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from attest.collectors import Collector
+from attest.collectors.ssh.blockdev import check_block_devices, label_device_numbers
 from attest.collectors.ssh.listing import list_tree, literal_heads, read_device_numbers, read_links
-from attest.collectors.ssh.pull import DeviceStream
-from attest.collectors.ssh.remote import DeviceHashing
-from attest.errors import ConfigError, TransportError
+from attest.collectors.ssh.pull import PullReads
+from attest.collectors.ssh.remote import RemoteHashing
+from attest.collectors.ssh.tools import DEFAULT_TOOL_DIRS, DeviceTools
+from attest.collectors.ssh.xattrs import XattrReader
+from attest.errors import BaselineError, ConfigError, TransportError
 from attest.logs import get_logger
-from attest.model import DeviceIdentity, Evidence
+from attest.model import Component, DeviceIdentity, Evidence
 from attest.progress import Progress
 from attest.selection import Selection
 from attest.targets import TargetOptions
@@ -78,8 +77,12 @@ __all__ = ["METHODS", "SshCollector", "from_target"]
 
 log = get_logger()
 
-#: ``--method`` values.
+#: ``--method`` values, strongest first: pull compares every file over two
+#: ways into the device, remote trusts the device's digests beyond a sample.
 METHODS = ("pull", "remote")
+
+#: The device's programs a run may start (found in the dock's tool directories).
+TOOLS = ("env", "xargs", "sha256sum", "cat", "sh", "stat", "getfattr")
 
 #: The device selector facts an SSH baseline records.
 HOST_KEY_FACTS = ("host_key_sha256", "host_key_type")
@@ -116,6 +119,7 @@ class SshCollector(Collector):
         timeout: float = 10.0,
         audit_sample: int | None = None,
         limits: SftpLimits | None = None,
+        tool_dirs: Sequence[bytes] = DEFAULT_TOOL_DIRS,
     ) -> None:
         """Measure ``target``.
 
@@ -126,11 +130,14 @@ class SshCollector(Collector):
                 when no baseline pins it, i.e. when creating a baseline).
             method: ``pull`` or ``remote``.
             timeout: seconds any one wait on the device may last.
-            audit_sample: files the dock re-reads over SFTP to check the device's
-                sha256sum (remote) or cat stream (pull); default max(8, 2 %).
+            audit_sample: remote mode: files the dock re-reads over SFTP to check the device's
+                sha256sum; default max(8, 2 %) (pull mode checks every file).
             limits: how much the device may make the dock list and read
                 (entries, depth, the largest file or partition); default
                 :class:`~attest.transports.ssh.SftpLimits`.
+            tool_dirs: absolute directories on the device where its programs
+                (``xargs``, ``sha256sum``, ...) are looked up, in order; the
+                device's PATH is never used.
 
         Raises:
             ConfigError: a malformed target or method.
@@ -145,6 +152,31 @@ class SshCollector(Collector):
         self._timeout = timeout
         self._audit_size = audit_sample
         self._limits = limits if limits is not None else SftpLimits()
+        self._tool_dirs = tuple(tool_dirs)
+
+    def settings_extras(self) -> dict[str, Any]:
+        """A new baseline records the method it was made with; verifying it with a weaker one is refused."""
+        return {"method": self._method}
+
+    def _check_method(self, settings: Mapping[str, Any]) -> None:
+        """Refuse a method weaker than the baseline's, unless the baseline's ``allow_methods`` names it.
+
+        Raises:
+            BaselineError: ``method`` or ``allow_methods`` in the baseline is malformed.
+            ConfigError: the method asked for is weaker than the baseline's and not allowed by it.
+        """
+        recorded = settings.get("method")
+        allowed = settings.get("allow_methods", [])
+        if recorded is not None and recorded not in METHODS:
+            raise BaselineError(f"baseline collection method {recorded!r}: expected one of {', '.join(METHODS)}")
+        if not isinstance(allowed, list) or any(m not in METHODS for m in allowed):
+            raise BaselineError(f"baseline allow_methods {allowed!r}: expected a list of {', '.join(METHODS)}")
+        if recorded is None or METHODS.index(self._method) <= METHODS.index(recorded) or self._method in allowed:
+            return
+        raise ConfigError(
+            f"--method {self._method}: the baseline was made with --method {recorded} and does not allow "
+            f"{self._method} (its collection settings' allow_methods); verify with --method {recorded}"
+        )
 
     def selector(self, evidence: Evidence, *, pin_instance: bool = False) -> dict[str, str]:
         """The host key the device presented; a host key names one companion computer.
@@ -181,8 +213,16 @@ class SshCollector(Collector):
         )
 
     def _collect(
-        self, settings: Mapping[str, Any], *, nonce: str, device_match: Mapping[str, str], progress: Progress
+        self,
+        settings: Mapping[str, Any],
+        *,
+        nonce: str,
+        device_match: Mapping[str, str],
+        progress: Progress,
+        expected: Mapping[str, Component] | None,
     ) -> Evidence:
+        del expected  # every read here is bounded by the protocol's own limits
+        self._check_method(settings)
         selection = Selection.from_json(settings.get("selection", {"include": ["**"]}))
         self._check_kernel_trees(selection)
         pins = self._pins(device_match)
@@ -200,31 +240,73 @@ class SshCollector(Collector):
                 raise TransportError(f"{self._text}: cannot open device path: {root}")
             if root.mode is None or not stat.S_ISDIR(root.mode):
                 raise TransportError(f"{self._text}: not a directory")
+            tools = DeviceTools.find(sftp, TOOLS, self._tool_dirs)
+            tools.measure(sftp)
 
-            # The device starts streaming (pull) or hashing (remote) while the dock is still listing.
-            work: DeviceHashing | DeviceStream = DeviceHashing(conn) if self._method == "remote" else DeviceStream(conn)
+            progress.start(None, "reading" if self._method == "pull" else "listing")
+            xattrs = XattrReader(conn, tools) if tools.has("xargs", "getfattr") else None
+            # The walk and the reads share the SFTP server's handles.
+            share = max(1, sftp.max_handles // 2)
+            work: PullReads | RemoteHashing = (
+                PullReads(conn, sftp, tools, max_open=share, progress=progress)
+                if self._method == "pull"
+                else RemoteHashing(conn, tools)
+            )
             try:
-                listing = list_tree(sftp, t.root, selection, found=work.add)
+                listing = list_tree(
+                    sftp, t.root, selection, found=work.add, every=xattrs.add if xattrs else None, window=share
+                )
             except BaseException:
                 work.close()
+                if xattrs is not None:
+                    xattrs.close()
                 raise
             finally:
                 work.end_input()
+                if xattrs is not None:
+                    xattrs.end_input()
             components = listing.components
             read_links(sftp, components, listing.links)
             if listing.devices:
-                read_device_numbers(conn, components, listing.devices)
+                read_device_numbers(conn, tools, components, listing.devices)
 
-            notes: dict[str, Any] = {"transport": "ssh", "method": self._method, "cipher": conn.cipher}
-            findings = work.finish(
-                sftp,
-                components,
-                listing.contents,
-                nonce=nonce,
-                audit_size=self._audit_size,
-                notes=notes,
-                progress=progress,
-            )
+            notes: dict[str, Any] = {
+                "transport": "ssh",
+                "method": self._method,
+                "cipher": conn.cipher,
+                "tools": tools.notes(),
+            }
+            if isinstance(work, PullReads):
+                findings = work.finish(sftp, components, listing.contents, listed=listing.listed, notes=notes)
+                lengths: dict[bytes, int] | None = work.lengths
+            else:
+                started = {"env", "xargs", "sha256sum"}
+                started |= {"getfattr"} if xattrs is not None else set()
+                started |= {"sh", "stat"} if listing.devices else set()
+                by_path = {path: name for name, path, _ in listing.contents}
+                ran = {by_path[p] for n, p in tools.real.items() if n in started and p in by_path}
+                findings = work.finish(
+                    sftp,
+                    components,
+                    listing.contents,
+                    listed=listing.listed,
+                    tool_names=frozenset(ran),
+                    nonce=nonce,
+                    audit_size=self._audit_size,
+                    notes=notes,
+                    progress=progress,
+                )
+                lengths = None
+            if xattrs is not None:
+                xattrs.finish(components, listing.paths)
+                notes["xattrs"] = "measured by the device's getfattr (device-reported: SFTP cannot read them)"
+            else:
+                notes["xattrs"] = (
+                    "not measured on this target: no getfattr (the attr package) in the dock's tool directories "
+                    f"({', '.join(d.decode() for d in self._tool_dirs)}); SFTP cannot read extended attributes"
+                )
+            label_device_numbers(components, listing.devices, notes)
+            findings += check_block_devices(sftp, components, listing.devices, lengths=lengths, notes=notes)
             sftp.close()
 
         device = DeviceIdentity(

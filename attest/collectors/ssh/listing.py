@@ -20,18 +20,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from attest.collectors.directory import file_kind, stat_attributes
+from attest.collectors.ssh.tools import DeviceTools
 from attest.errors import CollectionError
-from attest.model import Component, Method
+from attest.model import Component, Finding, FindingKind, Method, Severity
 from attest.names import encode_name
 from attest.selection import Selection
 from attest.transports.ssh import SftpAttrs, SftpSession, SshConnection
 
-__all__ = ["DEVNUM_COMMAND", "Listing", "list_tree", "literal_heads", "read_device_numbers", "read_links", "set_digest"]
+__all__ = [
+    "DEVNUM_TEMPLATE",
+    "Listing",
+    "list_tree",
+    "literal_heads",
+    "read_device_numbers",
+    "read_links",
+    "set_digest",
+]
 
 #: Device numbers of selected device nodes, one line per path read on stdin
 #: ("MAJOR MINOR" in hex, or "-"), so that a failure cannot shift the lines.
-#: The paths reach ``sh`` as arguments (data), never as script text.
-DEVNUM_COMMAND = 'exec xargs -0 -r sh -c \'for f in "$@"; do stat -c "%t %T" -- "$f" 2>/dev/null || echo -; done\' sh'
+#: The paths reach ``sh`` as arguments (data), never as script text; the
+#: programs are absolute paths (:meth:`~attest.collectors.ssh.tools.DeviceTools.command`).
+DEVNUM_TEMPLATE = '{xargs} -0 -r {sh} -c \'for f in "$@"; do {stat} -c "%t %T" -- "$f" 2>/dev/null || echo -; done\' sh'
 
 
 def literal_heads(selection: Selection) -> list[tuple[str, ...]]:
@@ -56,16 +66,26 @@ class Listing:
         contents: what to hash: ``(name, path, size)``, size ``None`` for a block device.
         links: symlinks, ``(name, path)``.
         devices: device nodes, ``(name, path)``.
+        listed: path -> the attributes it was listed with, for everything in ``contents``.
+        paths: path -> component name, for every component listed without error.
     """
 
     components: dict[str, Component] = field(default_factory=dict)
     contents: list[tuple[str, bytes, int | None]] = field(default_factory=list)
     links: list[tuple[str, bytes]] = field(default_factory=list)
     devices: list[tuple[str, bytes]] = field(default_factory=list)
+    listed: dict[bytes, SftpAttrs] = field(default_factory=dict)
+    paths: dict[bytes, str] = field(default_factory=dict)
 
 
 def list_tree(
-    sftp: SftpSession, root: bytes, selection: Selection, *, found: Callable[[bytes, int | None], None]
+    sftp: SftpSession,
+    root: bytes,
+    selection: Selection,
+    *,
+    found: Callable[[bytes, int | None, SftpAttrs], None],
+    every: Callable[[bytes], None] | None = None,
+    window: int = 64,
 ) -> Listing:
     """Walk the tree below ``root`` like the directory collector.
 
@@ -77,8 +97,11 @@ def list_tree(
         sftp: the session to list with.
         root: the absolute directory whose tree is measured.
         selection: what to measure.
-        found: called with the path and size (``None``: a block device) of
-            each thing to hash, as soon as it is listed.
+        found: called with the path, size (``None``: a block device) and
+            listed attributes of each thing to hash, as soon as it is listed.
+        every: called with the path of every component listed without error
+            (what the device's getfattr reads).
+        window: directories listed at once.
 
     Raises:
         CollectionError: the tree exceeds ``sftp.limits`` (see :meth:`SftpSession.walk`).
@@ -95,7 +118,7 @@ def list_tree(
 
     listing = Listing()
     components = listing.components
-    for rel, entry in sftp.walk(root, descend=descend):
+    for rel, entry in sftp.walk(root, descend=descend, window=window):
         name = encode_name(rel) if rel else "."
         if isinstance(entry, str):
             components[name] = Component(name=name, kind="unknown", error=entry)
@@ -114,12 +137,17 @@ def list_tree(
         if component.error is not None:
             continue
         path = _path(root, rel)
+        listing.paths[path] = name
+        if every is not None:
+            every(path)
         if component.kind == "file":
             listing.contents.append((name, path, entry.size))
-            found(path, entry.size)
+            listing.listed[path] = entry
+            found(path, entry.size, entry)
         elif component.kind == "block-device":
             listing.contents.append((name, path, None))
-            found(path, None)
+            listing.listed[path] = entry
+            found(path, None, entry)
         elif component.kind == "symlink":
             listing.links.append((name, path))
         if component.kind in ("block-device", "char-device"):
@@ -161,15 +189,20 @@ def read_links(sftp: SftpSession, components: dict[str, Component], links: list[
 
 
 def read_device_numbers(
-    conn: SshConnection, components: dict[str, Component], devices: list[tuple[str, bytes]]
+    conn: SshConnection, tools: DeviceTools, components: dict[str, Component], devices: list[tuple[str, bytes]]
 ) -> None:
-    """Add major/minor to device nodes (SFTP does not carry them), from the device's ``stat``.
+    """Add major/minor to device nodes (SFTP does not carry them), from the device's ``stat``: device-reported.
 
     Raises:
-        CollectionError: the device's ``stat`` failed or did not answer once per node.
+        CollectionError: the device's ``stat`` is missing, failed or did not answer once per node.
     """
     paths = [p for _, p in devices]
-    cmd = conn.run(DEVNUM_COMMAND)
+    if not tools.has("xargs", "sh", "stat"):
+        raise CollectionError(
+            f"{conn.target.label}: device nodes are selected and their numbers need the device's "
+            "xargs, sh and stat, not all found in the dock's tool directories"
+        )
+    cmd = conn.run(tools.command(DEVNUM_TEMPLATE))
     cmd.feed(p + b"\0" for p in paths)
     out, status = cmd.result(
         64 * len(paths) + 1024, what="device numbers from the device's stat", program="the device's stat"
@@ -191,6 +224,14 @@ def read_device_numbers(
             components[name] = Component(name, old.kind, attributes=old.attributes, error="cannot read device numbers")
         else:
             components[name] = Component(name, old.kind, attributes={**old.attributes, "major": major, "minor": minor})
+
+
+def lie_finding(name: str, *, read: str, reported: str, detail: str) -> Finding:
+    """A critical ``device_lied``: the bytes the dock read over SFTP hash to ``read``; the device said ``reported``."""
+    return Finding(
+        name, FindingKind.DEVICE_LIED, Severity.CRITICAL, expected=f"sha256:{read}", actual=f"sha256:{reported}",
+        detail=detail,
+    )  # fmt: skip
 
 
 def set_digest(components: dict[str, Component], name: str, outcome: str, method: Method) -> None:

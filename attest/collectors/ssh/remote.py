@@ -1,89 +1,63 @@
 """Remote mode: the device hashes the files, the dock audits a sample.
 
-The device hashes in batched ``sha256sum`` runs (:data:`HASH_CHANNELS` of
-them, one per core it is given; never one per file), started while the dock
-is still listing (:class:`DeviceHashing`), with the paths as NUL-separated
-data on stdin. Only after it has answered for every file does
-:meth:`DeviceHashing.finish` audit a nonce-chosen sample over SFTP
-(:func:`~attest.collectors.ssh.audit.audit`).
+The device hashes in batched ``sha256sum`` runs, started while the dock is
+still listing (:class:`~attest.collectors.ssh.devicehash.DeviceHashing`).
+Only after it has answered for every file does :class:`RemoteHashing`
+audit a nonce-chosen sample over SFTP
+(:func:`~attest.collectors.ssh.audit.audit`), plus, always, the programs it
+ran (a replaced ``sha256sum`` would otherwise report its own digest).
 Audited files are ``dock-read``; the rest are ``device-reported``, and the
 evidence notes say so.
-
-Hand-written here: the parser of ``sha256sum -z`` output, which accepts only
-well-formed records for paths that were asked for, each once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Mapping
 from typing import Any
 
 from attest.collectors.ssh.audit import audit
-from attest.collectors.ssh.feed import PathFeed
+from attest.collectors.ssh.devicehash import DeviceHashing, HashToolFailedError
 from attest.collectors.ssh.listing import set_digest
+from attest.collectors.ssh.tools import DeviceTools
 from attest.errors import CollectionError
 from attest.model import Component, Finding, Method
 from attest.progress import Progress
-from attest.transports.ssh import RemoteCommand, SftpSession, SshConnection, printable
+from attest.transports.ssh import SftpAttrs, SftpSession, SshConnection
 
-__all__ = ["DEVICE_PARTITION_WAIT", "HASH_CHANNELS", "HASH_COMMAND", "MIN_DEVICE_RATE", "DeviceHashing"]
-
-#: Remote mode: the device hashes every path it reads on stdin (NUL-separated)
-#: in as few processes as xargs needs; ``-z`` ends each output record with a
-#: NUL and turns off name escaping, so any name parses; ``--`` keeps a name
-#: starting with '-' a name. The paths never enter the command line.
-HASH_COMMAND = "exec xargs -0 -r sha256sum -z --"
-
-#: Remote mode: hashing commands run side by side, each on its own channel
-#: (a companion computer has several cores; sha256sum uses one).
-HASH_CHANNELS = 2
-
-#: Remote mode: the slowest hashing (bytes/s) a device may do before it counts as stalled.
-MIN_DEVICE_RATE = 4e6
-#: Remote mode: extra seconds of silence allowed when partitions (of unknown size) are hashed.
-DEVICE_PARTITION_WAIT = 3600.0
+__all__ = ["RemoteHashing"]
 
 
-class DeviceHashing:
-    """Remote mode's :data:`HASH_CHANNELS` batched hashing commands, fed while the walk finds files.
+class RemoteHashing:
+    """Remote mode: the device's ``sha256sum`` reports every digest, the dock audits a sample."""
 
-    Each file goes to the command with the fewest bytes so far, so that the
-    device's cores finish together; each command's output is its own stream,
-    so records never interleave.
-    """
+    def __init__(self, conn: SshConnection, tools: DeviceTools) -> None:
+        """Start the device's hashing.
 
-    def __init__(self, conn: SshConnection) -> None:
+        Raises:
+            CollectionError: the device has no ``xargs`` or ``sha256sum`` in the dock's tool directories.
+            TransportError: a channel could not be opened.
+        """
+        if not tools.has("xargs", "sha256sum"):
+            raise CollectionError(
+                f"{conn.target.label}: remote mode needs xargs and GNU sha256sum on the device, and "
+                f"{', '.join(n for n in ('xargs', 'sha256sum') if not tools.has(n))} was not found "
+                "in the dock's tool directories; use --method pull"
+            )
         self._label = conn.target.label
-        self._timeout = conn.timeout
-        self._cmds = [conn.run(HASH_COMMAND) for _ in range(HASH_CHANNELS)]
-        self._feeds = [PathFeed() for _ in self._cmds]
-        for cmd, feed in zip(self._cmds, self._feeds, strict=True):
-            cmd.feed(feed)
-        self._load = [0] * len(self._cmds)
-        self._jobs: list[tuple[list[bytes], list[int | None]]] = [([], []) for _ in self._cmds]
+        self._hashing = DeviceHashing(conn, tools)
 
-    def add(self, path: bytes, size: int | None) -> None:
-        """Have the device hash ``path`` (``size`` None: a partition, weighed as 1 GiB)."""
-        i = min(range(len(self._load)), key=self._load.__getitem__)
-        self._feeds[i].put(path)
-        self._load[i] += size if size is not None else 1 << 30
-        self._jobs[i][0].append(path)
-        self._jobs[i][1].append(size)
+    def add(self, path: bytes, size: int | None, listed: SftpAttrs | None) -> None:
+        """Have the device hash ``path`` (``size`` None: a partition)."""
+        del listed  # the audit re-reads with the listing's attributes
+        self._hashing.add(path, size)
 
     def end_input(self) -> None:
         """No more paths."""
-        for feed in self._feeds:
-            feed.close()
-
-    def groups(self) -> Iterator[tuple[RemoteCommand, list[bytes], list[int | None]]]:
-        """Each command with the paths and sizes it was given."""
-        for cmd, (paths, sizes) in zip(self._cmds, self._jobs, strict=True):
-            yield cmd, paths, sizes
+        self._hashing.end_input()
 
     def close(self) -> None:
-        """Close every command's channel."""
-        for cmd in self._cmds:
-            cmd.close()
+        """Close the device's commands."""
+        self._hashing.close()
 
     def finish(
         self,
@@ -91,6 +65,8 @@ class DeviceHashing:
         components: dict[str, Component],
         contents: list[tuple[str, bytes, int | None]],
         *,
+        listed: Mapping[bytes, SftpAttrs],
+        tool_names: frozenset[str],
         nonce: str,
         audit_size: int | None,
         notes: dict[str, Any],
@@ -102,6 +78,8 @@ class DeviceHashing:
             sftp: the session for the audit.
             components: the listed components; every one in ``contents`` gets its digest or error.
             contents: ``(name, path, size or None)`` to hash; every path was added.
+            listed: path -> the attributes it was listed with (the audit checks them after reading).
+            tool_names: components that are programs this run started on the device (always audited).
             nonce: the run's fresh nonce.
             audit_size: files to audit (``None``: the default sample).
             notes: the evidence notes (``audit``).
@@ -110,12 +88,10 @@ class DeviceHashing:
         Raises:
             CollectionError: a hashing command failed as a whole or printed what ``sha256sum -z`` does not.
         """
-        reported: dict[bytes, str] = {}
         try:
-            for cmd, paths, sizes in self.groups():
-                reported.update(_device_hashes(cmd, paths, sizes, timeout=self._timeout, label=self._label))
-        finally:
-            self.close()
+            reported = self._hashing.digests()
+        except HashToolFailedError as e:
+            raise CollectionError(f"{e}; or use --method pull") from e
         claimed = {}
         for name, path, _ in contents:
             set_digest(components, name, reported[path], Method.DEVICE_REPORTED)
@@ -127,6 +103,8 @@ class DeviceHashing:
             components,
             contents,
             claimed,
+            listed=listed,
+            always=tool_names,
             checked="the digests the device's sha256sum reported",
             nonce=nonce,
             sample_size=audit_size,
@@ -134,53 +112,5 @@ class DeviceHashing:
             notes=notes,
             progress=progress,
         )
-        notes["audit"]["device_reported"] = len(claimed) - len(notes["audit"]["sample"])
+        notes["audit"]["device_reported"] = len(claimed) - len(notes["audit"]["audited"])
         return findings
-
-
-def _device_hashes(
-    cmd: RemoteCommand, paths: list[bytes], sizes: list[int | None], *, timeout: float, label: str
-) -> dict[bytes, str]:
-    """Every path's digest as one :data:`HASH_COMMAND` reports it, or an error message (``cannot ...``).
-
-    ``cmd`` is the running :data:`HASH_COMMAND`, fed ``paths``. The
-    device prints nothing while it hashes one file, so a wait may last the
-    timeout plus that file's size at :data:`MIN_DEVICE_RATE` (or
-    :data:`DEVICE_PARTITION_WAIT` when a block device is among them).
-
-    Raises:
-        CollectionError: the output is not what ``sha256sum -z`` prints, names
-            a path not asked for, or the command failed as a whole.
-    """
-    largest = max((size or 0 for size in sizes), default=0)
-    quiet = timeout + largest // MIN_DEVICE_RATE
-    if any(size is None for size in sizes):
-        quiet += DEVICE_PARTITION_WAIT
-    cmd.set_timeout(quiet)
-    limit = sum(len(p) + 67 for p in paths) + 1024
-    out, status = cmd.result(limit, what="digests from the device's sha256sum", program="the device's sha256sum")
-    # xargs: 0 all ran fine, 123 some file failed (reported per file below).
-    if status not in (0, 123):
-        raise CollectionError(
-            f"{label}: the device's sha256sum failed (exit status {status}): {cmd.stderr_text()}; "
-            "it needs GNU coreutils (sha256sum -z), or use --method pull"
-        )
-    records = out.split(b"\0")
-    if records[-1] != b"":
-        raise CollectionError(f"{label}: the device's sha256sum output is cut off (no final NUL)")
-    wanted = set(paths)
-    result: dict[bytes, str] = {}
-    hexdigits = set(b"0123456789abcdef")
-    for rec in records[:-1]:
-        digest, sep, path = rec[:64], rec[64:66], rec[66:]
-        if len(digest) != 64 or not set(digest) <= hexdigits or sep not in (b"  ", b" *"):
-            raise CollectionError(f"{label}: the device's sha256sum printed {printable(rec[:100])!r}")
-        if path not in wanted or path in result:
-            raise CollectionError(
-                f"{label}: the device's sha256sum reported {printable(path)!r}, which was not asked for once"
-            )
-        result[path] = digest.decode()
-    why = cmd.stderr_text() or "no output for it"
-    for p in paths:
-        result.setdefault(p, f"cannot read: the device could not hash it ({why})")
-    return result

@@ -23,11 +23,12 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Self
 
 import paramiko
+from paramiko.common import MSG_DEBUG, MSG_GLOBAL_REQUEST
 from paramiko.packet import Packetizer
 
 from attest.errors import ConfigError, TransportError
@@ -35,7 +36,7 @@ from attest.transports.ssh.errors import LOST, timed_out
 from attest.transports.ssh.hostkeys import HostKeyPins, fingerprint
 from attest.transports.ssh.login import authenticate, client_keys
 from attest.transports.ssh.sftp import SftpLimits, SftpSession
-from attest.transports.ssh.stream import CAT_COMMAND, RemoteCommand, hash_cat_stream
+from attest.transports.ssh.stream import RemoteCommand
 from attest.transports.ssh.target import SshTarget
 
 __all__ = ["CIPHERS", "SshConnection"]
@@ -58,17 +59,39 @@ CIPHERS = (
 )
 
 
+#: Messages sshd sends on its own right after login (``hostkeys-00@openssh.com``,
+#: the key options as SSH_MSG_DEBUG) that the dock does not answer.
+_UNANSWERED = frozenset({MSG_DEBUG, MSG_GLOBAL_REQUEST})
+
+
 class _Packetizer(Packetizer):
-    """paramiko's packetizer, re-keying after 64 GiB like OpenSSH does for 128-bit block ciphers.
+    """paramiko's packetizer: re-keying after 64 GiB like OpenSSH, and acknowledging sshd's unanswered messages at once.
 
     paramiko re-keys after 512 MiB (a limit meant for 64-bit blocks such as
     3DES, which is not offered); a re-key in the middle of a long read is a
     needless stall, and paramiko can deadlock if the device closes a channel
     during one.
+
+    Right after login sshd sends messages nobody answers; with Nagle's
+    algorithm on sshd's side, its reply to the dock's first channel request
+    then waits for the dock's delayed ACK of them: 40 ms of every run.
+    ``TCP_QUICKACK`` after such a message sends that ACK at once.
     """
 
     REKEY_BYTES = 1 << 36
     REKEY_PACKETS = 1 << 31
+
+    def __init__(self, socket: socket.socket) -> None:
+        super().__init__(socket)
+        self._tcp = socket
+
+    def read_message(self) -> tuple[int, paramiko.Message]:
+        """The next message (see paramiko); the ACK of one sshd expects no answer to is not delayed."""
+        kind, message = super().read_message()
+        if kind in _UNANSWERED and hasattr(socket, "TCP_QUICKACK"):  # Linux only; elsewhere only slower
+            with contextlib.suppress(OSError):
+                self._tcp.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+        return kind, message
 
 
 #: Host key algorithms that prove possession of a key of each key type.
@@ -127,6 +150,10 @@ def _connect(host: str, port: int, timeout: float) -> socket.socket:
     for family, kind, proto, addr in _resolve(host, port, timeout):
         sock = socket.socket(family, kind, proto)
         try:
+            # SFTP is requests and replies: with Nagle's algorithm a small batch of
+            # requests waits for the device's delayed ACK, and reading 4,800 small
+            # files took 1.4 s instead of 0.45 s (docs/ssh.md, Performance).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.settimeout(timeout)
             sock.connect(addr)
         except OSError as e:
@@ -299,8 +326,9 @@ class SshConnection:
     def run(self, command: str) -> RemoteCommand:
         """Start ``command`` on the device.
 
-        ``command`` is run by the login shell, so it must be a constant
-        written in this program: data (file names) goes on stdin, never into it.
+        ``command`` is run by the login shell, so it must be written by this
+        program (tool paths the dock chose, quoted): data from the device (file
+        names) goes on stdin, never into it.
 
         Raises:
             TransportError: the channel could not be opened.
@@ -309,40 +337,3 @@ class SshConnection:
         with self._deadline("the device to start a command"):
             chan.exec_command(command)
         return RemoteCommand(chan, label=self.target.label, timeout=self.timeout)
-
-    def hash_concatenated(
-        self,
-        jobs: Sequence[tuple[bytes, int]],
-        *,
-        on_bytes: Callable[[int], None] | None = None,
-        started: RemoteCommand | None = None,
-    ) -> dict[bytes, str] | str:
-        """SHA-256 of many regular files streamed back to back on one channel, split by their listed sizes.
-
-        The device only concatenates (``xargs -0 cat``, paths as NUL-separated
-        stdin); the dock hashes. The stream carries no framing of its own, so
-        it is accepted only if it is exactly as long as the sizes add up to and
-        ``cat`` succeeded; otherwise the caller reads the files one by one
-        (:meth:`SftpSession.hash_files`), which tells which file failed.
-
-        Args:
-            jobs: ``(absolute path, size from the listing)`` of regular files.
-            on_bytes: called with each hashed chunk's length.
-            started: a :data:`CAT_COMMAND` already running and fed the paths of
-                ``jobs`` in order (so the device could start while the dock listed).
-
-        Returns:
-            path -> lowercase hex digest, or why the stream cannot be trusted to split.
-
-        Raises:
-            TransportError: the connection dropped or the device stopped answering.
-        """
-        if not jobs:
-            if started is not None:
-                started.close()
-            return {}
-        cmd = started
-        if cmd is None:
-            cmd = self.run(CAT_COMMAND)
-            cmd.feed(path + b"\0" for path, _ in jobs)
-        return hash_cat_stream(cmd, jobs, on_bytes=on_bytes)

@@ -2,14 +2,15 @@
 
 :class:`RemoteCommand` is one command on the device: stdin fed from a thread,
 stdout read as it arrives, stderr kept in part for messages.
-:func:`hash_cat_stream` hashes the files of pull mode's one ``cat`` stream
-(:data:`CAT_COMMAND`), split by their listed sizes. :class:`ChannelReader`
-gives the SFTP client exact-length reads without copying.
+:func:`hash_cat_stream` hashes the files of one ``xargs -0 cat`` stream, split
+by their listed sizes (pull mode's cross-check on a device whose ``sha256sum``
+cannot print ``-z`` records). :class:`ChannelReader` gives the SFTP client
+exact-length reads without copying.
 
-Hand-written here, and why: the ``cat`` stream, because even pipelined SFTP
-was 3x slower than a stream on 5,000 files (docs/ssh.md, Performance); and the
-reads, because paramiko's own buffering costs O(buffered) per partial read
-(see :data:`RECV_ALL`).
+Hand-written here, and why: the ``cat`` stream, because it has no framing of
+its own and is accepted only when exactly as long as listed; and the reads,
+because paramiko's own buffering costs O(buffered) per partial read (see
+:data:`RECV_ALL`).
 """
 
 from __future__ import annotations
@@ -25,12 +26,7 @@ import paramiko
 from attest.errors import CollectionError, TransportError
 from attest.transports.ssh.errors import LOST, printable, timed_out
 
-__all__ = ["CAT_COMMAND", "RECV_ALL", "ChannelReader", "RemoteCommand", "hash_cat_stream"]
-
-#: Pull mode's stream: the device concatenates the files named on stdin
-#: (NUL-separated; ``--`` keeps a leading '-' a name). ``cat`` and ``xargs``
-#: are in every coreutils/findutils and BusyBox.
-CAT_COMMAND = "exec xargs -0 -r cat --"
+__all__ = ["RECV_ALL", "ChannelReader", "RemoteCommand", "hash_cat_stream"]
 
 #: Receive size that takes everything paramiko has buffered: its buffer drops
 #: a partial read by moving the rest to the front, which costs O(buffered)
@@ -187,7 +183,7 @@ class RemoteCommand:
 def hash_cat_stream(
     cmd: RemoteCommand, jobs: Sequence[tuple[bytes, int]], *, on_bytes: Callable[[int], None] | None = None
 ) -> dict[bytes, str] | str:
-    """SHA-256 of each of ``jobs``, from the output of a :data:`CAT_COMMAND` fed their paths in order.
+    """SHA-256 of each of ``jobs``, from the output of an ``xargs -0 cat`` fed their paths in order.
 
     The stream carries no framing of its own, so it is accepted only if it is
     exactly as long as the listed sizes add up to and ``cat`` succeeded.
@@ -292,6 +288,12 @@ class ChannelReader:
 
     def take(self, n: int) -> bytes | None:
         """The next ``n`` bytes (``None`` at end of stream)."""
+        if self._chunks:  # fast path: inside the first chunk (most replies are short)
+            head, off = self._chunks[0], self._off
+            if off + n < len(head):
+                self._off = off + n
+                self._avail -= n
+                return head[off : off + n]
         views = self.views(n)
         if views is None:
             return None

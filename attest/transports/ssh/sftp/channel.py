@@ -60,6 +60,9 @@ _MAX_READ = 256 * 1024
 _FLUSH_AT = 64 * 1024
 #: Requests sent and unanswered below which queued requests are sent at once.
 _LOW_WATER = 32
+#: Most handles held open at once, however many the server allows: enough for a
+#: walk and the file reads beside it to keep 64 each in flight.
+_MAX_HANDLES = 128
 
 
 @dataclass
@@ -87,7 +90,8 @@ class SftpChannel:
     Attributes:
         label: ``user@host:port``, for messages.
         max_read: the read length to ask for (the server's limit, clamped).
-        max_handles: the most files or directories to hold open at once.
+        max_handles: the most files and directories to hold open at once (64 unless
+            the server announces its limit; at most :data:`_MAX_HANDLES`).
     """
 
     def __init__(
@@ -161,7 +165,7 @@ class SftpChannel:
                 if max_read:
                     self.max_read = max(1024, min(int(max_read), _MAX_READ))
                 if max_handles:
-                    self.max_handles = max(1, min(int(max_handles) - 4, 64))
+                    self.max_handles = max(1, min(int(max_handles) - 4, _MAX_HANDLES))
 
         self.request(FXP_EXTENDED, pack_string(b"limits@openssh.com"), got, "limits", b"")
         self.drain()

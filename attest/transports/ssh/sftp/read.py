@@ -1,12 +1,23 @@
-"""Hashing many files over SFTP: the read scheduler behind ``SftpSession.hash_files``.
+"""Hashing many files over SFTP: the read scheduler behind ``SftpSession.hash_files`` and ``SftpSession.reader``.
 
 Files are opened several at a time and each has several reads in flight on
 one :class:`~attest.transports.ssh.sftp.channel.SftpChannel`, all within one
 budget of bytes: asked for and not yet received, plus received out of order
 and not yet hashed. Data is hashed in order as it arrives; a file is
-read to its listed size and one read past it confirms the end. A file that
-changes while it is read (more or fewer bytes than listed) is an error, never
-a digest.
+read to its listed size and an ``FSTAT`` after its last read confirms that
+size (a partition, which lists no size, is read until a read past its end
+says so). A file that changes while it is read (more or fewer bytes than
+listed) is an error, never a digest. Files may be added while others are being read (and while a tree
+walk shares the channel): scheduling happens as replies arrive.
+
+Time of check and time of use: the listing said what a file was (size,
+mtime, mode, owner); the bytes come later. After its last read, every file
+is ``FSTAT``-ed through the handle it was read with (SFTP processes requests
+on one handle in order, so the answer describes the file after those reads),
+and any difference from the attributes it was listed with is ``cannot read:
+it changed between listing and reading (...)``, never a digest. SFTP v3 has
+no inode number or ctime, so a change that restores size, mtime, mode and
+owner (``touch -r``) is not seen here.
 
 What a hostile server can make the dock hold is bounded: each file asks for
 nothing more than :attr:`FileReads.PER_FILE` reads beyond the first byte not
@@ -34,15 +45,19 @@ from typing import TYPE_CHECKING
 from attest.transports.ssh.sftp.wire import (
     FX_EOF,
     FXF_READ,
+    FXP_ATTRS,
     FXP_CLOSE,
     FXP_DATA,
+    FXP_FSTAT,
     FXP_HANDLE,
     FXP_OPEN,
     FXP_READ,
     Handler,
+    SftpAttrs,
     SftpProtocolError,
     ignore_reply,
     pack_string,
+    read_attrs,
     read_string,
 )
 
@@ -67,6 +82,8 @@ _MAX_PIECES = 64
 _TOO_MANY_PIECES = f"cannot read: the device answered in more than {_MAX_PIECES} pieces out of order"
 
 CHANGED = "cannot read: it changed while being read"
+#: The start of the error for a file whose attributes after reading differ from its listing.
+CHANGED_SINCE_LISTING = "cannot read: it changed between listing and reading"
 
 
 @dataclass(eq=False)
@@ -76,6 +93,7 @@ class _File:
     path: bytes
     size: int | None
     limit: int  # reads stop here: the listed size, or the largest partition read
+    listed: SftpAttrs | None = None  # what the listing said; compared with an FSTAT after the last read
     handle: bytes | None = None
     digest: hashlib._Hash = field(default_factory=hashlib.sha256)
     hashed: int = 0  # bytes hashed, in order, from offset 0
@@ -86,11 +104,20 @@ class _File:
     failed: tuple[int, str] | None = None  # the lowest offset whose read failed, and why
     error: str | None = None
     hungry: bool = False  # waiting in FileReads.hungry for room in the budget
+    stat_sent: bool = False  # an FSTAT was asked for ...
+    stat_stale: bool = False  # ... but a read was sent after it, so it must be asked again
+    stats_out: int = 0  # FSTATs in flight
+    stat_problem: str | None = None  # how the file differs after reading from its listing (judged at the end)
     done: bool = False  # finished and closed
 
 
 class FileReads:
     """The read scheduler behind :meth:`~attest.transports.ssh.sftp.session.SftpSession.hash_files`.
+
+    :meth:`add` queues a file and opens it at once if there is room; every
+    reply schedules what follows it (more reads, the next file), so files can
+    be added while the channel is pumped by someone else (a tree walk), and
+    :meth:`run` only pumps until everything added has finished.
 
     Args:
         channel: the started SFTP channel to read with.
@@ -98,6 +125,7 @@ class FileReads:
         max_bytes: the budget: bytes asked for and not yet received, plus bytes
             (and :data:`_PARKED_COST` per piece) received out of order and not yet hashed.
         max_size: the most bytes read from one file or partition.
+        max_open: the most files open at once (default: the server's handle limit).
     """
 
     #: Read requests in flight per file; a file also asks for nothing beyond
@@ -111,8 +139,10 @@ class FileReads:
         max_bytes: int,
         *,
         max_size: int = MAX_FILE_BYTES,
+        max_open: int | None = None,
     ) -> None:
         self.channel = channel
+        self.max_open = min(max_open, channel.max_handles) if max_open is not None else channel.max_handles
         self.on_bytes = on_bytes
         self.max_bytes = max_bytes
         self.max_size = max_size
@@ -123,38 +153,55 @@ class FileReads:
         self.hungry: deque[_File] = deque()  # open files that stopped asking at the byte limit
         self.opening = 0
         self.results: dict[bytes, str] = {}
+        self.lengths: dict[bytes, int] = {}  # bytes hashed, for every file read without error
 
     @property
     def held(self) -> int:
         """The bytes the budget counts: asked for and not received, or received and not hashed."""
         return self.inflight_bytes + self.parked_bytes
 
-    def add(self, path: bytes, size: int | None) -> None:
-        """Read ``path``: a file of ``size`` bytes, or (``None``) a partition, read to its end."""
+    def add(self, path: bytes, size: int | None, listed: SftpAttrs | None = None) -> None:
+        """Read ``path``: a file of ``size`` bytes, or (``None``) a partition, read to its end.
+
+        ``listed``: the attributes the listing gave it; after the last read they
+        must still hold (see the module docstring), or the file is an error.
+        """
         if size is not None and size > self.max_size:
             self.results[path] = f"cannot read: listed as {size} bytes, more than the {self.max_size}-byte limit"
             return
-        self.queue.append(_File(path, size, size if size is not None else self.max_size))
+        self.queue.append(_File(path, size, size if size is not None else self.max_size, listed))
+        self._open_more()
+
+    @property
+    def busy(self) -> bool:
+        """Whether a file added is still being read."""
+        return bool(self.queue or self.open or self.opening)
 
     def run(self) -> None:
-        """Read every queued file to its end, hashing in order; results land in :attr:`results`."""
-        channel = self.channel
-        while self.queue or self.open or self.opening:
-            while self.hungry and self.held < self.max_bytes:
-                f = self.hungry.popleft()
-                f.hungry = False
-                self._ask(f)
-            # Open more files while there is room; a file's reads start when its handle arrives.
-            while self.queue and len(self.open) + self.opening < channel.max_handles and self.held < self.max_bytes:
-                f = self.queue.popleft()
-                self.opening += 1
-                channel.request(
-                    FXP_OPEN, pack_string(f.path) + struct.pack(">II", FXF_READ, 0), self._opened(f), "OPEN of", f.path
-                )
-            if not channel.in_flight:
-                raise RuntimeError("SFTP read scheduler stalled with files still open")  # a bug, not bad data
-            channel.pump()
-        channel.drain()  # the last CLOSE replies
+        """Read every file added to its end, hashing in order; results land in :attr:`results`."""
+        while self.busy:
+            self.step()
+        self.channel.drain()  # the last CLOSE replies
+
+    def step(self) -> None:
+        """Wait for one reply and act on it (more reads, the next file); only while :attr:`busy`."""
+        if not self.channel.in_flight:
+            raise RuntimeError("SFTP read scheduler stalled with files still open")  # a bug, not bad data
+        self.channel.pump()
+
+    def _open_more(self) -> None:
+        """Let files that stopped at the budget ask again, then open queued files while there is room."""
+        while self.hungry and self.held < self.max_bytes:
+            f = self.hungry.popleft()
+            f.hungry = False
+            self._ask(f)
+        # A file's reads start when its handle arrives.
+        while self.queue and len(self.open) + self.opening < self.max_open and self.held < self.max_bytes:
+            f = self.queue.popleft()
+            self.opening += 1
+            self.channel.request(
+                FXP_OPEN, pack_string(f.path) + struct.pack(">II", FXF_READ, 0), self._opened(f), "OPEN of", f.path
+            )
 
     def _opened(self, f: _File) -> Handler:
         def got(kind: int, body: bytes, data: Sequence[memoryview]) -> None:
@@ -166,20 +213,28 @@ class FileReads:
                 self._ask(f)
             else:
                 self.results[f.path] = f"cannot read: {self.channel.status(kind, body, 'OPEN')[1]}"
+                self._open_more()
 
         return got
 
     def _ask(self, f: _File) -> None:
-        """Issue reads for ``f`` up to its limit, then one just past it to see the end, within the budgets.
+        """Issue reads for ``f`` up to its limit within the budgets; then an FSTAT (a file) or a read past the end.
 
         Every byte between the first not yet hashed and ``f.next_offset`` is
         either parked or asked for, so a file that stops here always has a
-        read in flight whose answer asks again.
+        read in flight whose answer asks again. A file is read to its listed
+        size and no further: the FSTAT after the last read shows whether it
+        still has that size (see the module docstring). A partition has no
+        size to list, so it is read until the server says it ends.
         """
         chunk = self.channel.max_read
         window = self.PER_FILE * chunk
         while not f.done and f.end is None and f.error is None and f.failed is None and f.outstanding < self.PER_FILE:
             offset = f.next_offset
+            if f.size is not None and offset >= f.limit:
+                if not f.stat_sent:
+                    self._stat(f)  # the last read is asked for: the FSTAT follows it on the same handle
+                return
             if offset > f.limit:
                 return  # the read past the end is in flight
             if offset - f.hashed >= window:
@@ -195,6 +250,8 @@ class FileReads:
 
     def _read(self, f: _File, offset: int, length: int) -> None:
         assert f.handle is not None  # noqa: S101
+        if f.stat_sent:
+            f.stat_stale = True  # this read is served after that FSTAT: ask again after it
         f.outstanding += 1
         self.inflight_bytes += length
         self.channel.request(
@@ -239,12 +296,42 @@ class FileReads:
                     # (EINVAL) where a file answers EOF, so a failure beyond the
                     # end the server reports is not an error.
                     f.failed = (offset, text)
-            if f.outstanding == 0 and (f.end is not None or f.error is not None or f.failed is not None):
-                self._finish(f)
-            else:
-                self._ask(f)
+            self._settle(f)
 
         return got
+
+    def _settle(self, f: _File) -> None:
+        """After a reply for ``f``: finish it, check it after its last read, or ask for more."""
+        read_all = f.size is not None and f.hashed == f.size and not f.parked
+        if f.outstanding == 0 and (read_all or f.end is not None or f.error is not None or f.failed is not None):
+            if f.error is None and (not f.stat_sent or f.stat_stale):
+                self._stat(f)
+            elif f.stats_out == 0:
+                self._finish(f)
+        else:
+            self._ask(f)
+        self._open_more()
+
+    def _stat(self, f: _File) -> None:
+        """FSTAT ``f`` through its handle, after every read asked so far (see the module docstring)."""
+        assert f.handle is not None  # noqa: S101
+        f.stat_sent, f.stat_stale = True, False
+        f.stats_out += 1
+
+        def got(kind: int, body: bytes, data: Sequence[memoryview]) -> None:
+            del data
+            f.stats_out -= 1
+            if kind == FXP_ATTRS:
+                now = read_attrs(body, 0)[0]
+                changes = (f.listed or SftpAttrs(f.size, None, None, None)).changes(now)
+                if changes:
+                    f.stat_problem = f"{CHANGED_SINCE_LISTING} ({', '.join(changes)})"
+            else:
+                why = self.channel.status(kind, body, "FSTAT")[1]
+                f.stat_problem = f"cannot read: cannot check it after reading: {why}"
+            self._settle(f)
+
+        self.channel.request(FXP_FSTAT, pack_string(f.handle), got, "FSTAT of", f.path)
 
     def _past_limit(self, f: _File) -> str:
         if f.size is not None:
@@ -274,15 +361,21 @@ class FileReads:
         f.parked.clear()
 
     def _finish(self, f: _File) -> None:
+        if f.end is None and f.size is not None and f.hashed == f.size:
+            f.end = f.size  # read to its listed size, which the FSTAT after it confirmed (or not)
         if f.error is None and f.failed is not None and (f.end is None or f.failed[0] < f.end):
             f.error = f"cannot read: {f.failed[1]}"
         if f.error is None and (f.parked or f.end != f.hashed):
             f.error = CHANGED
         if f.error is None and f.size is not None and f.end != f.size:
             f.error = f"{CHANGED} ({f.end} of the {f.size} bytes listed)"
+        if f.error is None and f.stat_problem is not None:
+            f.error = f.stat_problem
         self._drop_parked(f)
         f.done = True
         self.results[f.path] = f.error if f.error is not None else f.digest.hexdigest()
+        if f.error is None:
+            self.lengths[f.path] = f.hashed
         self.open.discard(id(f))
         assert f.handle is not None  # noqa: S101 (only open files finish)
         self.channel.request(FXP_CLOSE, pack_string(f.handle), ignore_reply, "CLOSE of", f.path)

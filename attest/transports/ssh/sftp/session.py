@@ -25,12 +25,13 @@ client keeps many requests in flight, across directories and across files.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import paramiko
 
 from attest.transports.ssh.sftp.channel import SftpChannel
+from attest.transports.ssh.sftp.paths import SMALL_FILE_BYTES, read_small, realpaths, stat_paths
 from attest.transports.ssh.sftp.read import MAX_FILE_BYTES, FileReads
 from attest.transports.ssh.sftp.walk import MAX_WALK_BYTES, MAX_WALK_DEPTH, MAX_WALK_ENTRIES, readlinks, walk
 from attest.transports.ssh.sftp.wire import FXP_ATTRS, FXP_STAT, SftpAttrs, pack_string, read_attrs
@@ -154,10 +155,53 @@ class SftpSession:
         """
         return readlinks(self._channel, paths, window=window)
 
+    def stat_paths(self, paths: Sequence[bytes], *, follow: bool = False) -> dict[bytes, SftpAttrs | str]:
+        """``LSTAT`` (or, ``follow``, ``STAT``) of many paths at once: path -> attributes, or an error message.
+
+        See :func:`attest.transports.ssh.sftp.paths.stat_paths` for what it raises.
+        """
+        return stat_paths(self._channel, paths, follow=follow)
+
+    def realpaths(self, paths: Sequence[bytes]) -> dict[bytes, bytes | str]:
+        """Where each path leads once the device resolves every symlink: path -> canonical path, or an error.
+
+        See :func:`attest.transports.ssh.sftp.paths.realpaths` for what it raises.
+        """
+        return realpaths(self._channel, paths)
+
+    def read_small(self, paths: Sequence[bytes], *, max_bytes: int = SMALL_FILE_BYTES) -> dict[bytes, bytes | str]:
+        """The whole contents of small files (``/sys`` attributes): path -> bytes, or ``cannot read: ...``.
+
+        See :func:`attest.transports.ssh.sftp.paths.read_small` for what it raises.
+        """
+        return read_small(self._channel, paths, max_bytes=max_bytes)
+
+    def reader(
+        self,
+        *,
+        on_bytes: Callable[[int], None] | None = None,
+        max_inflight_bytes: int = 8 * 1024 * 1024,
+        max_open: int | None = None,
+    ) -> FileReads:
+        """A read scheduler on this session: add files (also while a walk runs), then run it.
+
+        Its ``results`` are those of :meth:`hash_files`. ``max_open`` leaves
+        handles for a walk sharing the channel (default: all the server allows).
+        """
+        return FileReads(
+            self._channel, on_bytes, max_inflight_bytes, max_size=self.limits.max_file_bytes, max_open=max_open
+        )
+
+    @property
+    def max_handles(self) -> int:
+        """The most files and directories this session holds open at once."""
+        return self._channel.max_handles
+
     def hash_files(
         self,
         jobs: Sequence[tuple[bytes, int | None]],
         *,
+        listed: Mapping[bytes, SftpAttrs] | None = None,
         on_bytes: Callable[[int], None] | None = None,
         max_inflight_bytes: int = 8 * 1024 * 1024,
     ) -> dict[bytes, str]:
@@ -169,6 +213,10 @@ class SftpSession:
                 confirms its end (more or fewer bytes: ``cannot read: it
                 changed while being read``), a partition to its end, at most
                 ``limits.max_file_bytes``.
+            listed: the attributes each path was listed with; after its last
+                read, an ``FSTAT`` that differs in size, mtime, mode or owner
+                makes it ``cannot read: it changed between listing and
+                reading (...)`` (without an entry here only the size is checked).
             on_bytes: called with each chunk's length.
             max_inflight_bytes: read bytes asked for and not yet received,
                 plus bytes received out of order and not yet hashed.
@@ -181,8 +229,8 @@ class SftpSession:
             TransportError: the connection dropped or the device stopped answering.
             SftpProtocolError: a reply is malformed.
         """
-        reads = FileReads(self._channel, on_bytes, max_inflight_bytes, max_size=self.limits.max_file_bytes)
+        reads = self.reader(on_bytes=on_bytes, max_inflight_bytes=max_inflight_bytes)
         for path, size in jobs:
-            reads.add(path, size)
+            reads.add(path, size, listed.get(path) if listed is not None else None)
         reads.run()
         return reads.results

@@ -31,8 +31,9 @@ __all__ = [
 
 FXP_INIT, FXP_VERSION = 1, 2
 FXP_OPEN, FXP_CLOSE, FXP_READ = 3, 4, 5
+FXP_LSTAT, FXP_FSTAT = 7, 8
 FXP_OPENDIR, FXP_READDIR = 11, 12
-FXP_STAT, FXP_READLINK = 17, 19
+FXP_REALPATH, FXP_STAT, FXP_READLINK = 16, 17, 19
 FXP_EXTENDED = 200
 FXP_STATUS, FXP_HANDLE, FXP_DATA, FXP_NAME, FXP_ATTRS = 101, 102, 103, 104, 105
 FXP_EXTENDED_REPLY = 201
@@ -52,12 +53,27 @@ class SftpProtocolError(CollectionError):
 
 @dataclass(frozen=True)
 class SftpAttrs:
-    """The attributes of one SFTP ``ATTRS`` structure (``None`` where the server left one out)."""
+    """The attributes of one SFTP ``ATTRS`` structure (``None`` where the server left one out).
+
+    ``mtime`` is in whole seconds (SFTP v3 carries no finer time, no inode and
+    no ctime); it is kept to notice a file that changed between two looks.
+    """
 
     size: int | None
     uid: int | None
     gid: int | None
     mode: int | None
+    mtime: int | None = None
+
+    def changes(self, now: SftpAttrs) -> list[str]:
+        """How ``now`` differs from these attributes, as ``"size 10 -> 12"``; only fields both carry count."""
+        out = []
+        for name in ("size", "mtime", "mode", "uid", "gid"):
+            before, after = getattr(self, name), getattr(now, name)
+            if before is not None and after is not None and before != after:
+                shown = (f"{before:o}", f"{after:o}") if name == "mode" else (before, after)
+                out.append(f"{name} {shown[0]} -> {shown[1]}")
+        return out
 
 
 def read_u32(buf: bytes, pos: int) -> tuple[int, int]:
@@ -75,10 +91,19 @@ def read_string(buf: bytes, pos: int) -> tuple[bytes, int]:
     return buf[pos : pos + n], pos + n
 
 
+#: The attributes OpenSSH's sftp-server sends for every file: size, owner, mode, times.
+_ALL_BASIC = ATTR_SIZE | ATTR_UIDGID | ATTR_PERMISSIONS | ATTR_ACMODTIME
+_BASIC = struct.Struct(">IQIIIII")
+
+
 def read_attrs(buf: bytes, pos: int) -> tuple[SftpAttrs, int]:
-    """The ``ATTRS`` structure at ``pos``, and the position after it (times and extensions are skipped)."""
+    """The ``ATTRS`` structure at ``pos``, and the position after it (atime and extensions are skipped)."""
+    if len(buf) >= pos + _BASIC.size and int.from_bytes(buf[pos : pos + 4], "big") == _ALL_BASIC:
+        # What every OpenSSH listing and stat carries, in one unpack (a walk parses thousands).
+        _, size, uid, gid, mode, _, mtime = _BASIC.unpack_from(buf, pos)
+        return SftpAttrs(size, uid, gid, mode, mtime), pos + _BASIC.size
     flags, pos = read_u32(buf, pos)
-    size = uid = gid = mode = None
+    size = uid = gid = mode = mtime = None
     if flags & ATTR_SIZE:
         if pos + 8 > len(buf):
             raise SftpProtocolError("SFTP attributes end inside the size")
@@ -89,14 +114,14 @@ def read_attrs(buf: bytes, pos: int) -> tuple[SftpAttrs, int]:
     if flags & ATTR_PERMISSIONS:
         mode, pos = read_u32(buf, pos)
     if flags & ATTR_ACMODTIME:
-        _, pos = read_u32(buf, pos)
-        _, pos = read_u32(buf, pos)
+        _, pos = read_u32(buf, pos)  # atime: changes on every read
+        mtime, pos = read_u32(buf, pos)
     if flags & ATTR_EXTENDED:
         count, pos = read_u32(buf, pos)
         for _ in range(count):
             _, pos = read_string(buf, pos)
             _, pos = read_string(buf, pos)
-    return SftpAttrs(size, uid, gid, mode), pos
+    return SftpAttrs(size, uid, gid, mode, mtime), pos
 
 
 def pack_string(data: bytes) -> bytes:
