@@ -5,7 +5,14 @@ digest; its predicate (type :data:`PREDICATE_TYPE`) holds the rest: name,
 monotonic version, expiry, device selector, the collection settings (so
 verify measures exactly what create measured), every component with its
 kind and attributes, and rules on named values. The payload is RFC 8785
-canonical JSON, so the same baseline always has the same bytes and digest.
+canonical JSON, so the same baseline always has the same bytes and digest;
+a payload that is not canonical (or not strict JSON: duplicate keys, huge
+integers, NaN) is refused, so what a reviewer reads is the only reading.
+
+Names are restricted to :data:`NAME_PATTERN` (ASCII letters, digits, ``.``,
+``_``, ``-``; 1-64 characters, starting with a letter or digit): rollback
+protection is per name, and two names that print alike
+(``companion`` and ``companion\u200b``) must not be two baselines.
 
 A :class:`Baseline` parsed here is *not* trusted; only
 :func:`attest.trust.trust_baseline` makes a trusted one.
@@ -13,7 +20,6 @@ A :class:`Baseline` parsed here is *not* trusted; only
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,19 +29,42 @@ from typing import Any
 import rfc8785
 
 from attest.errors import BaselineError, CollectionError
+from attest.jsonutil import JSONFormatError, loads_canonical
 from attest.model import Component, Evidence, Method
 from attest.rules import Rule
 from attest.selection import Selection
 from attest.signing import Envelope
 from attest.timeutil import format_time, parse_time
 
-__all__ = ["PAYLOAD_TYPE", "PREDICATE_TYPE", "STATEMENT_TYPE", "Baseline", "parse_envelope"]
+__all__ = [
+    "NAME_PATTERN",
+    "PAYLOAD_TYPE",
+    "PREDICATE_TYPE",
+    "STATEMENT_TYPE",
+    "Baseline",
+    "name_problem",
+    "parse_envelope",
+]
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://drone-attest.dev/baseline/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+#: What a baseline name may be: ASCII only, so no two names print alike.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a baseline, or ``None`` when it can (see :data:`NAME_PATTERN`)."""
+    if NAME_PATTERN.fullmatch(name) is None:
+        return (
+            f"baseline name {name[:80]!r} is not allowed: use 1-64 ASCII letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return None
+
 
 #: The largest baseline file read (a tree of ~500,000 files).
 MAX_BASELINE_BYTES = 256 * 1024 * 1024
@@ -88,15 +117,19 @@ class Baseline:
 
         Raises:
             CollectionError: a component could not be read (a baseline must be complete).
-            ValueError: ``version`` is not positive (misuse).
+            ValueError: ``version`` is not positive, or ``name`` is not allowed
+                (:func:`name_problem`; misuse: the caller checks its input).
         """
         if version < 1:
             raise ValueError("version must be a positive integer")
-        bad = [c for c in evidence.components.values() if c.error is not None]
+        why = name_problem(name)
+        if why is not None:
+            raise ValueError(why)
+        bad = [c for c in evidence.components.values() if c.error is not None or c.not_hashed is not None]
         if bad:
+            why = bad[0].error or bad[0].not_hashed
             raise CollectionError(
-                f"{len(bad)} component(s) could not be read, first {bad[0].name!r}: {bad[0].error}; "
-                "a baseline must be complete"
+                f"{len(bad)} component(s) could not be read, first {bad[0].name!r}: {why}; a baseline must be complete"
             )
         if not any(c.digest for c in evidence.components.values()):
             raise CollectionError("nothing with content was measured; check the device and --include/--exclude")
@@ -135,20 +168,29 @@ class Baseline:
         }
 
     def to_payload(self) -> bytes:
-        """Canonical (RFC 8785) bytes of the Statement: what is signed."""
-        return rfc8785.dumps(self.to_statement())
+        r"""Canonical (RFC 8785) bytes of the Statement: what is signed.
+
+        Raises:
+            BaselineError: a text has no UTF-8 form (a lone surrogate, which a
+                JSON escape such as ``\ud800`` in an unsigned Statement can carry).
+        """
+        try:
+            return bytes(rfc8785.dumps(self.to_statement()))
+        except rfc8785.CanonicalizationError as e:
+            raise BaselineError(f"baseline {self.name!r} has no canonical form: {e}") from e
 
     @classmethod
     def from_payload(cls, payload: bytes, *, source: str = "baseline") -> Baseline:
-        """Parse Statement bytes.
+        """Parse Statement bytes: what is signed, so they must be RFC 8785 canonical.
 
         Raises:
-            BaselineError: not JSON or not a baseline Statement of this version.
+            BaselineError: not strict JSON (:mod:`attest.jsonutil`), not in
+                canonical form, or not a baseline Statement of this version.
         """
         try:
-            obj = json.loads(payload)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-            raise BaselineError(f"{source}: payload is not JSON") from e
+            obj = loads_canonical(payload)
+        except JSONFormatError as e:
+            raise BaselineError(f"{source}: payload refused: {e}") from e
         return cls.from_statement(obj, source=source)
 
     @classmethod
@@ -190,7 +232,9 @@ def _parse_statement(obj: Any) -> Baseline:
     p = obj["predicate"]
     _expect(isinstance(p, dict), "predicate is not an object")
     name, version = p["name"], p["version"]
-    _expect(isinstance(name, str) and bool(name), "name must be a non-empty string")
+    _expect(isinstance(name, str), "name must be a string")
+    why = name_problem(name)
+    _expect(why is None, why or "")
     _expect(type(version) is int and version >= 1, "version must be a positive integer")
     _expect(isinstance(p["created"], str), "created must be a timestamp")
     expires = p.get("expires")

@@ -3,7 +3,13 @@
 A rule is one of: an exact value (``FENCE_ENABLE=1``), a closed range
 (``RTL_ALT=1500..12000``) or an allowed set (``FS_THR_ENABLE=1|2``). Numbers
 compare with a relative tolerance of 1e-6, because flight controllers store
-parameters as 32-bit floats (0.1 comes back as 0.10000000149).
+parameters as 32-bit floats (0.1 comes back as 0.10000000149). Range bounds
+are finite numbers and only a finite number can be in a range.
+
+Values named ``identity/<fact>`` (:data:`IDENTITY_PREFIX`) are identity facts:
+text the device reports (a git hash, a board id). They compare as exact
+strings, never as numbers (``identity/git_hash=12345678`` must not hold for
+``12345690``), and have no ranges.
 """
 
 from __future__ import annotations
@@ -14,9 +20,12 @@ from typing import Any
 
 from attest.errors import BaselineError, ConfigError
 
-__all__ = ["Rule", "Value"]
+__all__ = ["IDENTITY_PREFIX", "Rule", "Value"]
 
 Value = str | int | float
+
+#: Names of identity facts, which compare as exact text.
+IDENTITY_PREFIX = "identity/"
 
 
 @dataclass(frozen=True)
@@ -38,21 +47,49 @@ class Rule:
     allowed: tuple[Value, ...] | None = None
 
     def __post_init__(self) -> None:
-        forms = [
-            self.equals is not None,
-            self.minimum is not None or self.maximum is not None,
-            self.allowed is not None,
-        ]
+        """Refuse a rule that could judge wrongly.
+
+        Raises:
+            ValueError: not exactly one form; a range bound that is not a
+                finite number, or a minimum above the maximum; a value that is
+                not finite; an identity fact with a range or a non-text value.
+        """
+        is_range = self.minimum is not None or self.maximum is not None
+        forms = [self.equals is not None, is_range, self.allowed is not None]
         if sum(forms) != 1:
             raise ValueError("a rule has exactly one of equals, a range, or allowed")
+        values = (self.equals,) if self.equals is not None else (self.allowed or ())
+        for v in values:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ValueError("values must be finite")
+        if is_range:
+            for bound in (self.minimum, self.maximum):
+                if bound is not None and (not isinstance(bound, int | float) or not math.isfinite(bound)):
+                    raise ValueError(f"range bounds must be finite numbers (got {bound!r})")
+            if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+                raise ValueError(f"the range is empty ({self.minimum} > {self.maximum})")
+        if self.is_identity:
+            if is_range:
+                raise ValueError("an identity fact compares as exact text: use NAME=VALUE or NAME=A|B, not a range")
+            if any(_fact_text(v) is None for v in values):
+                raise ValueError("an identity fact compares as exact text: its values must be text")
+
+    @property
+    def is_identity(self) -> bool:
+        """Whether the rule judges an identity fact (exact text, see the module docstring)."""
+        return self.name.startswith(IDENTITY_PREFIX)
 
     def holds(self, value: Value) -> bool:
         """Whether ``value`` satisfies the rule."""
+        if self.is_identity:
+            got = _fact_text(value)
+            want = (self.equals,) if self.equals is not None else (self.allowed or ())
+            return got is not None and any(got == _fact_text(w) for w in want)
         if self.equals is not None:
             return _same(value, self.equals)
         if self.allowed is not None:
             return any(_same(value, a) for a in self.allowed)
-        if not isinstance(value, int | float) or isinstance(value, bool) or math.isnan(value):
+        if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
             return False
         lo = -math.inf if self.minimum is None else self.minimum
         hi = math.inf if self.maximum is None else self.maximum
@@ -79,6 +116,12 @@ class Rule:
         if not sep or not name or not body:
             raise ConfigError(f"rule {spec!r}: expected NAME=VALUE, NAME=MIN..MAX or NAME=A|B|C")
         try:
+            if name.startswith(IDENTITY_PREFIX):  # exact text: no numbers, no ranges
+                if ".." in body:
+                    raise ValueError("an identity fact compares as exact text: use NAME=VALUE or NAME=A|B, not a range")
+                if "|" in body:
+                    return cls(name, allowed=tuple(_text(v) for v in body.split("|")))
+                return cls(name, equals=_text(body))
             if ".." in body:
                 lo, _, hi = body.partition("..")
                 if not lo and not hi:
@@ -125,6 +168,22 @@ class Rule:
             return cls(name, minimum=_checked_num(data.get("min")), maximum=_checked_num(data.get("max")))
         except ValueError as e:
             raise BaselineError(f"rule {name!r}: {e}") from e
+
+
+def _text(text: str) -> str:
+    text = text.strip()
+    if not text:
+        raise ValueError("empty value")
+    return text
+
+
+def _fact_text(v: object) -> str | None:
+    """An identity fact's exact text: a string as is, an integer in decimal; anything else has none."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, int) and not isinstance(v, bool):
+        return str(v)
+    return None
 
 
 def _scalar(text: str) -> Value:

@@ -9,13 +9,16 @@ import stat
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attest.errors import AttestError, BaselineError, ConfigError
 from attest.signing import (
     Envelope,
+    Signature,
+    check_public_key,
     generate_key_files,
     key_id,
     load_private_key,
@@ -23,6 +26,7 @@ from attest.signing import (
     pae,
     public_key_path_for,
     raw_public_bytes,
+    signature_checker,
 )
 
 
@@ -166,3 +170,161 @@ def test_envelope_parser_raises_only_attest_errors_on_json(obj: object) -> None:
         Envelope.from_bytes(json.dumps(obj).encode())
     except AttestError:
         pass
+
+
+# -- degenerate public keys (small-order points) ----------------------------------------------------
+#
+# Independent Ed25519 arithmetic (RFC 8032, affine, slow and plain) to build the points that the
+# code under test must refuse, so that the test does not take libsodium's word for them.
+
+_P = 2**255 - 19
+_D = -121665 * pow(121666, _P - 2, _P) % _P
+_L = 2**252 + 27742317777372353535851937790883648493
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)
+_Point = tuple[int, int]
+_IDENTITY: _Point = (0, 1)
+
+
+def _add(a: _Point, b: _Point) -> _Point:
+    (x1, y1), (x2, y2) = a, b
+    t = _D * x1 * x2 * y1 * y2 % _P
+    x3 = (x1 * y2 + x2 * y1) * pow(1 + t, _P - 2, _P) % _P
+    y3 = (y1 * y2 + x1 * x2) * pow(1 - t, _P - 2, _P) % _P
+    return x3, y3
+
+
+def _mul(n: int, pt: _Point) -> _Point:
+    out = _IDENTITY
+    while n:
+        if n & 1:
+            out = _add(out, pt)
+        pt, n = _add(pt, pt), n >> 1
+    return out
+
+
+def _x_for(y: int) -> int | None:
+    u = (y * y - 1) * pow(_D * y * y + 1, _P - 2, _P) % _P
+    x = pow(u, (_P + 3) // 8, _P)
+    if x * x % _P != u:
+        x = x * _SQRT_M1 % _P
+    return x if x * x % _P == u else None
+
+
+def _encode(pt: _Point) -> bytes:
+    x, y = pt
+    return (y | (x & 1) << 255).to_bytes(32, "little")
+
+
+def _torsion_points() -> list[_Point]:
+    """The 8 points of order dividing 8: multiples of an order-8 point found as [L]P."""
+    for y in range(2, 200):
+        x = _x_for(y)
+        if x is None:
+            continue
+        t = _mul(_L, (x, y))
+        if _mul(4, t) != _IDENTITY:  # order exactly 8: it generates the whole torsion group
+            return [_mul(k, t) for k in range(8)]
+    raise AssertionError("no order-8 point found")
+
+
+TORSION = _torsion_points()
+
+
+def _small_order_encodings() -> set[bytes]:
+    """Every 32-byte string a lenient decoder reads as a small-order point: canonical, with the
+    sign bit flipped (x = 0 "negative zero"), and with y + p when that still fits in 255 bits."""
+    out: set[bytes] = set()
+    for _, y in TORSION:
+        for y_enc in (y, y + _P):
+            if y_enc < 2**255:
+                out |= {(y_enc | sign << 255).to_bytes(32, "little") for sign in (0, 1)}
+    return out
+
+
+SMALL_ORDER = sorted(_small_order_encodings())
+
+
+def _pem(raw: bytes) -> bytes:
+    der = bytes.fromhex("302a300506032b6570032100") + raw  # SubjectPublicKeyInfo, id-Ed25519
+    return b"-----BEGIN PUBLIC KEY-----\n" + base64.encodebytes(der) + b"-----END PUBLIC KEY-----\n"
+
+
+def test_the_independent_arithmetic_finds_all_eight_small_order_points_in_fourteen_encodings() -> None:
+    assert len(set(TORSION)) == 8 and all(_mul(8, t) == _IDENTITY for t in TORSION)
+    assert len(SMALL_ORDER) == 14
+    assert bytes([1]) + bytes(31) in SMALL_ORDER  # the identity point
+
+
+@pytest.mark.parametrize("raw", SMALL_ORDER, ids=lambda r: r.hex()[:8] + ".." + r.hex()[-4:])
+def test_small_order_keys_are_refused_in_every_encoding(tmp_path: Path, raw: bytes) -> None:
+    with pytest.raises(ConfigError, match="not a valid Ed25519 public key"):
+        check_public_key(raw)
+    (tmp_path / "k.pub").write_bytes(_pem(raw))
+    with pytest.raises(ConfigError):
+        load_public_key(tmp_path / "k.pub")
+
+
+def test_mixed_order_and_off_curve_keys_are_refused() -> None:
+    real = raw_public_bytes(Ed25519PrivateKey.generate().public_key())
+    y = int.from_bytes(real, "little") & ((1 << 255) - 1)
+    x = _x_for(y)
+    assert x is not None
+    if (x & 1) != real[31] >> 7:
+        x = _P - x
+    assert _encode((x, y)) == real  # the arithmetic decodes the real key
+    with_torsion = _encode(_add((x, y), TORSION[1]))
+    with pytest.raises(ConfigError):
+        check_public_key(with_torsion)
+    off_curve = next(v for v in range(2, 100) if _x_for(v) is None).to_bytes(32, "little")
+    with pytest.raises(ConfigError):
+        check_public_key(off_curve)
+    with pytest.raises(ConfigError, match="31 bytes"):
+        check_public_key(real[:31])
+
+
+def test_real_keys_are_accepted() -> None:
+    for _ in range(20):
+        check_public_key(raw_public_bytes(Ed25519PrivateKey.generate().public_key()))
+
+
+def _forged_by_identity(message: bytes) -> bytes:
+    """A "signature" under the identity key, made without any secret: R = B, S = 1 ([1]B = B + [k]O)."""
+    base = (_x_for(4 * pow(5, _P - 2, _P) % _P), 4 * pow(5, _P - 2, _P) % _P)
+    assert base[0] is not None
+    x = base[0] if base[0] % 2 == 0 else _P - base[0]  # B has an even x
+    return _encode((x, base[1])) + (1).to_bytes(32, "little")
+
+
+def test_openssl_alone_accepts_a_forgery_under_the_identity_key_and_the_one_rule_does_not() -> None:
+    identity = bytes([1]) + bytes(31)
+    message = pae("application/vnd.in-toto+json", b'{"anything":"at all"}')
+    forged = _forged_by_identity(message)
+    Ed25519PublicKey.from_public_bytes(identity).verify(forged, message)  # OpenSSL: "valid" (no raise)
+    assert signature_checker(identity)(forged, message) is False
+    env = Envelope(b'{"anything":"at all"}', "application/vnd.in-toto+json", (Signature("", forged),))
+    assert env.verified_keys([Ed25519PublicKey.from_public_bytes(identity)]) == []
+
+
+def _scalar(key: Ed25519PrivateKey) -> int:
+    seed = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+    h = bytearray(hashlib.sha512(seed).digest()[:32])
+    h[0] &= 248
+    h[31] &= 127
+    h[31] |= 64
+    return int.from_bytes(h, "little")
+
+
+def test_a_small_order_r_is_refused_as_libsodium_refuses_it() -> None:
+    """The key's owner can make R the identity (S = k*a): OpenSSL accepts, libsodium and we do not."""
+    key = Ed25519PrivateKey.generate()
+    public = raw_public_bytes(key.public_key())
+    message = b"DSSEv1 1 t 1 x"
+    r = bytes([1]) + bytes(31)
+    k = int.from_bytes(hashlib.sha512(r + public + message).digest(), "little") % _L
+    sig = r + (k * _scalar(key) % _L).to_bytes(32, "little")
+    key.public_key().verify(sig, message)  # OpenSSL: valid
+    assert signature_checker(public)(sig, message) is False
+    good = key.sign(message)
+    assert signature_checker(public)(good, message) is True
+    assert signature_checker(key.public_key())(good, message) is True
+    assert signature_checker(public)(good[:63], message) is False

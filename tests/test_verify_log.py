@@ -85,3 +85,18 @@ def test_bad_dock_key_or_foreign_log_is_exit_2_before_measuring(attest: Callable
     # Refused before the device is touched: a missing device would otherwise be exit 3.
     early = _verify(attest, tmp_path / "no-such-device", "--dock-key", tmp_path / "b.key", "--log", tmp_path / "log")
     assert early.code == 2 and "another key" in early.err
+
+
+def test_a_dock_key_the_trust_policy_lists_is_refused(attest: Callable[..., Run], fleet: Fleet, tmp_path: Path) -> None:
+    """One key must never sign both baselines and results (issue 9, item 16)."""
+    tree = tmp_path / "companion"
+    attest("sim", "tree", "--out", tree)
+    r = _verify_with(attest, tree, fleet.trust, "--dock-key", fleet.keys[0], "--log", tmp_path / "log")
+    assert r.code == 2 and r.out == ""
+    assert "must never sign results" in r.err
+    assert not (tmp_path / "log" / "entries").exists() or (tmp_path / "log" / "entries").stat().st_size == 0
+
+
+def _verify_with(attest: Callable[..., Run], device: Path, trust: Path, *extra: str | Path) -> Run:
+    return attest("verify", "--device", device, "--baseline", BASELINES / "companion.baseline.json",
+                  "--trust", trust, "--json", *extra)  # fmt: skip

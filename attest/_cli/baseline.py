@@ -12,6 +12,7 @@ from attest._cli._common import add_target_options, new_nonce, positive_int, tar
 from attest.logs import get_logger
 
 if TYPE_CHECKING:
+    from attest.baseline import Baseline
     from attest.signing import Envelope
     from attest.trust import TrustPolicy
 
@@ -38,7 +39,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="IMAGE",
         help="a flight-controller release file (.apj, .px4) instead of a device",
     )
-    c.add_argument("--name", required=True, help="baseline name (rollback protection is per name)")
+    c.add_argument(
+        "--name",
+        required=True,
+        type=_baseline_name,
+        help="baseline name: 1-64 ASCII letters, digits, '.', '_', '-' (rollback protection is per name)",
+    )
     c.add_argument("--version", required=True, type=positive_int, help="positive integer, raised for every release")
     c.add_argument("--expires", metavar="TIME", help="RFC 3339 expiry, e.g. 2027-01-31T00:00:00Z (default: never)")
     c.add_argument("--include", action="append", metavar="GLOB", help="measure matching paths (default '**')")
@@ -50,6 +56,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--ignore-owner", action="store_true", help="do not compare uid/gid (image trees unpacked as another user)"
     )
     c.add_argument("--pin-device", action="store_true", help="match only this one airframe, not just its model")
+    c.add_argument(
+        "--accept-crc-only-firmware",
+        action="store_true",
+        help="DANGER: pin the flight controller's firmware by its forgeable CRC-32 only (a bootloader that cannot "
+        "read the application back); recorded in the baseline and shown as 'CRC only' everywhere",
+    )
     c.add_argument("--out", required=True, type=Path, metavar="FILE", help="where to write the baseline")
     c.add_argument("--force", action="store_true", help="replace --out if it exists")
     add_target_options(c)
@@ -66,10 +78,27 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument("--out", type=Path, metavar="FILE", help="write here instead of in place")
     s.set_defaults(func=_sign)
 
-    w = bsub.add_parser("show", help="print a baseline's summary and signatures")
+    w = bsub.add_parser(
+        "show",
+        help="print everything a baseline approves, and its signatures",
+        description="Print every field that changes what is measured or compared (selection, collector "
+        "settings, owner comparison, device selector, rules, components by kind) and the SHA-256 of the "
+        "payload that is signed. Review this before signing.",
+    )
     w.add_argument("file", type=Path, metavar="FILE")
     w.add_argument("--trust", type=Path, metavar="POLICY", help="check each signature against this trust policy")
+    w.add_argument("--json", action="store_true", help="print one JSON object with every field")
     w.set_defaults(func=_show)
+
+
+def _baseline_name(text: str) -> str:
+    """Argparse type: a baseline name (exit 2 otherwise)."""
+    from attest.baseline import name_problem
+
+    why = name_problem(text)
+    if why is not None:
+        raise argparse.ArgumentTypeError(why)
+    return text
 
 
 def _create(args: argparse.Namespace) -> int:
@@ -99,6 +128,11 @@ def _create(args: argparse.Namespace) -> int:
     else:
         collector = open_collector(args.device, target_options(args))
     settings = {"selection": selection.to_json(), **collector.settings_extras()}
+    if args.accept_crc_only_firmware:
+        from attest.firmware import accept_crc_only_firmware
+
+        settings = accept_crc_only_firmware(settings)
+        warn("--accept-crc-only-firmware: a forged image with the same CRC-32 will pass this baseline")
     evidence = collector.collect(settings, nonce=new_nonce(), progress=TerminalProgress.for_stream())
     baseline = Baseline.from_evidence(
         evidence,
@@ -116,91 +150,208 @@ def _create(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_for_signing(path: Path) -> Envelope:
-    from attest.baseline import PAYLOAD_TYPE, Baseline, parse_envelope
+def _read(path: Path) -> tuple[Baseline, bytes, Envelope | None]:
+    """A baseline file: an unsigned Statement, or a DSSE envelope (signatures NOT checked).
+
+    Returns:
+        The baseline, the payload that is (or, unsigned, will be) signed, and
+        the envelope (``None`` for an unsigned Statement).
+
+    The file must be strict JSON (:mod:`attest.jsonutil`) and an envelope's
+    payload RFC 8785 canonical, exactly as ``verify`` requires: what ``show``
+    prints and ``sign`` signs is what ``verify`` will read.
+
+    Raises:
+        BaselineError: anything ``verify`` would refuse before its signature count.
+    """
+    from attest.baseline import Baseline, parse_envelope
     from attest.errors import BaselineError
-    from attest.signing import Envelope
+    from attest.jsonutil import JSONFormatError, loads
     from attest.trust import read_baseline_file
 
     data = read_baseline_file(path)
     try:
-        obj = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BaselineError(f"{path}: not JSON") from e
+        obj = loads(data)
+    except JSONFormatError as e:
+        raise BaselineError(f"{path}: not JSON this tool accepts: {e}") from e
     if isinstance(obj, dict) and obj.get("_type") is not None:
         baseline = Baseline.from_statement(obj, source=str(path))
-        return Envelope(payload=baseline.to_payload(), payload_type=PAYLOAD_TYPE)
+        try:
+            return baseline, baseline.to_payload(), None
+        except BaselineError as e:
+            raise BaselineError(f"{path}: {e}") from e
     env = parse_envelope(data, source=str(path))
-    Baseline.from_payload(env.payload, source=str(path))  # never sign what we cannot read
-    return env
+    return Baseline.from_payload(env.payload, source=str(path)), env.payload, env
 
 
 def _sign(args: argparse.Namespace) -> int:
+    import hashlib
+
+    from attest.baseline import PAYLOAD_TYPE
     from attest.fsutil import atomic_write
-    from attest.signing import load_private_key
+    from attest.signing import Envelope, load_private_key
 
     key = load_private_key(args.key)
-    env = _load_for_signing(args.file).signed_by(key)
+    _, payload, env = _read(args.file)  # never sign what we cannot read
+    if env is None:
+        env = Envelope(payload=payload, payload_type=PAYLOAD_TYPE)
+    env = env.signed_by(key)
     out = args.out or args.file
     atomic_write(out, env.to_bytes(indent=2))
-    print(f"signed {out}: {len(env.signatures)} signature(s)")
+    digest = hashlib.sha256(env.payload).hexdigest()
+    print(f"signed {out}: {len(env.signatures)} signature(s); payload sha256 {digest}")
     return 0
 
 
 def _show(args: argparse.Namespace) -> int:
-    from attest.baseline import Baseline, parse_envelope
-    from attest.errors import BaselineError
-    from attest.signing import pae
-    from attest.timeutil import format_time
-    from attest.trust import TrustPolicy, read_baseline_file
+    import hashlib
+
+    from attest.trust import TrustPolicy
 
     policy = TrustPolicy.from_file(args.trust) if args.trust else None
-    data = read_baseline_file(args.file)
-    try:
-        obj = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BaselineError(f"{args.file}: not JSON") from e
-    env: Envelope | None = None
-    if isinstance(obj, dict) and obj.get("_type") is not None:
-        baseline = Baseline.from_statement(obj, source=str(args.file))
+    baseline, payload, env = _read(args.file)
+    digest = hashlib.sha256(payload).hexdigest()
+    signatures = _signature_report(env, policy)
+    if args.json:
+        _show_json(args.file, baseline, env=env, digest=digest, signatures=signatures, policy=policy)
     else:
-        env = parse_envelope(data, source=str(args.file))
-        baseline = Baseline.from_payload(env.payload, source=str(args.file))
-    b = baseline
-    print(f"name:       {b.name}")
+        _show_text(args.file, baseline, env=env, digest=digest, signatures=signatures, policy=policy)
+    return 0
+
+
+def _show_crc_only(b: Baseline) -> None:
+    """The one line a reviewer must not miss: firmware pinned by a forgeable CRC only."""
+    from attest.firmware import crc_only_accepted, crc_only_components
+
+    for name in crc_only_components(b.components):
+        crc = b.components[name].attributes.get("crc32")
+        accepted = "accepted by this baseline" if crc_only_accepted(b.collection) else "NOT accepted: verify fails"
+        print(f"firmware:   CRC only ({name} crc32 {crc}, forgeable; {accepted})")
+
+
+def _show_json(
+    path: Path,
+    b: Baseline,
+    *,
+    env: Envelope | None,
+    digest: str,
+    signatures: list[dict[str, str | None]],
+    policy: TrustPolicy | None,
+) -> None:
+    import sys
+
+    predicate = b.to_statement()["predicate"]
+    obj = {
+        "file": str(path),
+        "signed": env is not None,
+        "payload_sha256": digest,
+        **predicate,
+        "expired": b.expires is not None and b.expires <= datetime.now(UTC),
+        "signatures": signatures,
+        "threshold": None if policy is None else {"required": policy.threshold, "valid": _valid_count(signatures)},
+    }
+    # ensure_ascii: every control or format character reaches the terminal escaped.
+    json.dump(obj, sys.stdout, ensure_ascii=True, sort_keys=False)
+    sys.stdout.write("\n")
+
+
+def _show_text(
+    path: Path,
+    b: Baseline,
+    *,
+    env: Envelope | None,
+    digest: str,
+    signatures: list[dict[str, str | None]],
+    policy: TrustPolicy | None,
+) -> None:
+    from collections import Counter
+
+    from attest.report import printable as p
+    from attest.selection import Selection
+    from attest.timeutil import format_time
+
+    def compact(value: object) -> str:  # JSON escapes controls; printable() the format characters
+        return p(json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True))
+
+    print(f"file:       {p(str(path))}")
+    print(f"name:       {p(b.name)}")
     print(f"version:    {b.version}")
     print(f"created:    {format_time(b.created)}")
     expiry = format_time(b.expires) if b.expires else "never"
     if b.expires and b.expires <= datetime.now(UTC):
         expiry += " (EXPIRED)"
     print(f"expires:    {expiry}")
-    match = ", ".join(f"{k}={v}" for k, v in sorted(b.device_match.items())) or "any"
-    print(f"device:     {b.device_kind} ({match})")
-    print(f"components: {len(b.components)}")
+    match = ", ".join(f"{p(k)}={p(v)}" for k, v in sorted(b.device_match.items())) or "any device of this kind"
+    print(f"device:     {p(b.device_kind)} ({match})")
+    selection = Selection.from_json(b.collection.get("selection", {"include": ["**"]}))
+    print("collection:")
+    print(f"  include:  {', '.join(p(g) for g in selection.include)}")
+    print(f"  exclude:  {', '.join(p(g) for g in selection.exclude) or '(none)'}")
+    for key, value in sorted(b.collection.items()):
+        if key != "selection":  # collector settings: measured parts, FTP roots, image size...
+            print(f"  {p(key) + ':':<9} {compact(value)}")
+    owner = "true (uid/gid compared)" if b.compare_owner else "false (uid/gid NOT compared)"
+    print(f"owner:      {owner}")
+    kinds = Counter(c.kind for c in b.components.values())
+    methods = Counter(c.method.value for c in b.components.values())
+    by_kind = ", ".join(f"{p(k)} {n}" for k, n in sorted(kinds.items()))
+    by_method = ", ".join(f"{m} {n}" for m, n in sorted(methods.items()))
+    print(f"components: {len(b.components)} ({by_kind}; {by_method})")
+    _show_crc_only(b)
     print(f"rules:      {len(b.rules)}")
+    for name, rule in sorted(b.rules.items()):
+        print(f"  {p(name)} = {p(rule.describe())}")
+    what = "signed" if env is not None else "to be signed"
+    print(f"payload:    sha256 {digest} (the bytes {what})")
     if env is None:
         print("signatures: none (unsigned; sign it with 'attest baseline sign')")
-        return 0
-    print(f"signatures: {len(env.signatures)}")
+        return
+    print(f"signatures: {len(signatures)}")
+    for sig in signatures:
+        print(f"  {p(sig['keyid'] or '(no keyid)')}  {p(_status_text(sig))}")
+    if policy is not None:
+        valid = _valid_count(signatures)
+        met = "met" if valid >= policy.threshold else "NOT met"
+        print(f"threshold:  {valid} valid of {policy.threshold} required by {p(policy.source)} ({met})")
+
+
+def _valid_count(signatures: list[dict[str, str | None]]) -> int:
+    return len({s["key"] for s in signatures if s["status"] == "valid"})
+
+
+def _status_text(sig: dict[str, str | None]) -> str:
+    status, key = sig["status"], sig["key"]
+    if status == "valid":
+        return f"valid (key {key})"
+    if status == "invalid":
+        return f"INVALID (key {key})"
+    if status == "unknown_key":
+        return "not by a key in the trust policy"
+    return "not checked (no --trust)"
+
+
+def _signature_report(env: Envelope | None, policy: TrustPolicy | None) -> list[dict[str, str | None]]:
+    """Each signature's keyid and status: ``valid``, ``invalid``, ``unknown_key`` or ``not_checked``.
+
+    Checked with the same rule as ``verify`` (:func:`attest.signing.signature_checker`).
+    """
+    from attest.signing import pae, signature_checker
+
+    if env is None:
+        return []
     message = pae(env.payload_type, env.payload)
+    checkers = [] if policy is None else [(k, signature_checker(k.key)) for k in policy.keys]
+    out: list[dict[str, str | None]] = []
     for sig in env.signatures:
-        print(f"  {sig.keyid or '(no keyid)'}  {_signature_status(sig.keyid, sig.sig, message, policy)}")
-    return 0
-
-
-def _signature_status(kid: str, sig: bytes, message: bytes, policy: TrustPolicy | None) -> str:
-    from cryptography.exceptions import InvalidSignature
-
-    if policy is None:
-        return "not checked (no --trust)"
-    for k in policy.keys:
-        if kid and k.key_id != kid:
-            continue
-        try:
-            k.key.verify(sig, message)
-        except InvalidSignature:
-            if kid:
-                return f"INVALID (key {k.id})"
-            continue
-        return f"valid (key {k.id})"
-    return "not by a key in the trust policy"
+        status, name = ("not_checked", None) if policy is None else ("unknown_key", None)
+        for k, check in checkers:
+            if sig.keyid and k.key_id != sig.keyid:
+                continue
+            if check(sig.sig, message):
+                status, name = "valid", k.id
+                break
+            if sig.keyid:
+                status, name = "invalid", k.id
+                break
+        out.append({"keyid": sig.keyid, "status": status, "key": name})
+    return out

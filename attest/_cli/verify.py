@@ -71,6 +71,11 @@ def _verify(args: argparse.Namespace) -> int:
 
         log_dir = args.log if args.log is not None else state_dir(args) / "log"
         recorder = Recorder.open(args.dock_key, log_dir, origin=args.origin)
+        if policy.lists(recorder.key.public_key()):
+            raise ConfigError(
+                f"--dock-key {args.dock_key}: this key is listed in {args.trust}; "
+                "a key that signs baselines must never sign results"
+            )
         if args.origin and recorder.origin != args.origin:
             warn(f"--origin {args.origin} ignored: {log_dir} was created with origin {recorder.origin}")
     job = Attestation(

@@ -2,7 +2,7 @@
 
 Modules, one job each:
 
-* :mod:`attest.signing.keys`    -- Ed25519 key files: generate, load, name (key id)
+* :mod:`attest.signing.keys`    -- Ed25519 keys: files, ids, and the one rule for valid keys and signatures
 * :mod:`attest.signing.dsse`    -- DSSE envelopes: parse, sign, check signatures
 * :mod:`attest.signing.results` -- a result as a signed in-toto Statement (a log entry), and read back
 
@@ -14,12 +14,15 @@ from __future__ import annotations
 
 from attest.signing.dsse import Envelope, Signature, pae
 from attest.signing.keys import (
+    SignatureChecker,
+    check_public_key,
     generate_key_files,
     key_id,
     load_private_key,
     load_public_key,
     public_key_path_for,
     raw_public_bytes,
+    signature_checker,
 )
 from attest.signing.results import LoggedResult, read_result, result_statement, sign_result
 
@@ -27,6 +30,8 @@ __all__ = [
     "Envelope",
     "LoggedResult",
     "Signature",
+    "SignatureChecker",
+    "check_public_key",
     "generate_key_files",
     "key_id",
     "load_private_key",
@@ -37,4 +42,5 @@ __all__ = [
     "read_result",
     "result_statement",
     "sign_result",
+    "signature_checker",
 ]

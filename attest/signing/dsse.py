@@ -15,11 +15,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from attest.errors import BaselineError
-from attest.signing.keys import key_id, raw_public_bytes
+from attest.jsonutil import JSONFormatError, loads
+from attest.signing.keys import key_id, raw_public_bytes, signature_checker
 
 __all__ = ["Envelope", "Signature", "pae"]
 
@@ -50,13 +50,18 @@ class Envelope:
     def from_bytes(cls, data: bytes, *, source: str = "envelope") -> Envelope:
         """Parse an envelope's JSON.
 
+        The JSON must be strict (:func:`attest.jsonutil.loads`): no duplicate
+        keys, no NaN, no integer beyond RFC 8785's range, bounded nesting,
+        UTF-8; a reviewer and a verifier must never read different envelopes
+        from the same bytes.
+
         Raises:
-            BaselineError: not JSON, or not of the DSSE shape.
+            BaselineError: not strict JSON, or not of the DSSE shape.
         """
         try:
-            obj = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-            raise BaselineError(f"{source}: not JSON") from e
+            obj = loads(data)
+        except JSONFormatError as e:
+            raise BaselineError(f"{source}: not JSON this tool accepts: {e}") from e
         if not isinstance(obj, dict):
             raise BaselineError(f"{source}: not a DSSE envelope (expected a JSON object)")
         if "_type" in obj and "payload" not in obj:
@@ -73,6 +78,10 @@ class Envelope:
             kid = s.get("keyid", "")
             if not isinstance(kid, str):
                 raise BaselineError(f"{source}: signature {i} has a non-string keyid")
+            try:
+                kid.encode("utf-8")
+            except UnicodeEncodeError as e:  # a lone surrogate from a JSON escape: no text can show it
+                raise BaselineError(f"{source}: signature {i} has a keyid that is not UTF-8 text") from e
             parsed.append(Signature(keyid=kid, sig=_b64decode(s["sig"], f"{source}: signature {i}")))
         return cls(payload=_b64decode(payload, f"{source}: payload"), payload_type=ptype, signatures=tuple(parsed))
 
@@ -101,7 +110,9 @@ class Envelope:
         """The distinct keys among ``keys`` that produced a valid signature.
 
         A key counts once however many signatures it made; the keyid hint is
-        used only to skip obviously mismatched pairs, never to accept.
+        used only to skip obviously mismatched pairs, never to accept. Each
+        check is :func:`attest.signing.keys.signature_checker`'s, so a
+        degenerate key (e.g. a small-order point) never counts.
         """
         message = pae(self.payload_type, self.payload)
         good: list[Ed25519PublicKey] = []
@@ -111,12 +122,11 @@ class Envelope:
             if raw in seen:
                 continue
             kid = key_id(key)
+            check = signature_checker(raw)
             for s in self.signatures:
                 if s.keyid and s.keyid != kid:
                     continue
-                try:
-                    key.verify(s.sig, message)
-                except InvalidSignature:
+                if not check(s.sig, message):
                     continue
                 good.append(key)
                 seen.add(raw)

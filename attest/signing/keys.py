@@ -20,6 +20,7 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
+from cryptography.exceptions import InternalError, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from nacl.bindings import crypto_core_ed25519_is_valid_point, crypto_sign_open
@@ -158,6 +159,11 @@ def generate_key_files(private_path: Path) -> tuple[Path, Path]:
     return private_path, public_path
 
 
+#: What cryptography raises for a PEM it cannot load: malformed (ValueError, TypeError), an
+#: algorithm it does not know (UnsupportedAlgorithm), or one OpenSSL chokes on (InternalError).
+_UNLOADABLE = (ValueError, TypeError, UnsupportedAlgorithm, InternalError)
+
+
 def _read_key_file(path: Path) -> bytes:
     return read_bounded(path, MAX_KEY_FILE, what="key")
 
@@ -177,9 +183,11 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
     if mode & 0o077:
         raise ConfigError(f"{path}: private key is accessible by group or others (mode {mode & 0o777:04o}); chmod 600")
     data = _read_key_file(path)
+    if b"-----BEGIN PUBLIC KEY-----" in data:
+        raise ConfigError(f"{path}: this is a public key; give the private key (the .key file beside it)")
     try:
         key = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError) as e:
+    except _UNLOADABLE as e:
         raise ConfigError(f"{path}: not an unencrypted PEM private key") from e
     if not isinstance(key, Ed25519PrivateKey):
         raise ConfigError(f"{path}: not an Ed25519 key")
@@ -196,7 +204,7 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     data = _read_key_file(path)
     try:
         key = serialization.load_pem_public_key(data)
-    except (ValueError, TypeError) as e:
+    except _UNLOADABLE as e:
         raise ConfigError(f"{path}: not a PEM public key") from e
     if not isinstance(key, Ed25519PublicKey):
         raise ConfigError(f"{path}: not an Ed25519 key")

@@ -22,8 +22,6 @@ The payload is RFC 8785 canonical JSON, so equal results have equal bytes.
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 import secrets
 from collections import Counter
 from collections.abc import Mapping
@@ -35,7 +33,8 @@ import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from attest.errors import AttestError, LogError
-from attest.model import Result
+from attest.jsonutil import JSONFormatError, jsonable, loads
+from attest.model import Result, Verdict
 from attest.signing.dsse import Envelope
 from attest.timeutil import format_time, parse_time
 
@@ -52,37 +51,6 @@ __all__ = [
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://drone-attest.dev/result/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
-
-_SAFE_INT = 2**53 - 1
-
-
-def _jsonable(value: Any) -> Any:  # noqa: PLR0911 (one return per JSON type)
-    """``value`` as JSON data that RFC 8785 accepts.
-
-    Findings carry whatever a collector saw; anything RFC 8785 cannot encode
-    exactly (huge integers, NaN, bytes, names that are not valid Unicode)
-    becomes a string rather than failing the signature.
-    """
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return value if -_SAFE_INT <= value <= _SAFE_INT else str(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:  # surrogate-escaped bytes of a non-UTF-8 file name
-            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        return value
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, Mapping):
-        return {_jsonable(str(k)): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
-        return [_jsonable(v) for v in items]
-    return _jsonable(str(value))
 
 
 def _collection(result: Result) -> dict[str, Any] | None:
@@ -107,7 +75,7 @@ def measurement_digest(result: Result) -> str:
     """Hex SHA-256 of the RFC 8785 JSON of the measured components (``{}`` if none)."""
     ev = result.evidence
     measured = {name: c.to_json() for name, c in sorted(ev.components.items())} if ev else {}
-    return hashlib.sha256(rfc8785.dumps(_jsonable(measured))).hexdigest()
+    return hashlib.sha256(rfc8785.dumps(jsonable(measured))).hexdigest()
 
 
 def result_statement(result: Result, *, dock_id: str, now: datetime | None = None) -> dict[str, Any]:
@@ -137,7 +105,7 @@ def result_statement(result: Result, *, dock_id: str, now: datetime | None = Non
         "message": result.message,
         "collection": _collection(result),
     }
-    statement: dict[str, Any] = _jsonable(
+    statement: dict[str, Any] = jsonable(
         {
             "_type": STATEMENT_TYPE,
             "subject": [
@@ -220,43 +188,132 @@ class LoggedResult:
         }
 
 
-def read_result(entry: bytes, *, index: int) -> LoggedResult:
+def read_result(entry: bytes | Envelope, *, index: int) -> LoggedResult:
     """Decode a log entry into a :class:`LoggedResult` (no signature check).
 
+    The one set of rules every reader of the log applies (``attest log
+    show``, ``export``, ``verify`` and ``verify-proof``), so that what
+    ``verify`` passes, ``show`` can display:
+
+    * a DSSE envelope (strict JSON: :meth:`attest.signing.Envelope.from_bytes`)
+      with payload type :data:`PAYLOAD_TYPE`;
+    * its payload strict JSON (:func:`attest.jsonutil.loads`: no duplicate
+      keys, no integer beyond 2**53, no NaN, nesting at most 64 deep, UTF-8);
+    * an in-toto Statement v1 with exactly one subject ``device:<id>`` and its
+      ``sha256`` digest, and ``predicateType`` :data:`PREDICATE_TYPE`;
+    * a predicate with exactly the documented fields (docs/log.md), each of
+      its type: ``verdict`` one of ``pass``, ``drift``, ``error``,
+      ``untrusted``; ``time`` RFC 3339; each finding an object with string
+      ``component``, ``kind`` and ``severity``. ``message`` and ``collection``
+      may be absent.
+
+    RFC 8785 canonical form is not required of the payload: the signature
+    covers its exact bytes and every reader parses them by these rules, so
+    they have one meaning; re-serialising every entry would double the cost
+    of ``attest log verify``.
+
+    Args:
+        entry: the entry's bytes, or its envelope when the caller has parsed
+            it already (``attest log verify`` parses each entry once).
+        index: the entry's index, for messages.
+
     Raises:
-        LogError: not a DSSE envelope of a result Statement (names ``index``).
+        LogError: a rule is broken (the message names ``index`` and the rule).
     """
     where = f"entry {index}"
+    if isinstance(entry, Envelope):
+        env = entry
+    else:
+        try:
+            env = Envelope.from_bytes(entry, source=where)
+        except AttestError as e:  # the envelope parser's BaselineError: same meaning here
+            raise LogError(f"{where}: not a DSSE envelope: {e}", index=index) from e
+        except (ValueError, RecursionError) as e:  # a parser that lets these through must still fail closed
+            raise LogError(f"{where}: not a DSSE envelope: not strict JSON ({e})", index=index) from e
     try:
-        obj = json.loads(entry)
-        env = Envelope.from_bytes(entry, source=where) if isinstance(obj, dict) else None
-        if env is None:
-            raise ValueError("not a DSSE envelope")
-        st = json.loads(env.payload)
-        if not isinstance(st, dict) or st.get("predicateType") != PREDICATE_TYPE:
-            raise ValueError(f"not a result statement (predicateType is not {PREDICATE_TYPE})")
-        p = st["predicate"]
-        device = p["device"]
-        findings = p["findings"]
-        baseline = p["baseline"]
-        if not isinstance(findings, list) or not isinstance(baseline, dict):
-            raise TypeError("findings or baseline has the wrong type")
-        if device is not None and not isinstance(device, dict):
-            raise TypeError("device has the wrong type")
-        return LoggedResult(
-            index=index,
-            time=parse_time(str(p["time"])),
-            verdict=str(p["verdict"]),
-            device_id=str(device["id"]) if device else "unknown",
-            device=device,
-            baseline=baseline,
-            findings=findings,
-            dock_id=str(p["dock"]["id"]),
-            nonce=str(p["nonce"]),
-            message=p.get("message"),
-            collection=p.get("collection"),
-        )
-    except (ValueError, KeyError, TypeError, RecursionError) as e:
+        if env.payload_type != PAYLOAD_TYPE:
+            raise ValueError(f"payloadType is {env.payload_type[:80]!r}, expected {PAYLOAD_TYPE!r}")
+        try:
+            statement = loads(env.payload)
+        except JSONFormatError as e:
+            raise ValueError(f"the payload is not strict JSON: {e}") from e
+        return _logged_result(statement, index)
+    except (ValueError, TypeError) as e:
         raise LogError(f"{where}: not a drone-attest result: {e}", index=index) from e
-    except AttestError as e:  # the envelope parser's BaselineError: same meaning here
-        raise LogError(f"{where}: not a DSSE envelope: {e}", index=index) from e
+
+
+_STATEMENT_KEYS = frozenset({"_type", "subject", "predicateType", "predicate"})
+_PREDICATE_KEYS = frozenset(
+    {"verdict", "time", "nonce", "dock", "device", "baseline", "findings", "message", "collection"}
+)
+_OPTIONAL_KEYS = frozenset({"message", "collection"})
+_VERDICTS = frozenset(v.value for v in Verdict)
+_NULL = type(None)
+
+
+def _field(obj: Mapping[str, Any], key: str, kinds: tuple[type, ...], where: str) -> Any:
+    """``obj[key]``, which must be one of ``kinds`` (a JSON ``true`` is never an integer here)."""
+    if key not in obj:
+        raise ValueError(f"{where} has no {key!r}")
+    value = obj[key]
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        raise TypeError(f"{where}.{key} is {type(value).__name__}, expected {' or '.join(k.__name__ for k in kinds)}")
+    return value
+
+
+def _logged_result(st: Any, index: int) -> LoggedResult:
+    """The result a parsed Statement states; ValueError or TypeError naming the first broken rule."""
+    if not isinstance(st, dict):
+        raise TypeError("the payload is not a JSON object (expected an in-toto Statement)")
+    if st.get("_type") != STATEMENT_TYPE:
+        raise ValueError(f"_type is not {STATEMENT_TYPE!r}")
+    kind = st.get("predicateType")
+    if kind != PREDICATE_TYPE:
+        shown = repr(kind[:80]) if isinstance(kind, str) else type(kind).__name__
+        raise ValueError(f"predicateType is {shown}, expected {PREDICATE_TYPE!r}")
+    if set(st) != _STATEMENT_KEYS:
+        raise ValueError(f"the Statement has fields other than {sorted(_STATEMENT_KEYS)}")
+    subjects = _field(st, "subject", (list,), "statement")
+    if len(subjects) != 1 or not isinstance(subjects[0], dict):
+        raise ValueError("expected exactly one subject")
+    name = _field(subjects[0], "name", (str,), "subject")
+    sha = _field(_field(subjects[0], "digest", (dict,), "subject"), "sha256", (str,), "subject.digest")
+    if not name.startswith("device:") or len(sha) != 64 or sha.strip("0123456789abcdef"):
+        raise ValueError("the subject is not device:<id> with a hex sha256 digest")
+    p = _field(st, "predicate", (dict,), "statement")
+    missing, extra = (_PREDICATE_KEYS - _OPTIONAL_KEYS) - set(p), set(p) - _PREDICATE_KEYS
+    if missing or extra:
+        raise ValueError(f"the predicate lacks {sorted(missing)} or has unknown fields {sorted(extra)[:5]}")
+    verdict = _field(p, "verdict", (str,), "predicate")
+    if verdict not in _VERDICTS:
+        raise ValueError(f"verdict {verdict[:40]!r} is not one of {sorted(_VERDICTS)}")
+    device = _field(p, "device", (dict, _NULL), "predicate")
+    if device is not None:
+        for key in ("kind", "id", "target"):
+            _field(device, key, (str,), "device")
+        _field(device, "facts", (dict,), "device")
+    baseline = _field(p, "baseline", (dict,), "predicate")
+    if set(baseline) != {"name", "version", "digest"}:
+        raise ValueError("baseline must have exactly name, version and digest")
+    _field(baseline, "name", (str, _NULL), "baseline")
+    _field(baseline, "version", (int, _NULL), "baseline")
+    _field(baseline, "digest", (str, _NULL), "baseline")
+    findings = _field(p, "findings", (list,), "predicate")
+    for n, f in enumerate(findings):
+        if not isinstance(f, dict):
+            raise TypeError(f"finding {n} is not an object")
+        for key in ("component", "kind", "severity"):
+            _field(f, key, (str,), f"finding {n}")
+    return LoggedResult(
+        index=index,
+        time=parse_time(_field(p, "time", (str,), "predicate")),
+        verdict=verdict,
+        device_id=device["id"] if device is not None else "unknown",
+        device=device,
+        baseline=baseline,
+        findings=findings,
+        dock_id=_field(_field(p, "dock", (dict,), "predicate"), "id", (str,), "dock"),
+        nonce=_field(p, "nonce", (str,), "predicate"),
+        message=_field(p, "message", (str, _NULL), "predicate") if "message" in p else None,
+        collection=_field(p, "collection", (dict, _NULL), "predicate") if "collection" in p else None,
+    )

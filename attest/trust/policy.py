@@ -7,8 +7,11 @@ The policy is a TOML file::
     id = "fleet-1"
     public_key = "fleet1.pub"   # path relative to this file
 
-Unknown settings are refused, key ids are unique, and the threshold counts
-distinct keys (one key listed under two ids counts once).
+Unknown settings are refused, key ids are unique, the threshold counts
+distinct keys (one key listed under two ids counts once), and every key must
+pass :func:`attest.signing.check_public_key` (a small-order key such as the
+identity point would let anyone forge its signature, silently lowering the
+threshold by one).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from attest.errors import ConfigError
 from attest.fsutil import read_bounded
-from attest.signing import key_id, load_public_key
+from attest.signing import key_id, load_public_key, raw_public_bytes
 
 __all__ = ["MAX_POLICY_BYTES", "TrustPolicy", "TrustedKey"]
 
@@ -63,6 +66,8 @@ class TrustPolicy:
             data = tomllib.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
             raise ConfigError(f"{path}: not a TOML trust policy: {e}") from e
+        except RecursionError as e:  # tomllib recurses on nested arrays and inline tables
+            raise ConfigError(f"{path}: not a TOML trust policy: nested too deeply") from e
         return cls._from_data(data, base=path.parent, source=str(path))
 
     @classmethod
@@ -97,6 +102,15 @@ class TrustPolicy:
         if threshold > distinct:
             raise ConfigError(f"{source}: threshold {threshold} is above the number of distinct keys ({distinct})")
         return cls(threshold=threshold, keys=tuple(keys), source=source)
+
+    def lists(self, public_key: Ed25519PublicKey) -> bool:
+        """Whether ``public_key`` is one of the policy's keys (compared as raw key bytes).
+
+        A key that signs baselines must never also sign results: ``attest
+        verify --dock-key`` refuses a dock key this returns true for.
+        """
+        raw = raw_public_bytes(public_key)
+        return any(raw_public_bytes(k.key) == raw for k in self.keys)
 
     def key_name(self, kid: str) -> str | None:
         """The policy id of the key with DSSE keyid ``kid``, if listed."""

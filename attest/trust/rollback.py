@@ -14,7 +14,8 @@ import os
 from pathlib import Path
 
 from attest.errors import ConfigError, UntrustedBaselineError
-from attest.fsutil import atomic_write
+from attest.fsutil import atomic_write, read_bounded
+from attest.jsonutil import JSONFormatError, loads
 
 __all__ = ["RollbackState"]
 
@@ -27,6 +28,8 @@ class RollbackState:
     """
 
     FILE = "accepted-versions.json"
+    #: The state file is small (one line per baseline name); a larger one is corrupt.
+    MAX_BYTES = 16 * 1024 * 1024
 
     def __init__(self, state_dir: Path) -> None:
         """Use (and create with mode 0700 if missing) ``state_dir``.
@@ -44,18 +47,22 @@ class RollbackState:
         self._path = state_dir / self.FILE
 
     def _read(self) -> dict[str, int]:
-        try:
-            raw = self._path.read_bytes()
-        except FileNotFoundError:
+        """The state, or ``{}`` when there is no file yet.
+
+        Raises:
+            ConfigError: unreadable, or corrupt: not strict JSON
+                (:func:`attest.jsonutil.loads`: duplicate names, huge integers,
+                deep nesting), or not an object of positive integer versions.
+        """
+        if not self._path.exists() and not self._path.is_symlink():
             return {}
-        except OSError as e:
-            raise ConfigError(f"{self._path}: cannot read rollback state: {e.strerror}") from e
+        raw = read_bounded(self._path, self.MAX_BYTES, what="rollback state")
         try:
-            data = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            data = loads(raw)
+        except JSONFormatError as e:
             # Fail closed: losing this file would re-open every old version.
-            raise ConfigError(f"{self._path}: rollback state is corrupt; refusing to continue") from e
-        if not isinstance(data, dict) or not all(type(v) is int for v in data.values()):
+            raise ConfigError(f"{self._path}: rollback state is corrupt ({e}); refusing to continue") from e
+        if not isinstance(data, dict) or not all(type(v) is int and v >= 1 for v in data.values()):
             raise ConfigError(f"{self._path}: rollback state is corrupt; refusing to continue")
         return data
 
