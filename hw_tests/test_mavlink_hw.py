@@ -45,3 +45,17 @@ def test_ftp_reads_complete_and_crcs_agree(evidence):
     assert all(c.error is None for c in files), [(c.name, c.error) for c in files if c.error]
     assert all(c.method is Method.DOCK_READ for c in files)
     assert not [f for f in evidence.findings if f.kind is FindingKind.DEVICE_LIED]
+
+
+def test_application_is_measured_at_its_boot_address(evidence):
+    """A real ArduPilot image names its boot address (AP_FWVersion pointers) and sits there in flash.bin.
+
+    This checks on hardware the inference the dock relies on against stashed copies
+    (attest.firmware.app_link_offset): if it fails here, fc/firmware is unreadable on this board.
+    """
+    firmware = evidence.components.get("fc/firmware")
+    if firmware is None:
+        pytest.skip("no @SYS/flash.bin on this controller (PX4, SITL)")
+    assert firmware.error is None, firmware.error
+    assert "flash_app" not in evidence.notes, evidence.notes["flash_app"]
+    assert firmware.attributes["app_start"] % 1024 == 0

@@ -96,6 +96,27 @@ class FcBench:
         assert r.code == 0, r.err
         return path
 
+    def create_crc_only(self, source: str | Path, *, bootloader: bool = True, out: str = "crc-only.json") -> Path:
+        """A signed baseline whose makers accepted a firmware pinned by its CRC alone.
+
+        ``attest baseline create --accept-crc-only-firmware``; ``source`` is a
+        release file (``Path``) or a device path (read with ``--bootloader``).
+        """
+        path = self.dir / out
+        where = ["--firmware", str(source)] if isinstance(source, Path) else ["--device", source]
+        extra = ["--bootloader"] if bootloader and not isinstance(source, Path) else []
+        r = self.attest(
+            "baseline", "create", *where, "--name", "crc-only", "--version", "1", "--out", path, "--force",
+            "--timeout", "5", "--accept-crc-only-firmware", *extra,
+        )  # fmt: skip
+        assert r.code == 0, r.err
+        assert "forged image with the same CRC-32 will pass" in r.err
+        shown = self.attest("baseline", "show", path)
+        assert "firmware:   CRC only (fc/app-crc crc32" in shown.out, shown.out
+        r = self.attest("baseline", "sign", path, "--key", self.fleet.keys[0])
+        assert r.code == 0, r.err
+        return path
+
     def verify(self, device: str, baseline: Path, *extra: str, timeout: float = 120) -> Run:
         """``attest verify --json``; returns the finished run (``timeout``: the subprocess's limit)."""
         started = time.monotonic()

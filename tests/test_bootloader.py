@@ -50,14 +50,21 @@ def test_bootloader_crc_lie_and_swapped_application_are_caught(sim_fc, fc_bench,
 
 
 def test_px4_bootloader_offers_only_the_crc(sim_fc, fc_bench):
-    """PX4-Bootloader has no READ_MULTI: the app CRC is recorded, the application is not read."""
+    """PX4-Bootloader has no READ_MULTI: a baseline refuses to rest on the CRC alone unless that is accepted."""
     sim = sim_fc("--autopilot", "px4", *SMALL_FLASH)
-    baseline = fc_bench.create(sim.path, *BL)
+    r = fc_bench.attest(
+        "baseline", "create", "--device", sim.path, "--name", "fc", "--version", "1",
+        "--out", fc_bench.dir / "refused.json", *BL,
+    )  # fmt: skip
+    assert r.code == 3, r.err
+    assert "--accept-crc-only-firmware" in r.err
+    baseline = fc_bench.create_crc_only(sim.path)
     comps = _components(baseline)
-    assert "fc/app-crc" in comps
+    assert comps["fc/app-crc"]["attributes"]["evidence"] == "CRC only"
     assert "fc/firmware" not in comps
     r = fc_bench.verify(sim.path, baseline, *BL)
     assert r.code == 0, r.out + r.err
+    assert r.json()["notes"]["firmware_evidence"].startswith("CRC only")
 
 
 def test_app_area_stuffed_with_fake_descriptors_is_refused(sim_fc, fc_bench):
@@ -74,7 +81,13 @@ def test_app_area_stuffed_with_fake_descriptors_is_refused(sim_fc, fc_bench):
 
 def test_bootloader_that_never_stops_talking_cannot_hold_the_dock(sim_fc, fc_bench):
     """A bootloader refusing READ_MULTI and then streaming noise: draining it is bounded too (exit 3, no hang)."""
-    baseline = fc_bench.create(sim_fc("--autopilot", "px4", *SMALL_FLASH).path, *BL)
+    # A baseline that asks for the application's bytes, so the dock sends READ_MULTI (a .px4 release's).
+    px4 = fc_bench.dir / "px4.px4"
+    assert fc_bench.attest("sim", "firmware", "--out", px4, "--autopilot", "px4", *SMALL_FLASH).code == 0
+    baseline = fc_bench.dir / "px4.json"
+    r = fc_bench.attest("baseline", "create", "--firmware", px4, "--name", "px4", "--version", "1", "--out", baseline)
+    assert r.code == 0, r.err
+    assert fc_bench.attest("baseline", "sign", baseline, "--key", fc_bench.fleet.keys[0]).code == 0
     sim = sim_fc("--autopilot", "px4", *SMALL_FLASH, "--bl-chatter")
     r = fc_bench.verify(sim.path, baseline, "--bootloader", "--timeout", "2", timeout=30)
     assert r.code == 3, r.out + r.err

@@ -6,7 +6,6 @@ import base64
 import contextlib
 import json
 import struct
-import time
 import zlib
 
 import pytest
@@ -18,6 +17,8 @@ from attest.firmware import (
     APP_MAGIC_SIGNED,
     AppDescriptor,
     FirmwareFormatError,
+    app_link_offset,
+    application_at_boot,
     bootloader_crc,
     crc32_strip_padding,
     decode_image,
@@ -27,7 +28,7 @@ from attest.firmware import (
     locate_app,
     raw_crc32,
 )
-from attest.sim import board_for, build_flash, build_image, release_file_bytes
+from attest.sim import board_for, build_flash, build_image, release_file_bytes, stash_approved
 
 
 def test_raw_crc32_check_values():
@@ -98,11 +99,9 @@ def _stuffed(n: int, *, size: int = 2 * _MIB, at: int = _MIB, crc1_from_zero: bo
 
 def test_flash_stuffed_with_fake_descriptors_is_refused_at_once():
     """400 fakes cost the old search 4 s of CPU (29,000 fit in 2 MiB): more than 64 magics is refused instead."""
-    started = time.monotonic()
     for search in (locate_app, find_app_in_area, find_app_descriptor):
         with pytest.raises(FirmwareFormatError, match="more than 64 app-descriptor magics"):
             search(_stuffed(400))
-    assert time.monotonic() - started < 1
 
 
 def test_search_cost_does_not_grow_with_starts_times_size():
@@ -110,15 +109,13 @@ def test_search_cost_does_not_grow_with_starts_times_size():
     board = board_for("ardupilot")
     real = build_flash(board, build_image(board))
     with_fakes = real[:_MIB] + _stuffed(63)[_MIB:]  # the real application below 1 MiB, fakes above
-    started = time.monotonic()
     assert locate_app(_stuffed(64)) is None
     found = locate_app(with_fakes)
     assert found is not None and found[0] == 128 * 1024
     with pytest.raises(FirmwareFormatError, match="candidate application starts"):
         locate_app(_stuffed(64, crc1_from_zero=True))
     big = _stuffed(64, size=64 * _MIB, at=32 * _MIB)  # the largest flash.bin the dock reads
-    assert locate_app(big) is None
-    assert time.monotonic() - started < 2
+    assert locate_app(big) is None  # how long this takes is measured in docs/mavlink.md, not asserted here
 
 
 def _locate_by_trying_every_start(flash: bytes, step: int) -> tuple[int, AppDescriptor] | None:
@@ -199,7 +196,8 @@ def test_decode_apj_and_px4():
     [
         ({"magic": "XYZ"}, "magic"),
         ({"board_id": "140"}, "board_id"),
-        ({"image_size": 3}, "image_size says"),
+        ({"image_size": 3}, "inflates to more than image_size"),
+        ({"image_size": 401}, "image_size says"),
         ({"image": "!!!"}, "base64"),
         ({"image": base64.b64encode(b"not zlib").decode()}, "zlib"),
         ({"image": base64.b64encode(zlib.compress(b"x" * 400)[:-4]).decode()}, "truncated"),
@@ -217,3 +215,74 @@ def test_decode_never_crashes(data):
     """Arbitrary bytes are either an image or a FirmwareFormatError."""
     with contextlib.suppress(FirmwareFormatError):
         decode_image(data)
+
+
+# -- where the application must sit (issue 9, item 11) ------------------------------------------------
+
+
+def test_an_image_names_the_offset_it_is_linked_for():
+    """AP_FWVersion's absolute pointers give the link offset: the app start of the board it was built for."""
+    for flash_kb in (256, 2048):
+        board = board_for("ardupilot", flash_kb=flash_kb)
+        assert app_link_offset(build_image(board)) == board.app_start_kb * 1024
+    assert app_link_offset(build_image(board_for("px4", flash_kb=256))) is None  # no AP_FWVersion
+
+
+def _relinked(image: bytes, delta: int, *, hash_ptr_only: bool = False) -> bytes:
+    """``image`` with its AP_FWVersion pointers moved by ``delta`` (both, or the hash-string pointer alone)."""
+    fwv = find_fw_version(image)
+    assert fwv is not None
+    out = bytearray(image)
+    if not hash_ptr_only:
+        struct.pack_into("<I", out, fwv.offset + 24, fwv.fw_string_ptr + delta)
+    struct.pack_into("<I", out, fwv.offset + 28, fwv.fw_hash_str_ptr + delta)
+    return bytes(out)
+
+
+def test_pointers_that_do_not_fit_name_no_offset():
+    """No offset unless the pointers land on the image's own strings, at a whole KiB at or above the flash base."""
+    image = build_image(board_for("ardupilot", flash_kb=256))
+    assert app_link_offset(_relinked(image, 16 * 1024)) == 144 * 1024  # a consistent move is another offset
+    assert app_link_offset(_relinked(image, 16 * 1024, hash_ptr_only=True)) is None  # fw_string lands on code
+    assert app_link_offset(_relinked(image, 100)) is None  # not a whole KiB
+    assert app_link_offset(_relinked(image, -129 * 1024)) is None  # below the flash base
+
+
+def test_the_application_at_the_boot_address_not_a_stashed_copy():
+    """The search finds the stashed approved copy; the boot address is where it is linked to run."""
+    board = board_for("ardupilot", flash_kb=256)
+    approved = build_image(board)
+    flash = stash_approved(board, approved)
+    found = locate_app(flash)
+    assert found is not None and found[0] == 192 * 1024  # what the old search measured
+    app = application_at_boot(flash, image_size=None, app_start=None)
+    assert app.start == 128 * 1024 and app.desc is None
+    assert flash[app.start : app.start + app.length] != approved
+    assert app.note is not None and "linked to run at 0x20000, which holds no verifiable application" in app.note
+    honest = application_at_boot(build_flash(board, approved), image_size=None, app_start=None)
+    assert (honest.start, honest.length, honest.note) == (128 * 1024, len(approved), None)
+
+
+def test_a_recorded_boot_address_is_read_without_searching():
+    """With the baseline's app_start and image_size the bytes there are measured, whatever else the flash holds."""
+    board = board_for("ardupilot", flash_kb=256)
+    approved = build_image(board)
+    flash = stash_approved(board, approved)
+    app = application_at_boot(flash, image_size=len(approved), app_start=128 * 1024)
+    assert (app.start, app.desc) == (128 * 1024, None)
+    assert app.note == "no application with a valid app descriptor at the boot address 0x20000"
+    with pytest.raises(FirmwareFormatError, match="too short"):
+        application_at_boot(flash, image_size=len(approved), app_start=len(flash) - 100)
+
+
+def test_an_application_that_names_no_link_address_is_not_measured():
+    """Without a link address the dock cannot tell a stashed copy from the real one: unreadable, not a guess."""
+    board = board_for("ardupilot", flash_kb=256)
+    image = bytearray(build_image(board))
+    fwv = find_fw_version(bytes(image))
+    assert fwv is not None
+    image[fwv.offset : fwv.offset + 8] = bytes(8)  # no AP_FWVersion: re-sign the descriptor's CRC1 below
+    pos = bytes(image).find(APP_MAGIC) + 8
+    struct.pack_into("<I", image, pos, raw_crc32(bytes(image[:pos])))
+    with pytest.raises(FirmwareFormatError, match="names no link address"):
+        application_at_boot(build_flash(board, bytes(image)), image_size=None, app_start=None)

@@ -74,12 +74,23 @@ def test_apj_baseline_catches_another_image(sim_fc, fc_bench, tmp_path):
     assert {f["component"] for f in r.json()["findings"]} == {"fc/firmware", "fc/app-crc"}
 
 
-def test_px4_image_baseline_verifies_through_the_bootloader(sim_fc, fc_bench, tmp_path):
-    """A .px4 image is checked by the bootloader's CRC (PX4 offers no flash.bin, no READ_MULTI)."""
+def test_px4_image_baseline_pins_the_bytes_so_a_px4_bootloader_cannot_pass_it(sim_fc, fc_bench, tmp_path):
+    """A .px4 baseline hashes the image; PX4-Bootloader cannot read it back: exit 3 saying so, never a pass."""
     baseline = _image_baseline(fc_bench, _release(fc_bench, tmp_path, "px4_fmu-v6x.px4", "--autopilot", "px4"))
     sim = sim_fc("--autopilot", "px4", *SMALL_FLASH)
     r = fc_bench.verify(sim.path, baseline, "--bootloader", "--timeout", "4")
+    assert r.code == 3, r.out + r.err
+    assert "cannot read the application back" in r.json()["message"]
+
+
+def test_px4_crc_only_baseline_verifies_through_the_bootloader_and_says_crc_only(sim_fc, fc_bench, tmp_path):
+    """Accepted CRC-only: the bootloader's CRC decides, and the result says CRC only."""
+    px4 = _release(fc_bench, tmp_path, "px4_fmu-v6x.px4", "--autopilot", "px4")
+    baseline = fc_bench.create_crc_only(px4)
+    sim = sim_fc("--autopilot", "px4", *SMALL_FLASH)
+    r = fc_bench.verify(sim.path, baseline, "--bootloader", "--timeout", "4")
     assert r.code == 0, r.out + r.err
+    assert r.json()["notes"]["firmware_evidence"].startswith("CRC only")
     evil = _release(fc_bench, tmp_path, "evil.px4", "--autopilot", "px4", "--variant", "evil")
     bad = sim_fc("--autopilot", "px4", *SMALL_FLASH, "--flash", str(evil))
     r = fc_bench.verify(bad.path, baseline, "--bootloader", "--timeout", "4")

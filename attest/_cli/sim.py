@@ -66,6 +66,12 @@ def _register_fc(ssub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     f.add_argument("--flash-size", type=int, default=2048, metavar="KIB", help="flash size (default 2048)")
     f.add_argument("--lie-crc", action="store_true", help="every CRC32 reported disagrees with the bytes served")
+    f.add_argument(
+        "--stash-approved",
+        action="store_true",
+        help="tampered: other code without an app descriptor at the boot address, an untouched approved image "
+        "higher in flash (@SYS/flash.bin serves both honestly)",
+    )
     f.add_argument("--baud", type=int, metavar="N", help="throttle output to this line rate (default: no limit)")
     f.add_argument("--armed", action="store_true", help="report armed (reboot commands are refused)")
     f.add_argument("--no-ftp", action="store_true", help="offer no MAVLink FTP (parameters by PARAM_VALUE only)")
@@ -144,6 +150,8 @@ def _fc(args: argparse.Namespace) -> int:
         raise ConfigError(str(e)) from e
     if args.flash is not None and not args.flash.is_file():
         raise ConfigError(f"--flash {args.flash}: no such file")
+    if args.flash is not None and args.stash_approved:
+        raise ConfigError("--stash-approved builds its own flash: it cannot be combined with --flash")
     cfg = SimConfig(
         autopilot=args.autopilot,
         params=params,
@@ -151,6 +159,7 @@ def _fc(args: argparse.Namespace) -> int:
         flash_file=args.flash,
         flash_kb=args.flash_size,
         lie_crc=args.lie_crc,
+        stash_approved=args.stash_approved,
         baud=args.baud,
         armed=args.armed,
         ftp=not args.no_ftp,

@@ -111,7 +111,13 @@ def unpack_ftp(payload: bytes) -> tuple[int, int, FtpOp]:
     The header's ``size`` is kept in ``op.size``; ``op.data`` holds at most
     the bytes the packet can carry, so a reply claiming more than
     :data:`DATA_MAX` is visibly malformed (``op.size != len(op.data)``).
+
+    Raises:
+        ValueError: ``payload`` is shorter than the 15 bytes of targets and
+            header (a verified frame's payload is zero-extended to 254: misuse).
     """
+    if len(payload) < 3 + _HDR.size:
+        raise ValueError(f"FTP payload of {len(payload)} bytes is shorter than its header")
     seq, session, opcode, size, req_opcode, burst, _pad, offset = _HDR.unpack_from(payload, 3)
     data = payload[15 : 15 + min(size, DATA_MAX)]
     return payload[1], payload[2], FtpOp(seq, session, opcode, req_opcode, burst, offset, data, size)

@@ -10,7 +10,7 @@ the tests, from here.
 
 from attest.sim.fc import SimConfig, run_fc
 from attest.sim.fc_faults import Faults, Hostile
-from attest.sim.fc_flash import board_for, build_flash, build_image, release_file_bytes
+from attest.sim.fc_flash import board_for, build_flash, build_image, release_file_bytes, stash_approved
 from attest.sim.fc_params import default_params, parse_param_override
 from attest.sim.tree import make_tree
 
@@ -26,4 +26,5 @@ __all__ = [
     "parse_param_override",
     "release_file_bytes",
     "run_fc",
+    "stash_approved",
 ]

@@ -30,7 +30,7 @@ from attest.mavlink import Deframer, Frame, Param, encode_pck
 from attest.sim.bootloader import BootloaderServer
 from attest.sim.fc_app import App, Identity
 from attest.sim.fc_faults import Faults, Hostile, LineFaults, is_data_frame, long_name_files, stuff_descriptors
-from attest.sim.fc_flash import Board, board_for, build_flash, build_image
+from attest.sim.fc_flash import Board, board_for, build_flash, build_image, stash_approved
 from attest.sim.fc_ftp import FtpServer, VirtualFile
 from attest.sim.fc_params import default_params
 
@@ -67,6 +67,7 @@ class SimConfig:
     flash_file: Path | None = None
     flash_kb: int = 2048
     lie_crc: bool = False
+    stash_approved: bool = False
     baud: int | None = None
     armed: bool = False
     ftp: bool = True
@@ -94,6 +95,8 @@ class SimFC:
         self.board: Board = board_for(cfg.autopilot, flash_kb=cfg.flash_kb)
         self.clean_flash = build_flash(self.board, build_image(self.board))
         self.flash = self._load_flash(cfg.flash_file) if cfg.flash_file else self.clean_flash
+        if cfg.stash_approved:
+            self.flash = stash_approved(self.board, build_image(self.board))
         if cfg.hostile.fake_descriptors:
             self.flash = stuff_descriptors(self.flash, cfg.hostile.fake_descriptors)
         self.params = cfg.params if cfg.params is not None else default_params(cfg.autopilot)

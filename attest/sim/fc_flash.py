@@ -18,9 +18,14 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from attest.firmware import APP_MAGIC, FW_VERSION_MAGIC, raw_crc32
+from attest.firmware import APP_MAGIC, FLASH_BASE, FW_VERSION_MAGIC, raw_crc32
 
-__all__ = ["Board", "board_for", "build_flash", "build_image", "release_file_bytes"]
+__all__ = ["Board", "board_for", "build_flash", "build_image", "release_file_bytes", "stash_approved"]
+
+#: Where the image's version strings are (AP_FWVersion points at them).
+_FW_STRING, _HASH_STRING = 0x300, 0x340
+#: Where the app descriptor is.
+_DESCRIPTOR = 0x400
 
 
 @dataclass(frozen=True)
@@ -77,12 +82,17 @@ def build_image(board: Board, *, variant: str = "") -> bytes:
     img = _stream(f"{board.name}-app-{variant}", size)
     major, minor, patch = board.version
     if board.autopilot == "ardupilot":
-        # AP_FWVersion near the start, as ArduPilot links it (pointer size 4).
+        # AP_FWVersion near the start, as ArduPilot links it (pointer size 4): its pointers are
+        # absolute addresses of strings in the image, linked to run from the app start.
+        link = FLASH_BASE + board.app_start_kb * 1024
+        fw_string = f"ArduCopter V{major}.{minor}.{patch} ({board.git_hash})".encode() + b"\0"
+        img[_FW_STRING : _FW_STRING + len(fw_string)] = fw_string
+        img[_HASH_STRING : _HASH_STRING + 9] = board.git_hash.encode() + b"\0"
         fwv = FW_VERSION_MAGIC + struct.pack("<HBBBBHBBBBI", 0x0200, 4, 0, 2, 3, 0, major, minor, patch, 255, 0)
-        fwv += struct.pack("<II", 0x08040000, 0x08040100) + struct.pack("<I", int(board.git_hash, 16))
+        fwv += struct.pack("<II", link + _FW_STRING, link + _HASH_STRING) + struct.pack("<I", int(board.git_hash, 16))
         img[0x200 : 0x200 + len(fwv)] = fwv
         # app_descriptor: CRC1 over [0, off), CRC2 over [off + 16, end).
-        pos = 0x400
+        pos = _DESCRIPTOR
         off = pos + 8
         img[pos:off] = APP_MAGIC
         tail = struct.pack("<BBH", major, minor, board.board_id) + bytes(8)
@@ -99,6 +109,33 @@ def build_flash(board: Board, image: bytes) -> bytes:
         raise ValueError(f"image of {len(image)} bytes does not fit the {board.fw_size}-byte app area")
     boot = _stream(f"{board.name}-bootloader", 48 * 1024) + b"\xff" * (start - 48 * 1024)
     return bytes(boot) + image + b"\xff" * (board.fw_size - len(image))
+
+
+def stash_approved(board: Board, approved: bytes) -> bytes:
+    """A flash whose boot address holds other code, with an untouched ``approved`` image stashed higher up.
+
+    The code the bootloader starts is a variant of the image (same claimed
+    version) with its app descriptor wiped, so it cannot be verified; the
+    approved image sits at the next 16 KiB boundary after it, where only a
+    search for a verifiable descriptor would find it. ArduPilot bootloaders
+    do not check the descriptor by default, so this board runs the variant.
+
+    Raises:
+        ValueError: the flash is too small for both.
+    """
+    start = board.app_start_kb * 1024
+    running = bytearray(build_image(board, variant="stash"))
+    running[_DESCRIPTOR : _DESCRIPTOR + len(APP_MAGIC)] = bytes(len(APP_MAGIC))
+    at = start + (len(running) + _STASH_ALIGN - 1) // _STASH_ALIGN * _STASH_ALIGN
+    flash = bytearray(build_flash(board, bytes(running)))
+    if at + len(approved) > len(flash):
+        raise ValueError(f"a {board.flash_kb} KiB flash has no room for a stashed copy of the image")
+    flash[at : at + len(approved)] = approved
+    return bytes(flash)
+
+
+#: Where a stashed copy may start: every app start the dock's search tries.
+_STASH_ALIGN = 16 * 1024
 
 
 def release_file_bytes(board: Board, image: bytes, *, fmt: str) -> bytes:

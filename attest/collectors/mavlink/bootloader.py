@@ -7,7 +7,10 @@ serves into components and findings:
 
 * ``fc/firmware`` (dock-read): SHA-256 of the application READ_MULTI served,
   cut to the length a firmware-image baseline records (else the app
-  descriptor found in the app area, else the whole area);
+  descriptor found in the app area, else the whole area); READ_MULTI reads
+  from the start of the app area, the boot address, so a copy of the
+  application elsewhere is never what is hashed. A bootloader without
+  READ_MULTI makes it unreadable, never a silent CRC-only pass;
 * ``fc/app-crc`` (device-reported): the bootloader's GET_CRC with the erased
   padding after the application removed;
 * ``device_lied`` findings: the bootloader's board id differs from the
@@ -101,6 +104,9 @@ def measure_via_bootloader(
         )
     else:
         out.notes["read_multi"] = "not offered by this bootloader: the application was not read"
+        if "firmware" in parts:
+            # Asked for the bytes and cannot have them: never fall back to the CRC silently.
+            out.components["fc/firmware"] = Component("fc/firmware", "firmware", error=_NO_READ_MULTI)
     if "app-crc" in parts:
         app_crc = crc32_strip_padding(crc, fw_size - length)
         attrs = {"crc32": f"{app_crc:08x}", "length": length, "get_crc": f"{crc:08x}", "fw_size": fw_size}
@@ -111,3 +117,8 @@ def measure_via_bootloader(
 
 
 _KINDS = {"firmware": "firmware", "app-crc": "crc32"}
+_NO_READ_MULTI = (
+    "this bootloader cannot read the application back (no READ_MULTI, as PX4-Bootloader): its bytes cannot be "
+    "hashed, only its CRC-32 compared, which is forgeable; a baseline that accepts that needs "
+    "--accept-crc-only-firmware"
+)

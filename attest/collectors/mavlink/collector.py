@@ -13,13 +13,17 @@ Steps, each bounded by the transport timeout:
 
 Settings (the baseline's ``collection`` object): ``selection`` globs over
 component names and ``param/NAME``; ``measure``, the parts to produce;
-``files``, the FTP roots; ``firmware.image_size`` from image baselines.
+``files``, the FTP roots; ``firmware``: ``image_size`` and ``app_start`` (the
+boot address) from image baselines, and ``crc_only``, the signers'
+acceptance of a firmware pinned by its CRC-32 alone
+(:mod:`attest.firmware.evidence`: without it such evidence is unreadable).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,7 +31,7 @@ from attest.collectors.base import Collector
 from attest.collectors.mavlink.bootloader import measure_via_bootloader
 from attest.collectors.mavlink.measure import Measured, measure_files, measure_flash, measure_params
 from attest.errors import BaselineError, CollectionError, ConfigError, TransportError
-from attest.firmware import BootloaderClient
+from attest.firmware import BootloaderClient, judge_firmware_evidence
 from attest.mavlink import CAP_FTP, Frame, FtpClient, Identity, Link, decode, identity_from_messages, mavlink
 from attest.model import Component, DeviceIdentity, Evidence, Method
 from attest.progress import Progress
@@ -56,7 +60,27 @@ def from_target(target: str, options: TargetOptions) -> Collector:
     return MavlinkCollector(target, options)
 
 
-def _settings(settings: Mapping[str, Any]) -> tuple[Selection, tuple[str, ...], tuple[str, ...], int | None]:
+@dataclass(frozen=True)
+class _Settings:
+    """A baseline's ``collection`` object, checked (see the module docstring)."""
+
+    selection: Selection
+    parts: tuple[str, ...]
+    roots: tuple[str, ...]
+    image_size: int | None
+    app_start: int | None
+
+
+#: Keys of ``collection.firmware``: image baselines' length and boot address, and the CRC-only acceptance.
+_FIRMWARE_KEYS = {"image_size", "app_start", "crc_only"}
+
+
+def _settings(settings: Mapping[str, Any]) -> _Settings:
+    """Check the collection settings.
+
+    Raises:
+        BaselineError: any key of the wrong shape, or an unknown key in ``firmware``.
+    """
     selection = Selection.from_json(settings.get("selection", {"include": ["**"]}))
     parts = settings.get("measure", list(DEFAULT_PARTS))
     roots = settings.get("files", list(DEFAULT_FILE_ROOTS))
@@ -65,10 +89,16 @@ def _settings(settings: Mapping[str, Any]) -> tuple[Selection, tuple[str, ...], 
         raise BaselineError(f"collection.measure: expected a list of {', '.join(PARTS)}")
     if not isinstance(roots, list) or not all(isinstance(r, str) and r for r in roots):
         raise BaselineError("collection.files: expected a list of FTP directory paths")
-    size = fw.get("image_size") if isinstance(fw, dict) else None
-    if not isinstance(fw, dict) or (size is not None and (type(size) is not int or size <= 0)):
-        raise BaselineError("collection.firmware: expected an object with a positive image_size")
-    return selection, tuple(parts), tuple(roots), size
+    if not isinstance(fw, dict) or not set(fw) <= _FIRMWARE_KEYS:
+        raise BaselineError(f"collection.firmware: expected an object with at most {', '.join(sorted(_FIRMWARE_KEYS))}")
+    size, start, crc_only = fw.get("image_size"), fw.get("app_start"), fw.get("crc_only", False)
+    if size is not None and (type(size) is not int or size <= 0):
+        raise BaselineError("collection.firmware.image_size: expected a positive integer")
+    if start is not None and (type(start) is not int or start < 0 or size is None):
+        raise BaselineError("collection.firmware.app_start: expected a non-negative integer, with image_size")
+    if type(crc_only) is not bool:
+        raise BaselineError("collection.firmware.crc_only: expected true or false")
+    return _Settings(selection, tuple(parts), tuple(roots), size, start)
 
 
 class MavlinkCollector(Collector):
@@ -101,11 +131,18 @@ class MavlinkCollector(Collector):
         return out
 
     def _collect(
-        self, settings: Mapping[str, Any], *, nonce: str, device_match: Mapping[str, str], progress: Progress
+        self,
+        settings: Mapping[str, Any],
+        *,
+        nonce: str,
+        device_match: Mapping[str, str],
+        progress: Progress,
+        expected: Mapping[str, Component] | None,
     ) -> Evidence:
-        selection, parts, roots, image_size = _settings(settings)
+        del expected  # every read here is bounded by the protocol's own limits
+        cfg = _settings(settings)
         opts = self._opts
-        if opts.bootloader and not {"firmware", "app-crc"} & set(parts):
+        if opts.bootloader and not {"firmware", "app-crc"} & set(cfg.parts):
             raise ConfigError("--bootloader: this baseline measures nothing through the bootloader")
         transport = SerialTransport.open(self._target, baud=opts.baud, timeout=opts.timeout)
         try:
@@ -114,54 +151,46 @@ class MavlinkCollector(Collector):
             ident = identity_from_messages(heartbeat, _autopilot_version(link))
             device = DeviceIdentity(kind=self.kind, id=_device_id(ident), target=self._target, facts=ident.facts)
             got = Measured()
-            if selection.selects("fc/identity") and "identity" in parts:
+            if cfg.selection.selects("fc/identity") and "identity" in cfg.parts:
                 got.components["fc/identity"] = _identity_component(ident)
             got.values.update(_identity_values(ident))
             if any(ident.facts.get(k) != v for k, v in device_match.items()):
                 # The wrong controller for this baseline: read nothing more (the verifier says untrusted).
                 return _evidence(device, got, nonce)
-            got.merge(
-                self._measure_live(
-                    link, ident=ident, selection=selection, parts=parts, roots=roots, image_size=image_size,
-                    progress=progress,
-                )
-            )  # fmt: skip
+            got.merge(self._measure_live(link, ident=ident, cfg=cfg, progress=progress))
             if opts.bootloader:
                 transport = self._measure_bootloader(
-                    link, heartbeat=heartbeat, ident=ident, parts=parts, image_size=image_size, progress=progress,
-                    got=got,
-                )  # fmt: skip
+                    link, heartbeat=heartbeat, ident=ident, cfg=cfg, progress=progress, got=got
+                )
             got.notes["frames_rejected"] = link.rejected
             got.notes["frames_foreign"] = link.foreign
+            # A firmware pinned only by a CRC-32 is labelled so, or refused unless the baseline accepted it.
+            got.components, why = judge_firmware_evidence(got.components, settings)
+            if why is not None:
+                got.notes["firmware_evidence"] = why
             return _evidence(device, got, nonce)
         finally:
             transport.close()
 
-    def _measure_live(
-        self,
-        link: Link,
-        *,
-        ident: Identity,
-        selection: Selection,
-        parts: tuple[str, ...],
-        roots: tuple[str, ...],
-        image_size: int | None,
-        progress: Progress,
-    ) -> Measured:
+    def _measure_live(self, link: Link, *, ident: Identity, cfg: _Settings, progress: Progress) -> Measured:
         got = Measured()
         ftp = FtpClient(link) if ident.capabilities & CAP_FTP else None
         if ftp is not None:
             ftp.reset()
         else:
             got.notes["ftp"] = "not offered: no files, flash or param.pck"
-        if "params" in parts and selection.selects("fc/params"):
-            got.merge(measure_params(link, ftp, ident, selection, progress))
+        if "params" in cfg.parts and cfg.selection.selects("fc/params"):
+            got.merge(measure_params(link, ftp, ident, cfg.selection, progress))
         if ftp is None:
             return got
-        if "files" in parts:
-            got.merge(measure_files(ftp, roots, selection, progress))
-        flash_parts = [p for p in parts if p == "flash" or (p in ("firmware", "app-crc") and not self._opts.bootloader)]
-        got.merge(measure_flash(ftp, flash_parts, selection, progress, image_size=image_size))
+        if "files" in cfg.parts:
+            got.merge(measure_files(ftp, cfg.roots, cfg.selection, progress))
+        flash_parts = [
+            p for p in cfg.parts if p == "flash" or (p in ("firmware", "app-crc") and not self._opts.bootloader)
+        ]
+        got.merge(
+            measure_flash(ftp, flash_parts, cfg.selection, progress, image_size=cfg.image_size, app_start=cfg.app_start)
+        )
         return got
 
     def _measure_bootloader(
@@ -170,8 +199,7 @@ class MavlinkCollector(Collector):
         *,
         heartbeat: Any,
         ident: Identity,
-        parts: tuple[str, ...],
-        image_size: int | None,
+        cfg: _Settings,
         progress: Progress,
         got: Measured,
     ) -> SerialTransport:
@@ -191,10 +219,10 @@ class MavlinkCollector(Collector):
         bl = BootloaderClient(transport, timeout=opts.timeout)
         bl.sync()
         progress.start(None, "bootloader")
-        wanted = [p for p in parts if p in ("firmware", "app-crc")]
+        wanted = [p for p in cfg.parts if p in ("firmware", "app-crc") and cfg.selection.selects(f"fc/{p}")]
         got.merge(
             measure_via_bootloader(
-                bl, parts=wanted, board_id=ident.board_id, image_size=image_size, on_bytes=progress.advance
+                bl, parts=wanted, board_id=ident.board_id, image_size=cfg.image_size, on_bytes=progress.advance
             )
         )
         bl.boot()
@@ -251,13 +279,8 @@ def _identity_component(ident: Identity) -> Component:
 
 
 def _identity_values(ident: Identity) -> dict[str, str | int | float]:
-    """``identity/<fact>`` values for rules (numbers as ints, so ``identity/board_id=140`` holds)."""
-    out: dict[str, str | int | float] = {}
-    for k, v in ident.facts.items():
-        if k == "uid":
-            continue
-        out[f"identity/{k}"] = int(v) if v.isdigit() else v
-    return out
+    """``identity/<fact>`` values for rules, as the exact text reported (rules compare identity as text)."""
+    return {f"identity/{k}": v for k, v in ident.facts.items() if k != "uid"}
 
 
 def _evidence(device: DeviceIdentity, got: Measured, nonce: str) -> Evidence:

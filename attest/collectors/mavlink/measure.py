@@ -11,9 +11,10 @@ What each component proves:
 * ``ftp/<path>`` (dock-read): SHA-256 of the bytes the dock received; the
   device's CalcFileCRC32 is only a consistency check (a CRC32 is forgeable);
 * ``fc/flash``, ``fc/firmware``, ``fc/app-crc`` (dock-read from
-  ``@SYS/flash.bin``): the whole flash, the application cut out of it by its
-  verified app descriptor, and that application's CRC in the form a
-  firmware-image baseline records.
+  ``@SYS/flash.bin``): the whole flash, the application at the boot address
+  (where the bootloader starts it; found by its verified app descriptor, and
+  required to sit at the offset it is linked for), and that application's CRC
+  in the form a firmware-image baseline records.
 
 :class:`Measured` holds what one step found; the collector merges every
 step's, the bootloader's (:mod:`attest.collectors.mavlink.bootloader`) included.
@@ -26,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from attest.errors import CollectionError
-from attest.firmware import FirmwareFormatError, app_crc_digest, locate_app, raw_crc32
+from attest.firmware import FirmwareFormatError, app_crc_digest, application_at_boot, raw_crc32
 from attest.mavlink import (
     AUTOPILOT_ARDUPILOT,
     CAP_PARAM_ENCODE_BYTEWISE,
@@ -187,12 +188,22 @@ def measure_files(ftp: FtpClient, roots: Iterable[str], selection: Selection, pr
 
 
 def measure_flash(
-    ftp: FtpClient, parts: Iterable[str], selection: Selection, progress: Progress, *, image_size: int | None
+    ftp: FtpClient,
+    parts: Iterable[str],
+    selection: Selection,
+    progress: Progress,
+    *,
+    image_size: int | None,
+    app_start: int | None = None,
 ) -> Measured:
     """``fc/flash``, ``fc/firmware`` and ``fc/app-crc`` from ``@SYS/flash.bin``, as selected in ``parts``.
 
-    A controller without ``@SYS/flash.bin`` (PX4, SITL) yields nothing: a
-    baseline that has these components then reports them missing.
+    ``fc/firmware`` and ``fc/app-crc`` measure the application **at the boot
+    address**, where the bootloader starts it, never merely an application
+    somewhere in flash (:func:`~attest.firmware.application_at_boot`); when
+    that is not a verified application, the result's notes say why. A controller without
+    ``@SYS/flash.bin`` (PX4, SITL) yields nothing: a baseline that has these
+    components then reports them missing.
 
     Args:
         ftp: the FTP client.
@@ -201,6 +212,8 @@ def measure_flash(
         progress: progress display.
         image_size: the application length a firmware-image baseline
             records; else the flash's own app descriptor says.
+        app_start: the boot address (offset in flash) a firmware-image
+            baseline records; else the application's own link address says.
     """
     out = Measured()
     wanted = [p for p in parts if p in ("flash", "firmware", "app-crc") and selection.selects(f"fc/{p}")]
@@ -220,30 +233,29 @@ def measure_flash(
         out.components["fc/flash"] = Component(
             "fc/flash", "flash", hashlib.sha256(flash).hexdigest(), {"size": len(flash)}, Method.DOCK_READ
         )
+    app_parts = [w for w in wanted if w != "flash"]
+    if not app_parts:
+        return out
     try:
-        located = locate_app(flash)
-        problem = f"no application with a valid app descriptor found in {FLASH_FILE}"
-    except FirmwareFormatError as e:  # e.g. a flash full of fake descriptors: fail closed, cheaply
-        located, problem = None, f"{FLASH_FILE}: {e}"
-    for p in (w for w in wanted if w != "flash"):
+        app = application_at_boot(flash, image_size=image_size, app_start=app_start)
+    except FirmwareFormatError as e:  # none to measure, or a flash full of fake descriptors: fail closed
+        for p in app_parts:
+            out.components[f"fc/{p}"] = Component(f"fc/{p}", _KINDS[p], error=f"{FLASH_FILE}: {e}")
+        return out
+    if app.note is not None:
+        out.notes["flash_app"] = app.note
+    image = flash[app.start : app.start + app.length]
+    for p in app_parts:
         name = f"fc/{p}"
-        if located is None:
-            out.components[name] = Component(name, _KINDS[p], error=problem)
-            continue
-        start, desc = located
-        length = image_size if image_size is not None else desc.image_size
-        image = flash[start : start + length]
-        if len(image) != length:
-            out.components[name] = Component(name, _KINDS[p], error=f"{FLASH_FILE} too short for the application")
-        elif p == "firmware":
-            attrs: dict[str, str | int | bool | None] = {
-                "size": length, "board_id": desc.board_id, "git_hash": f"{desc.git_hash:08x}", "app_start": start,
-            }  # fmt: skip
+        if p == "firmware":
+            attrs: dict[str, str | int | bool | None] = {"size": app.length, "app_start": app.start}
+            if app.desc is not None:
+                attrs |= {"board_id": app.desc.board_id, "git_hash": f"{app.desc.git_hash:08x}"}
             out.components[name] = Component(name, "firmware", hashlib.sha256(image).hexdigest(), attrs)
         else:
             crc = raw_crc32(image)
-            attrs = {"crc32": f"{crc:08x}", "length": length, "source": "dock-read flash.bin"}
-            out.components[name] = Component(name, "crc32", app_crc_digest(crc, length), attrs, Method.DOCK_READ)
+            attrs = {"crc32": f"{crc:08x}", "length": app.length, "source": "dock-read flash.bin"}
+            out.components[name] = Component(name, "crc32", app_crc_digest(crc, app.length), attrs, Method.DOCK_READ)
     return out
 
 
