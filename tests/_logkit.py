@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -76,3 +77,35 @@ def build_log(directory: Path, key: Ed25519PrivateKey, n: int, *, origin: str = 
         for i in range(n):
             log.append(entry(i, key), key=key)
     return log
+
+
+def forge_log(directory: Path, key: Ed25519PrivateKey, entries: list[bytes], *, origin: str = ORIGIN) -> None:
+    """Write a log of exactly ``entries`` with every stored hash and a checkpoint signed by ``key``.
+
+    What a dock whose key was stolen (or whose code is wrong) could write: ``Log.append`` refuses
+    entries that are not signed results, so the files are written here directly, in the format
+    of docs/log.md, with the tree computed by the reference functions of ``attest.log.merkle``.
+    """
+    from attest.log.checkpoint import Checkpoint
+    from attest.log.merkle import leaf_hash, root_of
+    from attest.log.tiles import expected_counts, reduce_pairs
+
+    directory.mkdir(parents=True)
+    (directory / "format").write_bytes(b"drone-attest log v1\n")
+    (directory / "origin").write_text(origin + "\n")
+    (directory / "lock").write_bytes(b"")
+    records, ends, end = bytearray(), bytearray(), 0
+    for e in entries:
+        records += len(e).to_bytes(4, "big") + e
+        end += 4 + len(e)
+        ends += end.to_bytes(8, "big")
+    (directory / "entries").write_bytes(bytes(records))
+    (directory / "entries.idx").write_bytes(bytes(ends))
+    level = b"".join(leaf_hash(e) for e in entries)
+    for n, count in enumerate(expected_counts(len(entries))):
+        if n:  # each hash of level n is the root of 256 hashes of level n - 1
+            level = b"".join(reduce_pairs(level[i : i + 8192]) for i in range(0, count * 8192, 8192))
+        (directory / f"hashes.{n}").write_bytes(level[: count * 32])
+    leaves = [leaf_hash(e) for e in entries]
+    root = root_of(leaves) if leaves else hashlib.sha256(b"").digest()
+    (directory / "checkpoint").write_bytes(Checkpoint(origin, len(entries), root).sign(key))

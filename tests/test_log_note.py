@@ -216,3 +216,60 @@ def test_proof_file_round_trip(index: int, path: list[bytes], extra: bytes) -> N
     note = "o\n1\nAAAA\n\n— o AAAAAAA=\n".encode()
     proof = TlogProof(index, tuple(path), note, extra)
     assert TlogProof.from_bytes(proof.to_bytes()) == proof
+
+
+def _unused_bit_set(b64: str) -> str:
+    """The same bytes in another base64 text: one unused trailing bit set (or, without padding, excess padding)."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    pad = len(b64) - len(b64.rstrip("="))
+    if not pad:  # no unused bits; base64.b64decode(validate=True) still ignores excess padding
+        assert base64.b64decode(b64 + "==", validate=True) == base64.b64decode(b64)
+        return b64 + "=="
+    k = len(b64) - pad - 1
+    other = b64[:k] + alphabet[alphabet.index(b64[k]) | 1] + b64[k + 1 :]
+    assert base64.b64decode(other) == base64.b64decode(b64)
+    return other
+
+
+def test_non_canonical_base64_is_refused_in_vkeys_checkpoints_and_proofs() -> None:
+    """One value, one text: set padding bits (which b64decode(validate=True) ignores) are refused everywhere."""
+    key = Ed25519PrivateKey.generate()
+    vkey = str(VerifierKey.for_key("dock.example", key.public_key()))
+    name, kid, b64 = vkey.split("+", 2)  # the base64 key may itself hold "+"
+    with pytest.raises(ConfigError, match="canonical"):
+        VerifierKey.parse(f"{name}+{kid}+{_unused_bit_set(b64)}")
+    with pytest.raises(ConfigError, match="8 lowercase hex"):
+        VerifierKey.parse(f"{name}+{kid.upper()}+{b64}")
+
+    root = b"\x07" * 32  # 32 bytes: one "=" of padding, two unused bits
+    text = Checkpoint("dock.example", 3, root).text().decode()
+    root_b64 = base64.b64encode(root).decode()
+    note = sign_note(text.replace(root_b64, _unused_bit_set(root_b64)).encode(), "dock.example", key)
+    with pytest.raises(LogError, match="root hash is not canonical base64"):
+        open_checkpoint(note, VerifierKey.for_key("dock.example", key.public_key()))
+
+    proof = TlogProof(1, (b"\x05" * 32,), sign_note(text.encode(), "dock.example", key), b"entry!").to_bytes()
+    hash_b64 = base64.b64encode(b"\x05" * 32).decode()
+    with pytest.raises(LogError, match="proof hash 1 is not canonical base64"):
+        TlogProof.from_bytes(proof.replace(hash_b64.encode(), _unused_bit_set(hash_b64).encode()))
+    extra_line = base64.b64encode(b"entry!!").decode()
+    proof7 = TlogProof(1, (b"\x05" * 32,), sign_note(text.encode(), "dock.example", key), b"entry!!").to_bytes()
+    with pytest.raises(LogError, match="extra line is not canonical base64"):
+        TlogProof.from_bytes(proof7.replace(extra_line.encode(), _unused_bit_set(extra_line).encode()))
+
+
+def test_note_signature_with_set_padding_bits_is_refused() -> None:
+    key = Ed25519PrivateKey.generate()
+    note = sign_note(b"hello\n", "dock.example", key)
+    sig = note.decode().rsplit(" ", 1)[1].strip()
+    with pytest.raises(LogError, match="not canonical base64"):
+        Note.parse(note.replace(sig.encode(), _unused_bit_set(sig).encode()))
+
+
+def test_a_name_that_is_not_utf8_is_refused_not_a_crash() -> None:
+    """Non-UTF-8 bytes on argv arrive surrogate-escaped; a vkey or origin made of them is a ConfigError."""
+    assert check_key_name("dock.\udce5xample/log") == "it is not valid UTF-8"
+    key = Ed25519PrivateKey.generate()
+    good = str(VerifierKey.for_key("dock.example/log", key.public_key()))
+    with pytest.raises(ConfigError, match="not valid UTF-8"):
+        VerifierKey.parse(good.replace("dock.example", "dock.\udce5xample"))

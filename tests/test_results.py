@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -120,3 +121,42 @@ def test_read_result_names_the_bad_index(entry: bytes) -> None:
         read_result(entry, index=17)
     assert e.value.index == 17
     assert "entry 17" in str(e.value)
+
+
+def _resigned(statement: bytes, key: Ed25519PrivateKey, payload_type: str = PAYLOAD_TYPE) -> bytes:
+    return Envelope(statement, payload_type).signed_by(key).to_bytes()
+
+
+@pytest.mark.parametrize(
+    ("edit", "why"),
+    [
+        (lambda p: p.replace(b'"verdict":"drift"', b'"verdict":"drift","verdict":"pass"'), "duplicate key"),
+        (lambda p: p.replace(b'"version":3', b'"version":' + b"1" * 5000), "exact range"),
+        (lambda p: p.replace(b'"message":null', b'"message":' + b"[" * 5000 + b"]" * 5000), "nested deeper"),
+        (lambda p: p.replace(b'"verdict":"drift"', b'"verdict":"ok"'), "verdict 'ok' is not one of"),
+        (lambda p: p.replace(b'"verdict":"drift"', b'"verdict":1'), "verdict is int"),
+        (lambda p: p.replace(b"result/v1", b"baseline/v1"), "predicateType is 'https://drone-attest.dev/baseline/v1'"),
+        (lambda p: p.replace(b"Statement/v1", b"Statement/v0"), "_type is not"),
+        (lambda p: p.replace(b'"nonce":', b'"extra":1,"nonce":'), "unknown fields ['extra']"),
+        (lambda p: p.replace(b'"time":"2027-01-01T00:00:00Z"', b'"time":"yesterday"'), "yesterday"),
+        (lambda p: p.replace(b'"component":"usr/bin/px4"', b'"component":7'), "finding 0.component is int"),
+        (lambda p: p.replace(b'"version":3', b'"version":true'), "baseline.version is bool"),
+    ],
+)
+def test_read_result_applies_strict_rules_to_signed_payloads(edit: Callable[[bytes], bytes], why: str) -> None:
+    """A payload the dock key signed is still refused, naming the rule, if it is not a result Statement."""
+    key = Ed25519PrivateKey.generate()
+    payload = Envelope.from_bytes(sign_result(make_result(3), key, dock_id="dock1", now=T0)).payload
+    bad = edit(payload)
+    assert bad != payload
+    with pytest.raises(LogError, match="entry 4: not a drone-attest result") as e:
+        read_result(_resigned(bad, key), index=4)
+    assert why in str(e.value)
+    assert e.value.index == 4
+
+
+def test_read_result_refuses_another_payload_type() -> None:
+    key = Ed25519PrivateKey.generate()
+    payload = Envelope.from_bytes(sign_result(make_result(3), key, dock_id="dock1", now=T0)).payload
+    with pytest.raises(LogError, match="payloadType is 'text/plain'"):
+        read_result(_resigned(payload, key, "text/plain"), index=0)

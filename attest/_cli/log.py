@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING
 
 from attest._cli._common import add_state_dir, state_dir
 from attest.errors import ConfigError, LogError
-from attest.fsutil import atomic_write, read_bounded
+from attest.fsutil import atomic_write
 from attest.model import Verdict
+from attest.report import printable
 from attest.timeutil import parse_time
 
 if TYPE_CHECKING:
-    from attest.log import VerifierKey
+    from attest.log import DamagedEntry, EntryKinds, VerifierKey
 
 # attest.log and attest.signing are imported inside the commands: `attest --help`
 # builds every command's parser, and they bring in cryptography.
@@ -132,22 +133,35 @@ def _since(text: str) -> datetime:
 def load_vkey(text: str) -> VerifierKey:
     """A verifier key given inline (``NAME+ID+KEY``) or as a file holding one.
 
+    The file is read by :func:`attest.log.read_regular`: a FIFO in its place is refused, not waited on.
+
     Raises:
-        ConfigError: neither a verifier key nor a readable file with one.
+        ConfigError: neither a verifier key nor a regular file with one.
     """
-    from attest.log import VerifierKey
+    from attest.log import VerifierKey, read_regular
 
     try:
         return VerifierKey.parse(text)
     except ConfigError as inline_error:
         path = Path(text)
-        if not path.is_file():
+        if not path.exists():
             raise ConfigError(f"--vkey: {inline_error}; nor is it a file") from None
-        data = read_bounded(path, _MAX_VKEY_FILE, what="verifier key file")
+        data = read_regular(path, _MAX_VKEY_FILE, what="verifier key file")
         lines = [line for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
         if len(lines) != 1:
             raise ConfigError(f"{path}: expected one verifier key line") from None
         return VerifierKey.parse(lines[0])
+
+
+def _entry_kinds() -> EntryKinds:
+    """The entry kinds a dock's log holds besides results: the dock's events (``attest dock``).
+
+    ``attest.log`` sits below ``attest.dock`` and cannot know them; the commands name them here,
+    and ``attest dock`` names the same when it appends (``Log.open(..., kinds=...)``).
+    """
+    from attest.dock import ENTRY_KINDS
+
+    return ENTRY_KINDS
 
 
 def _key(args: argparse.Namespace) -> int:
@@ -165,21 +179,38 @@ def _key(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from attest.log import Log, ResultFilter, read_results, render_table
+    from attest.log import DamagedEntry, Log, ResultFilter, read_results, render_table
 
     flt = ResultFilter(device=args.device, verdict=args.verdict, since=args.since)
     with Log.read(_log_dir(args)) as log:
-        results = list(read_results(log, flt))
+        rows = list(read_results(log, flt, kinds=_entry_kinds()))
+    damaged = [r for r in rows if isinstance(r, DamagedEntry)]
     try:
         if args.json:
-            json.dump([r.to_json() for r in results], sys.stdout, ensure_ascii=False)
+            json.dump([r.to_json() for r in rows], sys.stdout, ensure_ascii=False)
             sys.stdout.write("\n")
         else:
-            render_table(results, sys.stdout)
+            render_table(rows, sys.stdout)
         sys.stdout.flush()
     except BrokenPipeError:  # `attest log show | head`: the reader has all it wants
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return 0
+    return _report_damaged(damaged)
+
+
+def _report_damaged(damaged: list[DamagedEntry]) -> int:
+    """Name the damaged entries on stderr; exit 1 when there are any (every other entry was shown)."""
+    for d in damaged[:20]:
+        print(f"attest: entry {d.index} is damaged: {printable(d.message)}", file=sys.stderr)
+    if len(damaged) > 20:
+        last = damaged[-1]
+        print(
+            f"attest: ... and {len(damaged) - 20} more damaged entries, the last: entry {last.index}: "
+            f"{printable(last.message)}",
+            file=sys.stderr,
+        )
+    if damaged:
+        print("attest: run attest log verify --vkey VKEY to check the whole log", file=sys.stderr)
+    return 1 if damaged else 0
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -189,29 +220,38 @@ def _verify(args: argparse.Namespace) -> int:
     old = _read_checkpoint_file(args.checkpoint) if args.checkpoint is not None else None
     if args.workers is not None and args.workers < 1:
         raise ConfigError("--workers must be at least 1")
-    report = audit_log(_log_dir(args), vkey, old_checkpoint=old, workers=args.workers)
+    report = audit_log(_log_dir(args), vkey, old_checkpoint=old, workers=args.workers, kinds=_entry_kinds())
     cp = report.checkpoint
+    where = printable(str(report.directory))
     if report and cp is not None:
         print(f"OK: {cp.origin}: {cp.size} entries, root {cp.root.hex()}")
         print(f"  checkpoint signed by {vkey.name}+{vkey.key_id.hex()}; every entry signed; every stored hash matches")
         for note in report.notes:
-            print(f"  {note}")
-        print(f"  keep {_log_dir(args) / 'checkpoint'}: next time, --checkpoint it to prove nothing was rewritten")
+            print(f"  {printable(note)}")
+        print(f"  keep {where}/checkpoint: next time, --checkpoint it to prove nothing was rewritten")
         return 0
     first = report.first_bad_index
-    head = f"first bad index {first}" if first is not None else "no single entry to blame"
-    print(f"TAMPERED: {report.directory}: {head}")
+    if report.incomplete:
+        print(f"INCOMPLETE: {where}: no checkpoint yet; nothing was ever committed, so nothing can be verified")
+    elif report.wrong_key:
+        key = f"{vkey.name}+{vkey.key_id.hex()}"
+        print(f"NOT SIGNED BY THIS KEY: {where}: the checkpoint is not signed by {key} (wrong --vkey?)")
+    else:
+        head = f"first bad index {first}" if first is not None else "no single entry to blame"
+        print(f"TAMPERED: {where}: {head}")
     for p in report.problems[:20]:
-        print(f"  {p.message}")
-    if len(report.problems) > 20:
-        print(f"  ... and {len(report.problems) - 20} more problems")
+        print(f"  {printable(p.message)}")
+    if report.problem_count > 20:
+        print(f"  ... and {report.problem_count - 20} more problems")
+    for note in report.notes:
+        print(f"  note: {printable(note)}")
     return 1
 
 
 def _read_checkpoint_file(path: Path) -> bytes:
-    from attest.log import MAX_NOTE_BYTES
+    from attest.log import MAX_NOTE_BYTES, read_regular
 
-    return read_bounded(path, MAX_NOTE_BYTES, what="checkpoint")
+    return read_regular(path, MAX_NOTE_BYTES, what="checkpoint")
 
 
 def _proof(args: argparse.Namespace) -> int:
@@ -228,43 +268,53 @@ def _proof(args: argparse.Namespace) -> int:
 
 
 def _verify_proof(args: argparse.Namespace) -> int:
-    from attest.log import MAX_PROOF_BYTES, TlogProof, check_entry
-    from attest.signing import raw_public_bytes, read_result
+    from attest.log import MAX_PROOF_BYTES, TlogProof, check_entry, kind_of, read_regular
+    from attest.signing import LoggedResult, raw_public_bytes, read_result
 
     vkey = load_vkey(args.vkey)
-    try:
-        with args.file.open("rb") as f:
-            data = f.read(MAX_PROOF_BYTES + 1)
-    except OSError as e:
-        raise ConfigError(f"{args.file}: cannot read: {e.strerror}") from e
+    data = read_regular(args.file, MAX_PROOF_BYTES, what="proof")
     source = str(args.file)
     proof = TlogProof.from_bytes(data, source=source)
     cp, entry = proof.verify(vkey, source=source)
-    why = check_entry(entry, raw_public_bytes(vkey.public_key))
+    kinds = _entry_kinds()
+    why = check_entry(entry, raw_public_bytes(vkey.public_key), index=proof.index, kinds=kinds)
     if why is not None:
         raise LogError(f"{source}: entry {proof.index} is in the log, but {why}", index=proof.index)
-    r = read_result(entry, index=proof.index)
     print(f"OK: entry {proof.index} of {cp.origin} (tree size {cp.size}) is in the log and signed by its key")
+    kind = kind_of(entry, kinds)
+    r = kinds[kind](entry, index=proof.index) if kind is not None else read_result(entry, index=proof.index)
+    if not isinstance(r, LoggedResult):
+        print(f"  an entry of kind {printable(kind or '?')}")
+        return 0
     print(
-        f"  {r.time.isoformat().replace('+00:00', 'Z')} {r.device_id} {r.verdict} against {r.baseline_label()}, "
-        f"{len(r.findings)} finding(s), dock {r.dock_id}"
+        f"  {r.time.isoformat().replace('+00:00', 'Z')} {printable(r.device_id)} {r.verdict} against "
+        f"{printable(r.baseline_label())}, {len(r.findings)} finding(s), dock {printable(r.dock_id)}"
     )
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
-    from attest.log import Log, audit_log, read_results, render_html
+    from attest.log import DamagedEntry, Log, OtherEntry, audit_log, read_results, render_html
 
     directory = _log_dir(args)
+    kinds = _entry_kinds()
     vkey = load_vkey(args.vkey) if args.vkey is not None else None
+    verified = None
     if vkey is not None:
-        report = audit_log(directory, vkey)
+        report = audit_log(directory, vkey, kinds=kinds)
         if not report:
             first = report.first_bad_index
             where = f"first bad index {first}" if first is not None else report.problems[0].message
-            raise LogError(f"{directory}: the log is tampered ({where}); run attest log verify; no report written")
+            raise LogError(f"{directory}: the log is not intact ({where}); run attest log verify; no report written")
+        verified = report.checkpoint
     with Log.read(directory) as log:
-        results = list(read_results(log))
+        if verified is not None and log.checkpoint != verified:
+            # A dock appended between the check and the read: the page would show unverified entries.
+            raise LogError(f"{directory}: the log grew while it was exported; run the export again")
+        rows = list(read_results(log, kinds=kinds))
+        results = [r for r in rows if not isinstance(r, DamagedEntry | OtherEntry)]
+        damaged = [r for r in rows if isinstance(r, DamagedEntry)]
+        others = [r for r in rows if isinstance(r, OtherEntry)]
         page = render_html(
             results,
             origin=log.origin,
@@ -273,7 +323,10 @@ def _export(args: argparse.Namespace) -> int:
             generated=datetime.now(UTC),
             vkey=str(vkey) if vkey is not None else None,
             verified=vkey is not None,
+            damaged=damaged,
+            others=others,
         )
     atomic_write(args.html, page.encode("utf-8"))
-    print(f"wrote {args.html}: {len(results)} results")
-    return 0
+    marked = f", {len(damaged)} damaged entries marked" if damaged else ""
+    print(f"wrote {args.html}: {len(results)} results{marked}")
+    return _report_damaged(damaged)

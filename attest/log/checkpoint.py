@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from attest.errors import LogError
 from attest.log.merkle import HASH_SIZE
-from attest.log.note import Note, VerifierKey, check_key_name, sign_note
+from attest.log.note import Note, VerifierKey, b64decode_canonical, check_key_name, sign_note
 
 __all__ = ["Checkpoint", "open_checkpoint"]
 
@@ -73,9 +73,9 @@ class Checkpoint:
         if not _DECIMAL.fullmatch(size_text):
             raise LogError(f"{source}: tree size {size_text!r} is not a decimal number without leading zeros")
         try:
-            root = base64.b64decode(root_text, validate=True)
+            root = b64decode_canonical(root_text)
         except (ValueError, binascii.Error) as e:
-            raise LogError(f"{source}: root hash is not base64") from e
+            raise LogError(f"{source}: root hash is not canonical base64") from e
         if len(root) != HASH_SIZE:
             raise LogError(f"{source}: root hash is {len(root)} bytes (expected {HASH_SIZE})")
         if any(not line for line in ext):

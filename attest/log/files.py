@@ -108,10 +108,7 @@ class LogFiles:
         if fd is None:
             path = self.directory / name
             try:
-                if self.writable:
-                    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
-                else:
-                    fd = open_regular(path)
+                fd = open_regular(path, writable=self.writable)
             except FileNotFoundError as e:
                 raise LogError(f"{path}: missing") from e
             except OSError as e:
@@ -139,12 +136,19 @@ class LogFiles:
         Raises:
             LogError: ``entries.idx`` is too short to hold them.
         """
+        ends = self._known_ends(first, count)
+        if len(ends) != count + 1:
+            raise LogError(f"{self.directory / INDEX}: truncated (entry {first + len(ends) - 1} is missing)")
+        return ends
+
+    def _known_ends(self, first: int, count: int) -> list[int]:
+        """As :meth:`ends`, but only as many as ``entries.idx`` holds (at least the start of ``first``)."""
         lo = first - 1 if first > 0 else 0
         raw = pread_exact(self.fd(INDEX), (first + count - lo) * END_RECORD, lo * END_RECORD)
-        if len(raw) != (first + count - lo) * END_RECORD:
-            raise LogError(f"{self.directory / INDEX}: truncated (entry {len(raw) // END_RECORD + lo} is missing)")
-        ends = [int.from_bytes(raw[i : i + END_RECORD], "big") for i in range(0, len(raw), END_RECORD)]
-        return ends if first > 0 else [0, *ends]
+        ends = [int.from_bytes(raw[i : i + END_RECORD], "big") for i in range(0, len(raw) - END_RECORD + 1, END_RECORD)]
+        if first == 0:
+            return [0, *ends]
+        return ends or [-1]  # the start of ``first`` is itself missing: nothing after it can be located
 
     def read_entries(self, start: int, stop: int) -> Iterator[tuple[int, bytes]]:
         """``(index, bytes)`` of entries ``start .. stop - 1``, in order; the caller keeps ``stop`` in the snapshot.
@@ -155,23 +159,49 @@ class LogFiles:
         Raises:
             LogError: an entry's stored framing is broken (names its index).
         """
+        for index, rec in self.entry_records(start, stop):
+            if isinstance(rec, str):
+                raise LogError(f"{self.directory}: entry {index}: {rec}", index=index)
+            yield index, rec
+
+    def entry_records(self, start: int, stop: int) -> Iterator[tuple[int, bytes | str]]:
+        """Entries ``start .. stop - 1`` in order: ``(index, bytes)``, or ``(index, why)`` when its framing is broken.
+
+        Reading goes on past a broken entry (the index records around it still
+        locate the next one). When ``entries.idx`` ends early, one last
+        ``(index, why)`` names the whole missing range and the iteration stops,
+        so a checkpoint claiming more entries than are stored costs one item,
+        not one per claimed entry. Every read is bounded: index records in
+        batches, entries at most ``MAX_ENTRY_BYTES`` each.
+        """
         fd = self.fd(ENTRIES)
         i = max(0, start)
         while i < stop:
             count = min(_BATCH, stop - i)
-            ends = self.ends(i, count)
-            lo, hi = ends[0], ends[-1]
-            block = pread_exact(fd, hi - lo, lo) if 0 <= lo <= hi <= lo + _BLOCK else None
-            for k in range(count):
+            ends = self._known_ends(i, count)
+            have = len(ends) - 1 if ends[0] >= 0 else 0
+            lo, hi = ends[0], ends[have]
+            block = pread_exact(fd, hi - lo, lo) if have and 0 <= lo <= hi <= lo + _BLOCK else None
+            for k in range(have):
                 a, b = ends[k], ends[k + 1]
                 if not 0 <= a <= b - LEN_PREFIX <= a + MAX_ENTRY_BYTES:
-                    raise LogError(f"{self.directory / INDEX}: entry {i + k} has an impossible offset", index=i + k)
-                rec = block[a - lo : b - lo] if block is not None else pread_exact(fd, b - a, a)
+                    yield i + k, f"{INDEX} gives impossible offsets ({a}..{b})"
+                    continue
+                inside = block is not None and lo <= a and b <= hi  # offsets out of order are read on their own
+                rec = block[a - lo : b - lo] if block is not None and inside else pread_exact(fd, b - a, a)
                 if len(rec) != b - a:
-                    raise LogError(f"{self.directory / ENTRIES}: truncated at entry {i + k}", index=i + k)
-                if int.from_bytes(rec[:LEN_PREFIX], "big") != b - a - LEN_PREFIX:
-                    raise LogError(f"{self.directory / ENTRIES}: entry {i + k} has a bad length prefix", index=i + k)
-                yield i + k, rec[LEN_PREFIX:]
+                    yield i + k, f"{ENTRIES} is truncated (it ends before byte {b})"
+                elif int.from_bytes(rec[:LEN_PREFIX], "big") != b - a - LEN_PREFIX:
+                    yield i + k, f"its length prefix disagrees with {INDEX}"
+                else:
+                    yield i + k, rec[LEN_PREFIX:]
+            if have < count:
+                missing = i + have
+                yield (
+                    missing,
+                    f"{INDEX} ends early: entries {missing}..{stop - 1} are missing (the checkpoint names {stop})",
+                )
+                return
             i += count
 
     def hash_reader(self, size: int) -> ReadHashes:

@@ -1,10 +1,13 @@
 """``attest log export --html``: one self-contained page for fleet managers.
 
 Inline CSS, no scripts, no external resources: the file can be mailed,
-archived and opened offline. Every value from the log is HTML-escaped (a
-device may name its files anything). Sections: fleet summary, each drone's
-status with its history as a timeline, every drift/error/untrusted result
-with its findings, the checkpoint and how to verify it.
+archived and opened offline. Every value from the log is made printable
+(:func:`attest.report.printable` turns controls, bidi overrides and other
+format characters into visible escapes) and then HTML-escaped: a device may
+name its files anything, and the page must show what is there, not what the
+name makes a browser draw. Sections: damaged entries (when there are any),
+fleet summary, each drone's status with its history as a timeline, every
+drift/error/untrusted result with its findings, the checkpoint and how to verify it.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ import base64
 import html
 import json
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from attest.log.checkpoint import Checkpoint
-from attest.log.review import DroneSummary, summarise
+from attest.log.review import DamagedEntry, DroneSummary, OtherEntry, summarise
+from attest.report import printable
 from attest.signing import LoggedResult
 from attest.timeutil import format_time
 
@@ -60,7 +65,42 @@ word-break:break-all}
 
 
 def _e(value: Any) -> str:
-    return html.escape("-" if value is None else str(value), quote=True)
+    return html.escape(printable("-" if value is None else str(value)), quote=True)
+
+
+def _lines(text: str) -> str:
+    """``text`` escaped line by line: its newlines stay newlines."""
+    return "\n".join(_e(line) for line in text.split("\n"))
+
+
+_DAMAGED_NOTE = (
+    "<p>These entries cannot be read as results; every other entry is shown. Run "
+    "<code>attest log verify</code> to check the whole log.</p>"
+)
+
+
+def _damaged(damaged: Sequence[DamagedEntry]) -> str:
+    if not damaged:
+        return ""
+    out = [
+        f'<section id="damaged" class="warn"><h2>Damaged entries ({len(damaged)})</h2>',
+        _DAMAGED_NOTE,
+        "<table><tr><th>Entry</th><th>What is wrong</th></tr>",
+    ]
+    out += [f"<tr><td>#{d.index}</td><td><code>{_e(d.message)}</code></td></tr>" for d in damaged]
+    out.append("</table></section>")
+    return "".join(out)
+
+
+def _others(others: Sequence[OtherEntry]) -> str:
+    if not others:
+        return ""
+    counts = Counter(o.label for o in others)
+    kinds = ", ".join(f"{n} {_e(label)}" for label, n in sorted(counts.items()))
+    return (
+        f'<section id="others"><p class="muted">The log also holds {len(others)} entries of other kinds '
+        f"({kinds}); they are not results and are not shown here.</p></section>"
+    )
 
 
 def _badge(verdict: str) -> str:
@@ -176,7 +216,7 @@ def _checkpoint(origin: str, note: bytes | None, head: Checkpoint | None, vkey: 
         )
     out.append(
         f"<p>Origin <code>{_e(origin)}</code>, tree size <b>{head.size}</b>, root hash "
-        f"<code>{_e(head.root.hex())}</code>.</p><pre>{_e(note.decode('utf-8', 'replace'))}</pre>"
+        f"<code>{_e(head.root.hex())}</code>.</p><pre>{_lines(note.decode('utf-8', 'replace'))}</pre>"
     )
     key = _e(vkey) if vkey else "VKEY"
     out.append(
@@ -203,11 +243,15 @@ def render_html(
     generated: datetime,
     vkey: str | None = None,
     verified: bool = False,
+    damaged: Sequence[DamagedEntry] = (),
+    others: Sequence[OtherEntry] = (),
 ) -> str:
     """The report page.
 
     Args:
         results: every result of the log, oldest first.
+        damaged: entries that could not be read as results (a section lists them).
+        others: valid entries of other kinds (counted, not shown).
         origin: the log's origin.
         checkpoint_note: the signed checkpoint, verbatim.
         checkpoint: the parsed checkpoint.
@@ -224,7 +268,9 @@ def render_html(
         f"<style>{_CSS}</style></head><body>"
         f"<header><h1>{_e(title)}</h1><p>Generated {_e(format_time(generated))} \u00b7 "
         f"{len(results)} results \u00b7 checkpoint root {_e(root)}</p></header><main>"
+        + _damaged(damaged)
         + _summary(results, drones)
+        + _others(others)
         + _drones(drones)
         + _drifts(results)
         + _checkpoint(origin, checkpoint_note, checkpoint, vkey, verified)

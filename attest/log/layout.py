@@ -36,10 +36,12 @@ __all__ = [
     "ORIGIN",
     "UNCOMMITTED",
     "create_layout",
+    "file_kind",
     "open_regular",
     "pread_exact",
     "pwrite_all",
     "read_origin",
+    "read_regular",
     "read_small",
 ]
 
@@ -80,31 +82,63 @@ def pwrite_all(fd: int, data: bytes, offset: int) -> None:
         offset += n
 
 
-def open_regular(path: Path) -> int:
-    """Open a file of a log for reading: a regular file, never through a symlink, never a FIFO.
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
-    A copied log is untrusted input; a ``checkpoint`` that is a FIFO would
-    otherwise hang a reader, and a symlink would read some other file.
+
+def file_kind(mode: int) -> str:
+    """What ``mode`` (from ``stat``) says a file is, for messages: ``a FIFO``, ``a directory``, ..."""
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def open_regular(path: Path, *, writable: bool = False) -> int:
+    """Open one file of a log: a regular file, never through a symlink, never blocking.
+
+    Every file of a log directory is opened here, the ``lock`` included: a
+    copied log is untrusted input, and rsync copies FIFOs. ``O_NONBLOCK``
+    makes opening a FIFO return at once (a blocking open would wait forever
+    for a writer), ``O_NOFOLLOW`` refuses a symlink to some other file, and
+    ``fstat`` must then say "regular file" before a byte is read.
+
+    Args:
+        path: the file.
+        writable: open read-write and create the file when missing (an
+            appender holding the lock); else read-only.
 
     Raises:
-        FileNotFoundError: it does not exist.
-        LogError: it is not a regular file.
+        FileNotFoundError: it does not exist (read-only).
+        LogError: it is a symbolic link, a FIFO, a directory or any other non-regular file.
         OSError: it cannot be opened.
     """
+    flags = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    flags |= os.O_RDWR | os.O_CREAT if writable else os.O_RDONLY
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(path, flags, 0o644)
     except OSError as e:
         if e.errno == errno.ELOOP:
-            raise LogError(f"{path}: a symbolic link, not a file") from e
+            raise LogError(f"{path}: a symbolic link, not a regular file") from e
+        if e.errno == errno.EISDIR:
+            raise LogError(f"{path}: a directory, not a regular file") from e
         raise
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
         os.close(fd)
-        raise LogError(f"{path}: not a regular file")
+        raise LogError(f"{path}: {file_kind(mode)}, not a regular file (every file of a log is one)")
     return fd
 
 
 def read_small(path: Path, limit: int = MAX_SMALL_FILE) -> bytes | None:
-    """A small file's bytes, ``None`` if missing; ConfigError if unreadable, LogError if too large."""
+    """A small file of the log (``format``, ``origin``, ``checkpoint``), ``None`` if missing.
+
+    Raises:
+        ConfigError: it cannot be read.
+        LogError: it is larger than ``limit``, or not a regular file (see :func:`open_regular`).
+    """
     try:
         fd = open_regular(path)
     except FileNotFoundError:
@@ -117,6 +151,32 @@ def read_small(path: Path, limit: int = MAX_SMALL_FILE) -> bytes | None:
         os.close(fd)
     if len(data) > limit:
         raise LogError(f"{path}: larger than {limit} bytes")
+    return data
+
+
+def read_regular(path: Path, limit: int, *, what: str) -> bytes:
+    """A whole file a user names (a proof, a kept checkpoint, a verifier key), at most ``limit`` bytes.
+
+    Opened by the rule of :func:`open_regular`: a FIFO or a device in its
+    place is refused at once instead of blocking the command.
+
+    Raises:
+        ConfigError: it is missing, unreadable, not a regular file, or larger than ``limit``.
+    """
+    try:
+        fd = open_regular(path)
+    except LogError as e:
+        raise ConfigError(f"cannot read the {what}: {e}") from e
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the {what}: {e.strerror}") from e
+    try:
+        data = pread_exact(fd, limit + 1, 0)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the {what}: {e.strerror}") from e
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise ConfigError(f"{path}: too large to be a {what} (over {limit} bytes)")
     return data
 
 

@@ -23,7 +23,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from attest.errors import ConfigError, LogError
-from attest.signing import raw_public_bytes
+from attest.signing import check_public_key, raw_public_bytes
 
 __all__ = [
     "MAX_NOTE_BYTES",
@@ -32,6 +32,7 @@ __all__ = [
     "Note",
     "NoteSignature",
     "VerifierKey",
+    "b64decode_canonical",
     "check_key_name",
     "note_key_id",
     "sign_note",
@@ -48,19 +49,41 @@ MAX_SIGNATURES = 64
 _DASH = "\u2014 "  # em dash and a space start every signature line
 
 
+def b64decode_canonical(text: str | bytes) -> bytes:
+    """Decode standard, padded base64 that is the one encoding of its bytes.
+
+    ``base64.b64decode(validate=True)`` still accepts set unused bits in the
+    last character (``AB==`` decodes like ``AA==``); every base64 field the
+    log reads (vkeys, note signatures, checkpoint roots, proofs) must be the
+    text :func:`base64.b64encode` writes, so one value has one text.
+
+    Raises:
+        ValueError: not base64 of the standard alphabet with padding, or not canonical.
+    """
+    raw = base64.b64decode(text, validate=True)
+    canonical = base64.b64encode(raw)
+    if canonical != (text.encode("ascii") if isinstance(text, str) else text):
+        raise ValueError("not canonical base64 (set padding bits, or missing padding)")
+    return raw
+
+
 def note_key_id(name: str, sig_type: int, public: bytes) -> bytes:
     """The 4-byte key ID: ``SHA-256(name || 0x0A || sig_type || public)[:4]``."""
     return hashlib.sha256(name.encode("utf-8") + b"\n" + bytes([sig_type]) + public).digest()[:4]
 
 
-def check_key_name(name: str) -> str | None:
+def check_key_name(name: str) -> str | None:  # noqa: PLR0911 (one reason each)
     """Why ``name`` cannot be a note key name (or a log origin), or ``None`` if it can.
 
     Names are non-empty, without Unicode spaces, ``+`` or control characters.
     """
     if not name:
         return "it is empty"
-    if len(name.encode("utf-8")) > 255:
+    try:
+        encoded = name.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: bytes from argv or a file that were not UTF-8
+        return "it is not valid UTF-8"
+    if len(encoded) > 255:
         return "it is longer than 255 bytes"
     for ch in name:
         if ch.isspace():
@@ -102,8 +125,12 @@ class VerifierKey:
     def parse(cls, text: str) -> VerifierKey:
         """Parse ``name+hex8+base64(0x01 || key)`` (surrounding whitespace ignored).
 
+        The key ID is 8 lowercase hex digits and the key canonical base64 (one
+        text per key), and the key must pass :func:`attest.signing.check_public_key`
+        (no small-order or otherwise degenerate point).
+
         Raises:
-            ConfigError: not a vkey, not Ed25519, or its key ID does not match.
+            ConfigError: not a vkey, not Ed25519, a degenerate key, or its key ID does not match.
         """
         text = text.strip()
         name, sep1, rest = text.partition("+")
@@ -113,16 +140,20 @@ class VerifierKey:
         why = check_key_name(name)
         if why is not None:
             raise ConfigError(f"verifier key name {name!r} is invalid: {why}")
+        if len(hex_id) != 8 or hex_id.strip("0123456789abcdef"):
+            raise ConfigError(f"verifier key: key ID must be 8 lowercase hex digits (got {hex_id[:20]!r})")
         try:
-            key_id = bytes.fromhex(hex_id)
-            raw = base64.b64decode(b64, validate=True)
+            raw = b64decode_canonical(b64)
         except (ValueError, binascii.Error) as e:
-            raise ConfigError("verifier key: bad hex key ID or bad base64 key") from e
-        if len(hex_id) != 8 or len(key_id) != 4:
-            raise ConfigError(f"verifier key: key ID must be 8 hex digits (got {hex_id!r})")
+            raise ConfigError(f"verifier key: the key is not canonical base64: {e}") from e
         if len(raw) != 33 or raw[0] != SIG_ED25519:
             raise ConfigError("verifier key: not an Ed25519 key (expected type 0x01 and 32 key bytes)")
+        try:
+            check_public_key(raw[1:])  # a small-order key would verify signatures forged without any secret
+        except ConfigError as e:
+            raise ConfigError(f"verifier key: {e}") from e
         public = Ed25519PublicKey.from_public_bytes(raw[1:])
+        key_id = bytes.fromhex(hex_id)
         if note_key_id(name, SIG_ED25519, raw[1:]) != key_id:
             raise ConfigError(f"verifier key: key ID {hex_id} does not match the name and key")
         return cls(name, key_id, public)
@@ -188,13 +219,11 @@ class Note:
             if not sep or check_key_name(name) is not None:
                 raise LogError(f"{source}: signature line {n} has no valid key name")
             try:
-                raw = base64.b64decode(b64, validate=True)
+                raw = b64decode_canonical(b64)  # no malleable padding bits
             except (ValueError, binascii.Error) as e:
-                raise LogError(f"{source}: signature line {n} is not base64") from e
+                raise LogError(f"{source}: signature line {n} is not canonical base64") from e
             if len(raw) < 5:
                 raise LogError(f"{source}: signature line {n} is too short")
-            if base64.b64encode(raw).decode("ascii") != b64:
-                raise LogError(f"{source}: signature line {n} is not canonical base64")  # no malleable padding bits
             sigs.append(NoteSignature(name, raw[:4], raw[4:]))
         return cls(text, tuple(sigs))
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from attest.errors import LogError
 from attest.log.checkpoint import Checkpoint, open_checkpoint
 from attest.log.merkle import HASH_SIZE, leaf_hash, verify_inclusion
-from attest.log.note import MAX_NOTE_BYTES, VerifierKey
+from attest.log.note import MAX_NOTE_BYTES, VerifierKey, b64decode_canonical
 
 __all__ = ["HEADER", "MAX_PROOF_BYTES", "TlogProof"]
 
@@ -119,6 +119,6 @@ class TlogProof:
 
 def _b64(text: bytes, what: str) -> bytes:
     try:
-        return base64.b64decode(text, validate=True)
+        return b64decode_canonical(text)
     except (ValueError, binascii.Error) as e:
-        raise LogError(f"{what} is not base64") from e
+        raise LogError(f"{what} is not canonical base64") from e

@@ -11,8 +11,10 @@ only the vkey is :mod:`attest.log.audit`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -22,9 +24,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from attest.errors import ConfigError, LogError, LogWriteError
 from attest.log.checkpoint import Checkpoint
-from attest.log.entry import MAX_ENTRY_BYTES, dsse_key_id, entry_problem, make_verifier
+from attest.log.entry import MAX_ENTRY_BYTES, RESULTS_ONLY, EntryKinds, dsse_key_id, entry_problem, make_verifier
 from attest.log.files import LogFiles
-from attest.log.layout import LOCK, ORIGIN, create_layout, read_origin, read_small
+from attest.log.layout import LOCK, ORIGIN, create_layout, open_regular, read_origin, read_small
 from attest.log.merkle import EMPTY_ROOT, inclusion_proof, leaf_hash, verify_inclusion
 from attest.log.merkle import consistency_proof as merkle_consistency_proof
 from attest.log.proof import TlogProof
@@ -32,7 +34,10 @@ from attest.log.tiles import ReadHashes, subtree_hash
 from attest.log.writer import check_key, repair, verified_head, write
 from attest.signing import raw_public_bytes
 
-__all__ = ["Log"]
+__all__ = ["READ_LOCK_WAIT", "Log"]
+
+#: How long a reader tries for the shared lock before it reads without it (an append holds it for milliseconds).
+READ_LOCK_WAIT = 2.0
 
 
 class Log:
@@ -46,17 +51,24 @@ class Log:
     a checkpoint it cannot verify): :mod:`attest.log.audit` checks everything.
     """
 
-    def __init__(self, directory: Path, origin: str, *, writable: bool, lock_fd: int | None) -> None:
+    def __init__(
+        self, directory: Path, origin: str, *, writable: bool, lock_fd: int | None, lock_wait: float = READ_LOCK_WAIT
+    ) -> None:
         self.directory = directory
         self.origin = origin
         self._files = LogFiles(directory, origin, writable=writable)
         self._lock_fd = lock_fd
+        self._lock_wait = lock_wait
+        self._kinds: EntryKinds = RESULTS_ONLY
         self._shared_depth = 0
+        self._shared_held = False
 
     # -- opening -----------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, directory: Path, *, origin: str | None = None, create: bool = False) -> Log:
+    def open(
+        cls, directory: Path, *, origin: str | None = None, create: bool = False, kinds: EntryKinds = RESULTS_ONLY
+    ) -> Log:
         """Open a log to append to, creating it if asked, and repair a torn tail.
 
         Args:
@@ -64,6 +76,9 @@ class Log:
             origin: the origin of a *new* log (ignored when it exists: the
                 stored origin is used for every checkpoint).
             create: create the directory and the log when missing.
+            kinds: entry kinds :meth:`append` accepts besides results, by
+                in-toto predicate type, each with its reader (the dock passes
+                its events'); ``attest log verify`` must be given the same.
 
         Raises:
             ConfigError: not a log (or a non-empty directory that is not one,
@@ -80,7 +95,7 @@ class Log:
         if not directory.is_dir():
             raise ConfigError(f"{directory}: no such log directory")
         try:
-            lock_fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+            lock_fd = open_regular(directory / LOCK, writable=True)
         except OSError as e:
             raise ConfigError(f"{directory}: cannot open the log for appending: {e.strerror}") from e
         try:
@@ -91,6 +106,7 @@ class Log:
                         raise ConfigError(f"{directory}: not an attestation log (no {ORIGIN} file)")
                     create_layout(directory, origin)
                 log = cls(directory, read_origin(directory), writable=True, lock_fd=lock_fd)
+                log._kinds = kinds
                 repair(log._files)
                 log._files.load_head()
             finally:
@@ -101,12 +117,24 @@ class Log:
         return log
 
     @classmethod
-    def read(cls, directory: Path) -> Log:
+    def read(cls, directory: Path, *, lock_wait: float = READ_LOCK_WAIT) -> Log:
         """Open a log (or a copy of one) read-only; nothing on disk is changed.
+
+        A reader never needs the writer's lock, and never waits long for it.
+        Every byte it reads lies below the checkpoint's size, and those bytes
+        never change (appends write past them; crash repair cuts only past
+        them), so ``show``, ``proof`` and ``export`` are right without it. The
+        lock only keeps :func:`~attest.log.audit.audit_log` from seeing a live
+        append's unfinished tail: so a reader takes it shared when it can (the
+        ``lock`` file is a regular file it may open), trying for ``lock_wait``
+        seconds, and otherwise goes on without it. This holds whether or not
+        the directory is writable: an auditor's account on the dock cannot
+        write the log, yet the dock appends to it.
 
         Raises:
             ConfigError: not a log directory, or unreadable.
-            LogError: the checkpoint is malformed.
+            LogError: the checkpoint is malformed, or a file of the log (the
+                ``lock`` included) is a FIFO, a symlink or another non-regular file.
         """
         directory = Path(directory)
         if not directory.is_dir():
@@ -115,10 +143,15 @@ class Log:
             raise ConfigError(f"{directory}: not an attestation log (no {ORIGIN} file)")
         lock_fd: int | None
         try:
-            lock_fd = os.open(directory / LOCK, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            lock_fd = open_regular(directory / LOCK)
         except OSError:
-            lock_fd = None  # a copy without the lock file: nobody appends to it
-        log = cls(directory, read_origin(directory), writable=False, lock_fd=lock_fd)
+            lock_fd = None  # missing (a copy nobody appends to) or not ours to read: read without it
+        try:
+            log = cls(directory, read_origin(directory), writable=False, lock_fd=lock_fd, lock_wait=lock_wait)
+        except BaseException:
+            if lock_fd is not None:
+                os.close(lock_fd)
+            raise
         try:
             with log.shared_lock():
                 log._files.load_head()
@@ -142,27 +175,53 @@ class Log:
     ) -> None:
         self.close()
 
-    @contextlib.contextmanager
-    def shared_lock(self) -> Iterator[None]:
-        """Hold off appenders (and their repairs) while reading, when the lock file exists.
+    @property
+    def lockable(self) -> bool:
+        """Whether this log has a ``lock`` file this process holds open (a copy may have none)."""
+        return self._lock_fd is not None
 
-        Re-entrant: flock is not counted, so an inner release would silently drop an
-        outer hold (``refresh()`` inside an audit's snapshot did exactly that).
+    @contextlib.contextmanager
+    def shared_lock(self) -> Iterator[bool]:
+        """Hold off appenders (and their repairs) while reading, when the lock can be had.
+
+        Yields whether the lock is held. A log opened with :meth:`open` waits
+        for it (its own appenders are brief); one opened with :meth:`read` tries
+        for ``lock_wait`` seconds and then goes on without it (see :meth:`read`),
+        so a process that holds the lock forever cannot hang a reader.
+        Re-entrant: flock is not counted, so an inner release would silently drop
+        an outer hold (``refresh()`` inside an audit's snapshot did exactly that).
         """
-        if self._lock_fd is None or self._shared_depth:
+        if self._shared_depth:
             self._shared_depth += 1
             try:
-                yield
+                yield self._shared_held
             finally:
                 self._shared_depth -= 1
             return
-        fcntl.flock(self._lock_fd, fcntl.LOCK_SH)
-        self._shared_depth = 1
+        held = self._lock_fd is not None and self._take_shared(self._lock_fd)
+        self._shared_depth, self._shared_held = 1, held
         try:
-            yield
+            yield held
         finally:
-            self._shared_depth = 0
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            self._shared_depth, self._shared_held = 0, False
+            if held and self._lock_fd is not None:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _take_shared(self, fd: int) -> bool:
+        """Take the lock shared: wait for it when appending, else try until ``lock_wait`` has passed."""
+        if self._files.writable:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            return True
+        deadline = time.monotonic() + self._lock_wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError as e:
+                if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EINTR) or time.monotonic() >= deadline:
+                    return False  # held too long, or no locks here (ENOLCK on some network file systems)
+                time.sleep(0.005)
+            else:
+                return True
 
     # -- the snapshot ------------------------------------------------------------------------------
 
@@ -220,6 +279,16 @@ class Log:
         """
         stop = self.size if stop is None else min(stop, self.size)
         yield from self._files.read_entries(start, stop)
+
+    def entry_records(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, bytes | str]]:
+        """Entries ``start .. stop - 1`` (default: to the snapshot's end): ``(index, bytes)``, or ``(index, why)``.
+
+        The tolerant form of :meth:`entries` for people reading a damaged copy
+        (``show``, ``export``): an entry whose framing is broken is named, and
+        reading goes on (see :meth:`attest.log.files.LogFiles.entry_records`).
+        """
+        stop = self.size if stop is None else min(stop, self.size)
+        yield from self._files.entry_records(start, stop)
 
     def hash_reader(self, size: int | None = None) -> ReadHashes:
         """A reader of the stored hashes of the tree of ``size`` leaves (default: the snapshot's)."""
@@ -283,7 +352,8 @@ class Log:
             The entry's 0-based index.
 
         Raises:
-            ValueError: ``entry`` is not a DSSE envelope signed by ``key``.
+            ValueError: ``entry`` is not a DSSE envelope signed by ``key`` of a
+                result (or of a kind given to :meth:`open`), by the rules ``verify`` applies.
             ConfigError: the log was started with a different key.
             LogError: the log is damaged (checkpoint signature or stored hashes).
             LogWriteError: the append could not be made durable (nothing was committed).
@@ -305,7 +375,7 @@ class Log:
                 raise TypeError(f"entry {n} is {type(e).__name__}, expected bytes")
             if len(e) > MAX_ENTRY_BYTES:
                 raise LogWriteError(f"entry of {len(e)} bytes is larger than the log's limit of {MAX_ENTRY_BYTES}")
-            problem = entry_problem(e, verify, keyid)
+            problem = entry_problem(e, verify, keyid, index=n, kinds=self._kinds)
             if problem is not None:
                 raise ValueError(f"not a log entry: {problem}")
         if self._lock_fd is None:
