@@ -63,3 +63,5 @@ run $A log export --log "$OUT/state/log" --html "$OUT/fleet-report.html" --vkey 
 
 printf '\nFleet report: %s/fleet-report.html\n' "$OUT"
 printf 'Structured logs of every run: %s/attest.log\n' "$OUT"
+
+bash scripts/demo_dock.sh

@@ -13,6 +13,8 @@ declare -A need=(
   [/usr/sbin/setcap]=libcap2-bin
   [/usr/bin/setfacl]=acl
   [/usr/bin/getfattr]=attr
+  [/usr/bin/systemd-analyze]=systemd
+  [/usr/bin/udevadm]=udev
 )
 missing=()
 for cmd in "${!need[@]}"; do
