@@ -48,21 +48,17 @@ class NullProgress:
         """Ignore."""
 
 
-def format_rate(bytes_per_second: float) -> str:
-    """A rate a person can read at any link speed: ``11.2 KiB/s``, ``1.9 MiB/s``, ``870 B/s``."""
-    if bytes_per_second >= 1 << 20:
-        return f"{bytes_per_second / (1 << 20):.1f} MiB/s"
-    if bytes_per_second >= 1 << 10:
-        return f"{bytes_per_second / (1 << 10):.1f} KiB/s"
-    return f"{bytes_per_second:.0f} B/s"
-
-
-def _amount(n: int) -> str:
+def _amount(n: float) -> str:
     if n >= 1 << 20:
         return f"{n / (1 << 20):.1f} MiB"
     if n >= 1 << 10:
         return f"{n / (1 << 10):.1f} KiB"
-    return f"{n} B"
+    return f"{n:.0f} B"
+
+
+def format_rate(bytes_per_second: float) -> str:
+    """A rate a person can read at any link speed: ``11.2 KiB/s``, ``1.9 MiB/s``, ``870 B/s``."""
+    return f"{_amount(bytes_per_second)}/s"
 
 
 class LogProgress:

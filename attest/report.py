@@ -19,7 +19,8 @@ def _escape(ch: str) -> str:
     if code < 0x20 or 0x7F <= code <= 0x9F:
         return f"\\x{code:02x}"
     # Format characters (bidi overrides, zero-width joiners...) reorder or hide text on a terminal.
-    if code > 0x9F and unicodedata.category(ch) in ("Cf", "Zl", "Zp"):
+    # Lone surrogates (Cs) cannot even be encoded for the terminal.
+    if code > 0x9F and unicodedata.category(ch) in ("Cf", "Cs", "Zl", "Zp"):
         return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
     return ch
 

@@ -20,6 +20,7 @@ def test_printable_escapes_controls_and_format_characters() -> None:
     assert printable("tab\there\nnl\x7f\x85") == "tab\\x09here\\x0anl\\x7f\\x85"
     assert printable("rtl\u202eevil\u200b") == "rtl\\u202eevil\\u200b"
     assert printable("née") == "née"
+    assert printable("lone\ud800") == "lone\\ud800"  # would otherwise fail to encode on print
     # Injective: a literal backslash-x in a name does not print like an escaped control.
     assert printable("\\x1b") != printable("\x1b")
 

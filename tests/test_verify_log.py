@@ -11,7 +11,9 @@ from conftest import Fleet, Run
 BASELINES = Path(__file__).resolve().parents[1] / "baselines"
 
 
-def _verify(attest: Callable[..., Run], device: Path, *extra: str | Path) -> Run:
+def _verify(
+    attest: Callable[..., Run], device: Path, *extra: str | Path, trust: Path = BASELINES / "trust.toml"
+) -> Run:
     return attest(
         "verify",
         "--device",
@@ -19,7 +21,7 @@ def _verify(attest: Callable[..., Run], device: Path, *extra: str | Path) -> Run
         "--baseline",
         BASELINES / "companion.baseline.json",
         "--trust",
-        BASELINES / "trust.toml",
+        trust,
         "--json",
         *extra,
     )
@@ -91,12 +93,7 @@ def test_a_dock_key_the_trust_policy_lists_is_refused(attest: Callable[..., Run]
     """One key must never sign both baselines and results (issue 9, item 16)."""
     tree = tmp_path / "companion"
     attest("sim", "tree", "--out", tree)
-    r = _verify_with(attest, tree, fleet.trust, "--dock-key", fleet.keys[0], "--log", tmp_path / "log")
+    r = _verify(attest, tree, "--dock-key", fleet.keys[0], "--log", tmp_path / "log", trust=fleet.trust)
     assert r.code == 2 and r.out == ""
     assert "must never sign results" in r.err
     assert not (tmp_path / "log" / "entries").exists() or (tmp_path / "log" / "entries").stat().st_size == 0
-
-
-def _verify_with(attest: Callable[..., Run], device: Path, trust: Path, *extra: str | Path) -> Run:
-    return attest("verify", "--device", device, "--baseline", BASELINES / "companion.baseline.json",
-                  "--trust", trust, "--json", *extra)  # fmt: skip
