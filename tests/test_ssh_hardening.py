@@ -265,14 +265,20 @@ def lying_stat(bin_dir: Path, numbers: tuple[int, int]) -> Path:
     return bin_dir
 
 
+def _devroot(tmp_path: Path, device: Path) -> Path:
+    """A measured root whose ``dev/mmcblk0p1`` is a real node of ``device`` (a loop device)."""
+    root = tmp_path / "devroot"
+    (root / "dev").mkdir(parents=True)
+    os.mknod(root / "dev/mmcblk0p1", 0o600 | stat.S_IFBLK, device.stat().st_rdev)
+    return root
+
+
 def test_device_numbers_are_labelled_device_reported_and_checked_against_sysfs(
     sshd: Sshd, tmp_path: Path, loop_devices: tuple[Path, Path]
 ) -> None:
     """Honest numbers pass the sysfs check and are labelled as the device's stat's word."""
     big, _ = loop_devices
-    root = tmp_path / "devroot"
-    (root / "dev").mkdir(parents=True)
-    os.mknod(root / "dev/mmcblk0p1", 0o600 | stat.S_IFBLK, big.stat().st_rdev)
+    root = _devroot(tmp_path, big)
     for method in ("pull", "remote"):
         ev = collector(sshd, root, method=method).collect(ALL, nonce=NONCE)
         assert not ev.findings, method
@@ -289,9 +295,7 @@ def test_a_stat_that_names_another_partition_is_caught_by_its_size(
 ) -> None:
     """The node opens the 3 MiB device; the device's stat names the 2 MiB one: device_lied (pull mode reads it all)."""
     big, small = loop_devices
-    root = tmp_path / "devroot"
-    (root / "dev").mkdir(parents=True)
-    os.mknod(root / "dev/mmcblk0p1", 0o600 | stat.S_IFBLK, big.stat().st_rdev)
+    root = _devroot(tmp_path, big)
     claimed = (os.major(small.stat().st_rdev), os.minor(small.stat().st_rdev))
     bin_dir = lying_stat(tmp_path / "fakebin", claimed)
     c = collector(sshd, root, tool_dirs=(os.fsencode(bin_dir), b"/usr/bin", b"/bin"))
@@ -307,9 +311,7 @@ def test_a_stat_that_names_no_device_is_caught_in_both_methods(
 ) -> None:
     """Numbers the kernel has no block device for: device_lied, whatever the method."""
     big, _ = loop_devices
-    root = tmp_path / "devroot"
-    (root / "dev").mkdir(parents=True)
-    os.mknod(root / "dev/mmcblk0p1", 0o600 | stat.S_IFBLK, big.stat().st_rdev)
+    root = _devroot(tmp_path, big)
     bin_dir = lying_stat(tmp_path / "fakebin", (7, 0xFFFFF))
     for method in ("pull", "remote"):
         c = collector(sshd, root, method=method, tool_dirs=(os.fsencode(bin_dir), b"/usr/bin", b"/bin"))
