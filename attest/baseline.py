@@ -266,8 +266,10 @@ def _parse_statement(obj: Any) -> Baseline:
     for s in subject:
         _expect(isinstance(s, dict) and isinstance(s.get("name"), str), "bad subject entry")
         d = s.get("digest")
-        _expect(isinstance(d, dict) and isinstance(d.get("sha256"), str), f"subject {s.get('name')!r} has no sha256")
-        _expect(s["name"] not in subj, f"subject {s['name']!r} listed twice")
+        if not isinstance(d, dict) or not isinstance(d.get("sha256"), str):  # messages built only on failure
+            raise BaselineError(f"subject {s['name']!r} has no sha256")
+        if s["name"] in subj:
+            raise BaselineError(f"subject {s['name']!r} listed twice")
         subj[s["name"]] = d["sha256"]
     with_digest = {n: c.digest for n, c in components.items() if c.digest}
     _expect(subj == with_digest, "subject digests disagree with predicate components")
@@ -286,22 +288,33 @@ def _parse_statement(obj: Any) -> Baseline:
 
 
 def _parse_component(name: str, data: Any) -> Component:
-    _expect(isinstance(data, dict) and isinstance(data.get("kind"), str), f"component {name!r}: no kind")
+    # Called once per component of baselines with thousands: the checks are plain
+    # conditions, and a message is formatted only when one fails.
+    if type(data) is not dict or type(data.get("kind")) is not str:
+        raise BaselineError(f"component {name!r}: no kind")
     digest = None
     if "digest" in data:
         d = data["digest"]
-        _expect(isinstance(d, dict) and isinstance(d.get("sha256"), str), f"component {name!r}: bad digest")
+        if type(d) is not dict or type(d.get("sha256")) is not str:
+            raise BaselineError(f"component {name!r}: bad digest")
         digest = d["sha256"]
-        _expect(_SHA256_HEX.fullmatch(digest) is not None, f"component {name!r}: bad sha256")
+        if _SHA256_HEX.fullmatch(digest) is None:
+            raise BaselineError(f"component {name!r}: bad sha256")
     attrs = data.get("attributes", {})
-    _expect(
-        isinstance(attrs, dict) and all(v is None or isinstance(v, str | int | bool) for v in attrs.values()),
-        f"component {name!r}: bad attributes",
-    )
-    _expect("error" not in data, f"component {name!r}: a baseline cannot approve an unreadable component")
-    method = data.get("method", Method.DOCK_READ.value)
-    _expect(method in {m.value for m in Method}, f"component {name!r}: unknown method")
-    return Component(name=name, kind=data["kind"], digest=digest, attributes=dict(attrs), method=Method(method))
+    if type(attrs) is not dict or not all(v is None or type(v) in _ATTRIBUTE_TYPES for v in attrs.values()):
+        raise BaselineError(f"component {name!r}: bad attributes")
+    if "error" in data:
+        raise BaselineError(f"component {name!r}: a baseline cannot approve an unreadable component")
+    raw_method = data.get("method", Method.DOCK_READ.value)
+    method = _METHODS.get(raw_method) if type(raw_method) is str else None
+    if method is None:
+        raise BaselineError(f"component {name!r}: unknown method")
+    return Component(name=name, kind=data["kind"], digest=digest, attributes=dict(attrs), method=method)
+
+
+#: Attribute values a baseline may hold (bool is a subclass of int, named for clarity).
+_ATTRIBUTE_TYPES = frozenset({str, int, bool})
+_METHODS = {m.value: m for m in Method}
 
 
 def _expect(cond: bool, message: str) -> None:

@@ -140,7 +140,7 @@ def is_canonical(data: bytes, obj: Any, *, has_floats: bool = True) -> bool:
 
     ``has_floats=False`` (the caller parsed ``obj`` and saw no float) allows a fast path.
     """
-    if not has_floats and max(data, default=0) < 0xF0:
+    if not has_floats and (data.isascii() or _ASTRAL.search(data) is None):
         # Without floats and without characters beyond the BMP (whose UTF-16 key order
         # differs), RFC 8785 is exactly json.dumps with sorted keys, no spaces, no ASCII
         # escaping: integers are exact (loads refuses |n| > 2**53 - 1), and both escape
@@ -162,6 +162,11 @@ def loads_canonical(data: bytes) -> Any:
     Raises:
         JSONFormatError: as :func:`loads`, or the bytes are not canonical.
     """
+    obj = _canonical_fast(data)
+    if obj is not _SLOW:
+        return obj
+    # Refused by the fast path, or it cannot tell: parse again with every check, so
+    # the message names the problem (a duplicate key rather than "not canonical").
     floats: list[str] = []
 
     def saw_float(text: str) -> float:
@@ -172,6 +177,55 @@ def loads_canonical(data: bytes) -> Any:
     if not is_canonical(data, obj, has_floats=bool(floats)):
         raise JSONFormatError("not in RFC 8785 canonical form (keys sorted, no spaces, minimal escapes)")
     return obj
+
+
+_SLOW = object()
+#: A UTF-8 lead byte of a character beyond the BMP (RFC 8785 sorts keys by UTF-16).
+_ASTRAL = re.compile(rb"[\xf0-\xff]")
+
+
+def _canonical_fast(data: bytes) -> Any:
+    """The parsed payload if it is canonical, else ``_SLOW``: the verdict of the full checks, faster.
+
+    Signed baselines run to megabytes, and the checks that cost a Python call per
+    object or a scan of the text (duplicate keys, integer range, depth) were most
+    of the trust decision's time. For canonical bytes they are redundant or cheap:
+    with a duplicate key ``json.loads`` keeps one value, so the re-serialisation
+    differs from ``data``; depth is checked on the parsed data (the C parser
+    raises ``RecursionError`` long before the stack is at risk).
+    """
+    floats: list[str] = []
+
+    def saw_float(text: str) -> float:
+        floats.append(text)
+        return _float(text)
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return _SLOW
+    try:
+        obj = json.loads(text, parse_int=_int, parse_float=saw_float, parse_constant=_constant)
+    except (ValueError, RecursionError):  # JSONFormatError included: the full path words it
+        return _SLOW
+    if _deeper_than(obj, MAX_DEPTH) or not is_canonical(data, obj, has_floats=bool(floats)):
+        return _SLOW
+    return obj
+
+
+def _deeper_than(obj: Any, limit: int) -> bool:
+    """Whether parsed JSON data nests arrays and objects more than ``limit`` deep (iteratively)."""
+    if type(obj) is not dict and type(obj) is not list:
+        return False
+    stack: list[tuple[Any, int]] = [(obj, 1)]
+    while stack:
+        item, depth = stack.pop()
+        for child in item.values() if type(item) is dict else item:
+            if type(child) is dict or type(child) is list:
+                if depth >= limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def jsonable(value: Any) -> Any:  # noqa: PLR0911 (one return per JSON type)

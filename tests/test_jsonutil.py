@@ -72,3 +72,45 @@ def test_canonical_bytes_round_trip(value: object) -> None:
     if pretty != data:
         assert loads(pretty) == value
         assert not is_canonical(pretty, value)
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        # Sorted, no spaces: canonical in form, yet the fast path's plain parse would keep one value.
+        (b'{"a":1,"a":2}', "duplicate key 'a'"),
+        (b'{"a":{"k":false,"k":true}}', "duplicate key 'k'"),
+        (b'{"a":' + str(MAX_SAFE_INTEGER + 1).encode() + b"}", "outside the exact range"),
+        (b'{"a":-' + str(MAX_SAFE_INTEGER + 1).encode() + b"}", "outside the exact range"),
+        (b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1), "nested deeper"),
+        (b"[" * 5_000 + b"]" * 5_000, "nested deeper"),
+        (b'{"a":NaN}', "NaN is not JSON"),
+        (b"\xff", "not UTF-8"),
+    ],
+)
+def test_canonical_refusals_name_the_problem(data: bytes, why: str) -> None:
+    # loads_canonical takes a fast path for canonical payloads; whatever it refuses
+    # is refused with the same reason the full checks give.
+    with pytest.raises(JSONFormatError, match=why):
+        loads_canonical(data)
+
+
+def test_canonical_depth_limit_is_inclusive() -> None:
+    deep = b"[" * MAX_DEPTH + b"]" * MAX_DEPTH
+    assert loads_canonical(deep) is not None
+    mixed = b'{"a":' * (MAX_DEPTH - 1) + b"[]" + b"}" * (MAX_DEPTH - 1)
+    assert loads_canonical(mixed) is not None
+    with pytest.raises(JSONFormatError, match="nested deeper"):
+        loads_canonical(b'{"a":' * MAX_DEPTH + b"[]" + b"}" * MAX_DEPTH)
+
+
+def test_canonical_keys_beyond_the_bmp_sort_by_utf16() -> None:
+    # U+1F600 sorts before U+FF5E in UTF-16 (surrogates D83D..) but after it by code point:
+    # json.dumps(sort_keys=True) would disagree with RFC 8785, so such payloads take rfc8785.
+    value = {"\U0001f600": 1, "\uff5e": 2}
+    data = rfc8785.dumps(value)
+    assert loads_canonical(data) == value
+    by_code_point = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    assert by_code_point != data
+    with pytest.raises(JSONFormatError, match="canonical"):
+        loads_canonical(by_code_point)
