@@ -16,6 +16,13 @@ which the caller can sign and log.
 * a defect of ours (an unexpected exception): ``error`` with the exception's
   type in the message. Fail closed: a bug is never a pass, and it is logged.
 
+Every result names the device the same way (:meth:`Collector.fallback_identity`):
+a result with evidence by what the device reported, one without it by what the
+collector learned before it failed, else by the baseline's device selector and
+components, else by the canonical target. A baseline refused for its expiry
+or rollback still has valid signatures, so its selector names the device too;
+one without enough valid signatures is never parsed, not even for a name.
+
 Configuration problems (an unreadable trust policy, a malformed target, an
 option the target refuses) raise :class:`~attest.errors.ConfigError` (exit 2):
 they are the caller's to fix, and no result is made.
@@ -28,15 +35,24 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from attest.baseline import Baseline
 from attest.collectors import Collector, open_collector
-from attest.errors import BaselineError, CollectionError, ConfigError, TransportError
+from attest.errors import AttestError, BaselineError, CollectionError, ConfigError, TransportError
 from attest.model import BaselineRef, DeviceIdentity, Result, Verdict
 from attest.progress import NullProgress, Progress
 from attest.targets import TargetOptions
-from attest.trust import RollbackState, TrustedBaseline, TrustPolicy, read_baseline_file, trust_baseline
+from attest.trust import (
+    RollbackState,
+    TrustedBaseline,
+    TrustPolicy,
+    read_baseline_file,
+    read_bundle_file,
+    trust_baseline,
+    verify_envelope,
+)
 from attest.verifier import verify
 
-__all__ = ["Attestation", "run_attestation"]
+__all__ = ["Attestation", "device_identity", "run_attestation"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +67,9 @@ class Attestation:
         options: transport options.
         nonce: the run's fresh value.
         max_seconds: the whole run's deadline, or ``None`` for none.
+        bundles: Sigstore bundle files over the baseline's payload; each
+            counts toward the threshold for the policy's Sigstore signer it
+            names (an unreadable or oversized one: ``untrusted``).
     """
 
     target: str
@@ -60,6 +79,7 @@ class Attestation:
     nonce: str
     options: TargetOptions = field(default_factory=TargetOptions)
     max_seconds: float | None = None
+    bundles: tuple[Path, ...] = ()
 
 
 def _ref(trusted: TrustedBaseline | None) -> BaselineRef:
@@ -77,24 +97,45 @@ class _Run:
         self.progress = progress
         self.trusted: TrustedBaseline | None = None
         self.collector: Collector | None = None
+        self.data: bytes | None = None
+        self.signed: Baseline | None = None  # a refused baseline whose signatures verify
         self.result: Result | None = None
         self.config_error: ConfigError | None = None
         self.done = threading.Event()
 
     def identity(self) -> DeviceIdentity:
         """Who the device is, for a result without evidence: the collector's best knowledge, else the target."""
-        match = self.trusted.baseline.device_match if self.trusted is not None else {}
-        if self.collector is not None:
-            return self.collector.fallback_identity(self.job.target, match)
-        return DeviceIdentity(kind="unknown", id=self.job.target, target=self.job.target)
+        if self.collector is None:
+            return DeviceIdentity(kind="unknown", id=self.job.target, target=self.job.target)
+        baseline = self.trusted.baseline if self.trusted is not None else self.signed
+        if baseline is None:
+            return self.collector.fallback_identity(self.job.target, {})
+        return self.collector.fallback_identity(self.job.target, baseline.device_match, expected=baseline.components)
+
+    def _bundles(self) -> list[bytes]:
+        if not self.job.bundles or self.data is None:
+            return []
+        return [read_bundle_file(path, payload_size=len(self.data)) for path in self.job.bundles]
+
+    def read_signed(self) -> None:
+        """After the trust check refused the baseline: keep it if its signatures verify (expired, rolled back)."""
+        if self.data is None:
+            return
+        try:
+            env, _ = verify_envelope(self.data, self.job.policy, source=str(self.job.baseline), bundles=self._bundles())
+            self.signed = Baseline.from_payload(env.payload, source=str(self.job.baseline))
+        except AttestError:
+            pass  # not signed by enough trusted keys: nothing in it names the device
 
     def __call__(self) -> None:
         job = self.job
         try:
             # The collector first: it touches no device yet, and names the device in any result.
             self.collector = collector = open_collector(job.target, job.options)
-            data = read_baseline_file(job.baseline)
-            self.trusted = trust_baseline(data, policy=job.policy, state=job.state, source=str(job.baseline))
+            self.data = read_baseline_file(job.baseline)
+            self.trusted = trust_baseline(
+                self.data, policy=job.policy, state=job.state, source=str(job.baseline), bundles=self._bundles()
+            )
             evidence = collector.collect(
                 self.trusted.baseline.collection,
                 nonce=job.nonce,
@@ -104,6 +145,8 @@ class _Run:
             )
             self.result = verify(evidence, self.trusted)
         except BaselineError as e:
+            if self.trusted is None:
+                self.read_signed()
             self.result = Result(Verdict.UNTRUSTED, self.identity(), _ref(self.trusted), message=str(e))
         except (TransportError, CollectionError) as e:
             self.result = Result(Verdict.ERROR, self.identity(), _ref(self.trusted), message=str(e))
@@ -139,3 +182,18 @@ def run_attestation(job: Attestation, *, progress: Progress | None = None) -> Re
     if run.result is None:  # pragma: no cover - _Run always sets one or the other
         raise RuntimeError("attestation ended without a result")
     return run.result
+
+
+def device_identity(target: str, options: TargetOptions | None = None) -> DeviceIdentity:
+    """The identity a result for ``target`` names when nothing was read (no baseline, no device).
+
+    For a caller that must make a result without running an attestation (the
+    dock, for a part that could not be run): the same id the collector would
+    record (:meth:`Collector.fallback_identity`); a target no collector accepts
+    keeps its text.
+    """
+    try:
+        collector = open_collector(target, options)
+    except ConfigError:
+        return DeviceIdentity(kind="unknown", id=target, target=target)
+    return collector.fallback_identity(target, {})

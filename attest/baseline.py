@@ -4,7 +4,8 @@ The Statement's ``subject`` lists every component that has content, by
 digest; its predicate (type :data:`PREDICATE_TYPE`) holds the rest: name,
 monotonic version, expiry, device selector, the collection settings (so
 verify measures exactly what create measured), every component with its
-kind and attributes, and rules on named values. The payload is RFC 8785
+kind and attributes, rules on named values, and the optional ``advisory``
+globs (:attr:`Baseline.advisory`). The payload is RFC 8785
 canonical JSON, so the same baseline always has the same bytes and digest;
 a payload that is not canonical (or not strict JSON: duplicate keys, huge
 integers, NaN) is refused, so what a reviewer reads is the only reading.
@@ -28,11 +29,11 @@ from typing import Any
 
 import rfc8785
 
-from attest.errors import BaselineError, CollectionError
+from attest.errors import BaselineError, CollectionError, ConfigError
 from attest.jsonutil import JSONFormatError, loads_canonical
 from attest.model import Component, Evidence, Method
 from attest.rules import Rule
-from attest.selection import Selection
+from attest.selection import Selection, glob_to_regex
 from attest.signing import Envelope
 from attest.timeutil import format_time, parse_time
 
@@ -86,6 +87,11 @@ class Baseline:
         rules: conditions on named values.
         compare_owner: whether uid/gid changes are findings (off for image
             trees unpacked without their owners).
+        advisory: globs (the selection's syntax, :mod:`attest.selection`)
+            over component names (paths, ``param/NAME``): a difference there
+            is recorded as an ``advisory`` finding and does not block
+            (:mod:`attest.verifier`). Stored in the signed predicate only when
+            there are any, in the order given; never empty, never a duplicate.
     """
 
     name: str
@@ -98,6 +104,7 @@ class Baseline:
     components: Mapping[str, Component]
     rules: Mapping[str, Rule] = field(default_factory=dict)
     compare_owner: bool = True
+    advisory: tuple[str, ...] = ()
 
     @classmethod
     def from_evidence(
@@ -111,20 +118,27 @@ class Baseline:
         device_match: Mapping[str, str] | None = None,
         rules: Mapping[str, Rule] | None = None,
         compare_owner: bool = True,
+        advisory: tuple[str, ...] = (),
         now: datetime | None = None,
     ) -> Baseline:
         """A baseline approving exactly what ``evidence`` measured.
 
         Raises:
             CollectionError: a component could not be read (a baseline must be complete).
-            ValueError: ``version`` is not positive, or ``name`` is not allowed
-                (:func:`name_problem`; misuse: the caller checks its input).
+            ValueError: ``version`` is not positive, ``name`` is not allowed
+                (:func:`name_problem`), or ``advisory`` is not a list of
+                distinct valid globs (misuse: the caller checks its input).
         """
         if version < 1:
             raise ValueError("version must be a positive integer")
         why = name_problem(name)
         if why is not None:
             raise ValueError(why)
+        try:
+            if advisory:  # none is the empty tuple, stored as no field at all
+                _parse_advisory(list(advisory))
+        except BaselineError as e:
+            raise ValueError(str(e)) from e
         bad = [c for c in evidence.components.values() if c.error is not None or c.not_hashed is not None]
         if bad:
             why = bad[0].error or bad[0].not_hashed
@@ -144,13 +158,14 @@ class Baseline:
             components=dict(sorted(evidence.components.items())),
             rules=dict(rules or {}),
             compare_owner=compare_owner,
+            advisory=tuple(advisory),
         )
 
     # -- Statement <-> Baseline -------------------------------------------------
 
     def to_statement(self) -> dict[str, Any]:
-        """The in-toto Statement v1 as JSON data."""
-        return {
+        """The in-toto Statement v1 as JSON data (``advisory`` only when there are any)."""
+        statement: dict[str, Any] = {
             "_type": STATEMENT_TYPE,
             "subject": [{"name": n, "digest": {"sha256": c.digest}} for n, c in self.components.items() if c.digest],
             "predicateType": PREDICATE_TYPE,
@@ -166,6 +181,9 @@ class Baseline:
                 "rules": {n: r.to_json() for n, r in sorted(self.rules.items())},
             },
         }
+        if self.advisory:  # absent, not empty: a baseline without advisory marks keeps its one byte form
+            statement["predicate"]["advisory"] = list(self.advisory)
+        return statement
 
     def to_payload(self) -> bytes:
         r"""Canonical (RFC 8785) bytes of the Statement: what is signed.
@@ -257,6 +275,7 @@ def _parse_statement(obj: Any) -> Baseline:
     rules_raw = p.get("rules", {})
     _expect(isinstance(rules_raw, dict), "rules must be an object")
     rules = {n: Rule.from_json(n, r) for n, r in rules_raw.items()}
+    advisory = _parse_advisory(p["advisory"]) if "advisory" in p else ()
 
     # The subject is the signed, standard view of the same digests: it must
     # agree with the predicate exactly, or one of them was tampered with.
@@ -284,7 +303,27 @@ def _parse_statement(obj: Any) -> Baseline:
         components=components,
         rules=rules,
         compare_owner=compare.get("owner", True),
+        advisory=advisory,
     )
+
+
+def _parse_advisory(raw: Any) -> tuple[str, ...]:
+    """The predicate's ``advisory`` globs: a non-empty list of distinct, valid globs.
+
+    Raises:
+        BaselineError: any other shape (an empty list too: absent is the one form of none).
+    """
+    if not isinstance(raw, list) or not raw or not all(isinstance(g, str) and g for g in raw):
+        raise BaselineError("advisory must be a non-empty list of non-empty glob strings (omit it for none)")
+    if len(set(raw)) != len(raw):
+        dup = next(g for i, g in enumerate(raw) if g in raw[:i])
+        raise BaselineError(f"advisory: glob {dup!r} listed twice")
+    for glob in raw:
+        try:
+            glob_to_regex(glob)
+        except ConfigError as e:
+            raise BaselineError(f"advisory: {e}") from e
+    return tuple(raw)
 
 
 def _parse_component(name: str, data: Any) -> Component:

@@ -58,22 +58,31 @@ class FindingKind(enum.StrEnum):
 
 
 class Severity(enum.StrEnum):
-    """How bad a finding is; every finding blocks deployment regardless."""
+    """How bad a finding is.
+
+    Every finding blocks deployment except an ``ADVISORY`` one: a difference
+    in a component the signed baseline marks advisory, recorded and logged
+    but not blocking (:mod:`attest.verifier` says which findings may be).
+    """
 
     CRITICAL = "critical"
     HIGH = "high"
     MEDIUM = "medium"
+    ADVISORY = "advisory"
 
 
 class Method(enum.StrEnum):
     """How a measurement was obtained, recorded per component.
 
     ``DOCK_READ`` means the dock read the bytes and hashed them itself;
-    ``DEVICE_REPORTED`` means the device computed the value and could lie.
+    ``DEVICE_REPORTED`` means the device computed the value and could lie;
+    ``SELF_REPORTED`` means a module stated its own version: nothing was
+    measured, and a match proves nothing about the code it runs.
     """
 
     DOCK_READ = "dock-read"
     DEVICE_REPORTED = "device-reported"
+    SELF_REPORTED = "self-reported"
 
 
 @dataclass(frozen=True)
@@ -124,8 +133,9 @@ class Component:
 
 
 #: Attributes whose change is an ``attributes`` finding. ``size`` is not here:
-#: a size change always changes the digest too.
-COMPARED_ATTRIBUTES = ("mode", "uid", "gid", "target", "major", "minor", "xattrs")
+#: a size change always changes the digest too. ``version`` is a self-reported
+#: module version (DJI), shown as text next to its digest's change.
+COMPARED_ATTRIBUTES = ("mode", "uid", "gid", "target", "major", "minor", "xattrs", "version")
 
 
 @dataclass(frozen=True)

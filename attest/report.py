@@ -1,4 +1,10 @@
-"""Render a :class:`~attest.model.Result` for people (a short table) and scripts (``--json``)."""
+"""Render a :class:`~attest.model.Result` for people (a short table) and scripts (``--json``).
+
+A pass with advisory findings (differences the signed baseline marks as not
+blocking) says so in its headline, ``PASS (2 advisory findings): ...``, and
+lists them in the table with severity ``advisory``; ``--json`` lists every
+finding with its severity, advisory ones included.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import json
 import unicodedata
 from typing import Any, TextIO
 
-from attest.model import Finding, Result, Verdict
+from attest.model import Finding, Method, Result, Severity, Verdict
 from attest.timeutil import format_time
 
 __all__ = ["printable", "render_text", "result_json", "write_json"]
@@ -84,11 +90,22 @@ def render_text(result: Result, stream: TextIO, *, limit: int = 50) -> None:
     b = result.baseline
     against = f"{b.name} v{b.version}" if b.name else "baseline"
     device = result.device.target if result.device else "device"
-    head = f"{result.verdict.value.upper()}: {printable(device)} against {printable(against)}"
+    advisory = sum(f.severity is Severity.ADVISORY for f in result.findings)
+    verdict = result.verdict.value.upper()
+    if result.verdict is Verdict.PASS and advisory:
+        verdict += f" ({advisory} advisory finding{'s' if advisory != 1 else ''})"
+    head = f"{verdict}: {printable(device)} against {printable(against)}"
     if result.evidence is not None:
         head += f" ({len(result.evidence.components)} components"
-        head += f", {len(result.findings)} finding{'s' if len(result.findings) != 1 else ''})"
+        head += f", {len(result.findings)} finding{'s' if len(result.findings) != 1 else ''}"
+        head += f", {advisory} advisory)" if advisory and result.verdict is not Verdict.PASS else ")"
     stream.write(head + "\n")
+    if result.verdict is Verdict.PASS and advisory:
+        stream.write("  advisory: the baseline marks these components advisory; their differences do not block\n")
+    if result.verdict is Verdict.PASS and _self_reported(result):
+        stream.write(
+            "  self-reported: the modules report the approved versions (this proves nothing about the bytes)\n"
+        )
     if result.message:
         stream.write(f"  {printable(result.message)}\n")
     if result.findings:
@@ -97,12 +114,20 @@ def render_text(result: Result, stream: TextIO, *, limit: int = 50) -> None:
             stream.write(f"  … and {len(result.findings) - limit} more (use --json for all)\n")
 
 
+def _self_reported(result: Result) -> bool:
+    """Whether the pass rests on versions the modules stated (DJI), not on anything measured."""
+    ev = result.evidence
+    return ev is not None and any(c.method is Method.SELF_REPORTED for c in ev.components.values())
+
+
 def _table(findings: tuple[Finding, ...], stream: TextIO) -> None:
-    rows = [("KIND", "SEVERITY", "COMPONENT", "EXPECTED", "ACTUAL")]
+    # One line per finding: "modified  critical  param/RTL_ALT  1500 → 2345".
+    rows = [("KIND", "SEVERITY", "COMPONENT", "EXPECTED → ACTUAL")]
     rows += [
-        (f.kind.value, f.severity.value, _short(f.component), _short(f.expected), _short(f.actual)) for f in findings
+        (f.kind.value, f.severity.value, _short(f.component), f"{_short(f.expected)} → {_short(f.actual)}")
+        for f in findings
     ]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
     stream.writelines(
-        "  " + "  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4] + "\n" for r in rows
+        "  " + "  ".join(c.ljust(w) for c, w in zip(r[:3], widths, strict=True)) + "  " + r[3] + "\n" for r in rows
     )

@@ -8,6 +8,11 @@ relative to the target's root, written with ``/``:
 * ``**`` matches any number of whole segments (``usr/**`` is everything below usr);
 * a path is selected when it matches some include and no exclude.
 
+A directory that only leads to excluded subtrees (``var`` and ``var/log`` for
+``--exclude 'var/log/**'``) is still selected, so a baseline measures it when
+it is there; :meth:`Selection.lead_ins` names those that a verification does
+not report as unexpected when they are new (see its docstring).
+
 Written by hand because :func:`fnmatch.fnmatch` lets ``*`` cross ``/`` and
 ``glob.translate`` arrived only in Python 3.13.
 """
@@ -15,7 +20,7 @@ Written by hand because :func:`fnmatch.fnmatch` lets ``*`` cross ``/`` and
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -114,6 +119,58 @@ class Selection:
     def prunes(self, directory: str) -> bool:
         """Whether nothing below ``directory`` can be selected (so a walk may skip it)."""
         return self._prune_re is not None and self._prune_re.fullmatch(directory) is not None
+
+    def excludes(self, path: str) -> bool:
+        """Whether some exclude pattern matches the relative path ``path`` itself."""
+        return self._exclude_re is not None and self._exclude_re.fullmatch(path) is not None
+
+    def lead_ins(self, listed: Iterable[tuple[str, bool]], *, keep: Callable[[str], bool]) -> set[str]:
+        """The selected directories of a walk that only lead to excluded subtrees.
+
+        Such a directory is not reported as unexpected when it appears: with
+        ``--exclude 'var/log/**'``, a new ``var/log`` (whatever it holds) and a
+        new ``var`` that holds only ``var/log`` are not findings. A directory
+        only leads to excluded subtrees when everything below it is excluded:
+        an exclude ``P/**`` covers its whole subtree (``var/log``), or it holds
+        at least one entry and each is excluded by a pattern or is itself such
+        a directory. Fail closed: an empty directory, or one holding anything
+        selected (a new file directly in ``var``), an entry that is neither
+        included nor excluded, or an entry ``keep`` names, is not one, and
+        neither is a directory ``keep`` names itself.
+
+        Args:
+            listed: every entry the walk listed below the root, selected or
+                not, as ``(name, is a directory)`` (lstat: a symlink is not).
+            keep: names that stay reported whatever lies below them: those
+                the baseline names (compared as usual) and those with an error.
+
+        Returns:
+            The names of those directories (a subset of the selected ones).
+        """
+        if self._exclude_re is None:
+            return set()
+        walked = list(listed)
+        if not any(is_dir and not keep(n) and self.selects(n) for n, is_dir in walked):
+            return set()  # the usual verification: no new directory at all
+        entries = dict(walked)
+        loud: set[str] = set()  # directories with something reported below them
+        hushed: set[str] = set()  # directories with something excluded below them
+        quiet: set[str] = set()
+        for name in sorted(entries, key=lambda n: n.count("/"), reverse=True):  # children before parents
+            parent = name.rpartition("/")[0]
+            if name in loud or keep(name):
+                loud.add(parent)
+            elif self.selects(name):
+                if entries[name] and (name in hushed or self.prunes(name)):
+                    quiet.add(name)
+                    hushed.add(parent)
+                else:
+                    loud.add(parent)  # a file, a symlink, an empty directory: reported
+            elif self.excludes(name):
+                hushed.add(parent)
+            else:
+                loud.add(parent)  # outside every include: not an excluded subtree
+        return quiet
 
     def to_json(self) -> dict[str, Any]:
         """The ``selection`` object stored in a baseline."""

@@ -4,6 +4,9 @@
 ``/dev/tty*``, ``/dev/pts/*``  flight controller over serial (MAVLink)
 ``socket://HOST:PORT``     flight controller over TCP (e.g. ArduPilot SITL)
 ``ssh://USER@HOST[:PORT]`` Linux companion computer over SSH
+``adb://SERIAL``           Android controller over USB (ADB)
+``adb+tcp://HOST[:PORT]``  Android controller over TCP (adbd, default port 5555)
+``dji:///dev/ttyACM0``     DJI aircraft or remote controller over USB serial (DUML)
 any other path             a local directory (SD card, unpacked image)
 =========================  ==================================================
 
@@ -34,6 +37,7 @@ class TargetOptions:
         bootloader: read flight-controller flash through its bootloader.
         audit_sample: files the dock re-reads itself in ``remote`` mode.
         workers: hashing threads for local targets.
+        state_dir: the dock's state directory, where its ADB key lives (``adbkey``).
     """
 
     baud: int = 115200
@@ -44,10 +48,11 @@ class TargetOptions:
     bootloader: bool = False
     audit_sample: int | None = None
     workers: int | None = None
+    state_dir: Path | None = None
 
 
 #: URL schemes a target may have, and the kind each names
-SCHEMES = {"ssh": "ssh", "socket": "serial"}
+SCHEMES = {"ssh": "ssh", "socket": "serial", "adb": "adb", "adb+tcp": "adb", "dji": "dji"}
 
 
 def target_kind(target: str) -> str:

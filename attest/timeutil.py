@@ -1,10 +1,15 @@
-"""RFC 3339 timestamps in UTC, the one time format of baselines, results and logs."""
+"""RFC 3339 timestamps in UTC, the one time format of baselines, results and logs.
+
+On the command line a plain date (``2027-01-31``) is accepted too, as that
+day's midnight UTC (:func:`parse_date_or_time`): ``baseline create --expires``
+and ``log show --since`` read it the same way.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-__all__ = ["format_time", "parse_time"]
+__all__ = ["format_time", "parse_date_or_time", "parse_time"]
 
 
 def format_time(t: datetime) -> str:
@@ -25,3 +30,17 @@ def parse_time(text: str) -> datetime:
         return t.astimezone(UTC)
     except OverflowError as e:  # 0001-01-01T00:00:00+01:00 lies before year 1 in UTC
         raise ValueError(f"{text!r} is out of range") from e
+
+
+def parse_date_or_time(text: str) -> datetime:
+    """A date ``YYYY-MM-DD`` (its midnight UTC) or an RFC 3339 timestamp (:func:`parse_time`).
+
+    Raises:
+        ValueError: neither.
+    """
+    if len(text) == 10 and text[4] == "-" and text[7] == "-":
+        try:
+            return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a date (e.g. 2027-01-31)") from None
+    return parse_time(text)

@@ -15,6 +15,8 @@ declare -A need=(
   [/usr/bin/getfattr]=attr
   [/usr/bin/systemd-analyze]=systemd
   [/usr/bin/udevadm]=udev
+  [/usr/bin/adb]=adb
+  [/usr/bin/apksigner]=apksigner
 )
 missing=()
 for cmd in "${!need[@]}"; do

@@ -272,3 +272,48 @@ def test_trust_policy_parser_raises_only_attest_errors(tmp_path_factory: pytest.
         TrustPolicy.from_file(p)
     except AttestError:
         pass
+
+
+_policy_fields = st.sampled_from(
+    ["_type", "version", "threshold", "policy_threshold", "expires", "keys", "sigstore", "revoked", "id", "public_key"]
+)
+_policy_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 2**53 - 1) | st.text(max_size=10),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(_policy_fields, c, max_size=4),
+    max_leaves=15,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_policy_document_parser_raises_only_attest_errors(
+    tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
+    """Any field of a real policy payload replaced by any JSON: a ConfigError, never a crash."""
+    import base64 as b64
+
+    import rfc8785
+
+    from attest.trust import POLICY_PAYLOAD_TYPE, read_document
+
+    d = tmp_path_factory.getbasetemp() / "policy-doc"
+    if not d.exists():
+        d.mkdir()
+        generate_key_files(d / "k.key")
+    pub = b64.b64encode(load_private_key(d / "k.key").public_key().public_bytes_raw()).decode()
+    obj: dict[str, object] = {
+        "_type": "https://drone-attest.dev/trust-policy/v1",
+        "version": 1,
+        "threshold": 1,
+        "policy_threshold": 1,
+        "expires": None,
+        "keys": [{"id": "k", "public_key": pub}],
+        "sigstore": [],
+        "revoked": [],
+    }
+    obj[data.draw(st.sampled_from(sorted(obj)))] = data.draw(_policy_json)
+    env = Envelope(rfc8785.dumps(obj), POLICY_PAYLOAD_TYPE)
+    try:
+        read_document(env.to_bytes(), source="fuzz")
+    except AttestError:
+        pass

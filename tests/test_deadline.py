@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,15 +19,14 @@ def test_a_slow_but_live_controller_is_stopped_by_the_deadline(
     slow = sim_fc(*SMALL_FLASH, "--baud", "2400")
     key = tmp_path / "dock.key"
     assert fc_bench.attest("key", "generate", "--out", key).code == 0
-    started = time.monotonic()
+    # At 2,400 baud the 256 KiB flash alone takes ~20 minutes: only the deadline ends this run
+    # within the subprocess's limit, and the message names it. No wall-clock assertion.
     r = fc_bench.verify(slow.path, baseline, "--max-seconds", "2", "--dock-key", key, "--log", tmp_path / "log")
-    elapsed = time.monotonic() - started
     assert r.code == 3, r.out + r.err
     out = r.json()
     assert out["verdict"] == "error"
     assert "did not finish within --max-seconds 2" in out["message"]
     assert out["log_index"] == 0
-    assert elapsed < 60  # the process ended; the exact time is not the point
     rows = json.loads(fc_bench.attest("log", "show", "--log", tmp_path / "log", "--json").out)
     assert [row["verdict"] for row in rows] == ["error"]
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import Fleet, Run
 
 from attest.baseline import Baseline
 from attest.collectors.directory import DirectoryCollector
@@ -223,3 +226,41 @@ def sha256_file_of(data: bytes) -> str:
     import hashlib
 
     return hashlib.sha256(data).hexdigest()
+
+
+def _without_dac_override() -> list[str]:
+    """A command prefix under which file permissions apply to this process, root or not."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without util-linux setpriv: cannot make a directory unlistable to root")
+    caps = "-dac_override,-dac_read_search"
+    return [setpriv, f"--bounding-set={caps}", f"--inh-caps={caps}"]
+
+
+def test_a_directory_that_cannot_be_listed_is_an_error_not_a_measured_directory(
+    attest: Callable[..., Run], fleet: Fleet, tmp_path: Path
+) -> None:
+    """What is below an unlistable directory is unknown: its component keeps the error (exit 3), never
+    a clean directory entry whose only difference is its mode."""
+    golden = tmp_path / "golden"
+    (golden / "etc/sudoers.d").mkdir(parents=True)
+    (golden / "etc/hostname").write_text("drone\n")
+    baseline = tmp_path / "b.json"
+    assert (
+        attest("baseline", "create", "--device", golden, "--name", "b", "--version", "1", "--out", baseline).code == 0
+    )
+    assert attest("baseline", "sign", baseline, "--key", fleet.keys[0]).code == 0
+    (golden / "etc/sudoers.d/planted").write_text("ALL ALL=(ALL) NOPASSWD: ALL\n")
+    (golden / "etc/sudoers.d").chmod(0o000)
+    try:
+        r = attest(
+            "verify", "--device", golden, "--baseline", baseline, "--trust", fleet.trust, "--json",
+            prefix=_without_dac_override(),
+        )  # fmt: skip
+    finally:
+        (golden / "etc/sudoers.d").chmod(0o755)
+    assert r.code == 3, r.out + r.err  # old code: 1, the directory measured as if listed
+    kinds = {(f["component"], f["kind"]) for f in r.json()["findings"]}
+    assert ("etc/sudoers.d", "unreadable") in kinds

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import random
 import signal
 import subprocess
@@ -132,6 +133,23 @@ def test_two_drones_docking_at_once(tmp_path: Path, fleet: Fleet) -> None:
     assert decision(dock, "UAV-08").clear
 
 
+def _wait_until_open(proc: subprocess.Popen[str], path: str, limit: float = 120) -> None:
+    """Wait until ``proc`` has ``path`` open; ``limit`` only keeps a broken dock from hanging the test."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        fds = Path(f"/proc/{proc.pid}/fd")
+        try:
+            links = [os.readlink(fd) for fd in fds.iterdir()]
+        except OSError:  # an fd closed while listed
+            links = []
+        if path in links:
+            return
+        time.sleep(0.02)
+    proc.kill()
+    pytest.fail(f"the dock never opened {path}: {proc.communicate()}")
+
+
 def test_a_flight_controller_unplugged_mid_run_blocks(tmp_path: Path, fleet: Fleet, sim_fc: Callable[..., Sim]) -> None:
     dock = Dock(tmp_path, fleet)
     fast = sim_fc(*SMALL_FLASH)
@@ -144,7 +162,7 @@ def test_a_flight_controller_unplugged_mid_run_blocks(tmp_path: Path, fleet: Fle
     dock.drones[0].parts["fc"] = {"device": slow.path, "baseline": file, "baud": 9600}
     dock.write()
     proc = dock.popen("dock", "--drone", "UAV-07", "--json")
-    time.sleep(1.5)
+    _wait_until_open(proc, slow.path)  # the dock is reading the controller (not a fixed sleep: that raced)
     slow.stop()  # the USB cable is pulled: the port goes away under the reader
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 3, out + err

@@ -55,8 +55,20 @@ def test_baseline_records_components_and_exclusions(sim_fc, fc_bench):
     assert comps["fc/params"]["method"] == "device-reported"
     assert comps["fc/firmware"]["method"] == "dock-read"
     assert comps["fc/params"]["attributes"]["source"] == "ftp:@PARAM/param.pck"
-    assert comps["fc/params"]["attributes"]["total"] - comps["fc/params"]["attributes"]["count"] == 4
-    assert pred["collection"]["selection"]["exclude"] == ["param/STAT_*"]
+    # STAT_* (4), then the volatile defaults it does not cover: BARO1/2_GND_PRESS, BARO_GND_TEMP, COMPASS_DEC,
+    # SR0..SR6 stream rates (70)
+    assert comps["fc/params"]["attributes"]["total"] - comps["fc/params"]["attributes"]["count"] == 78
+    excludes = pred["collection"]["selection"]["exclude"]
+    assert excludes[0] == "param/STAT_*"  # the user's first, then the volatile defaults STAT_* does not cover
+    assert "param/STAT_RUNTIME" not in excludes
+    assert {"param/BARO*_GND_PRESS", "param/SR[0-9]_*", "param/COMPASS_DEC"} <= set(excludes)
+    assert comps["param/RTL_ALT"] == {
+        "kind": "parameter",
+        "method": "device-reported",
+        "attributes": {"type": "int16", "value": "1500"},
+    }
+    assert comps["param/MOT_SPIN_ARM"]["attributes"] == {"type": "float32", "value": "0.1"}
+    assert "param/STAT_RUNTIME" not in comps and "param/SR0_RAW_SENS" not in comps
     assert not any(n.startswith("ftp/@SYS") for n in comps), "volatile @SYS files are not measured"
 
 
@@ -161,7 +173,9 @@ def test_px4_parameters_by_protocol(sim_fc, fc_bench):
     assert r.code == 1, r.out + r.err  # the default GF_ACTION breaks the rule...
     assert _kinds(r) == {"param/GF_ACTION": {"out_of_range"}}  # ...and nothing else differs
     r = fc_bench.verify(sim_fc("--autopilot", "px4", *SMALL_FLASH, "--param", "GF_ACTION=2").path, baseline)
-    assert _kinds(r) == {"fc/params": {"modified"}}
+    assert _kinds(r) == {"fc/params": {"modified"}, "param/GF_ACTION": {"modified"}}
+    named = next(f for f in r.json()["findings"] if f["component"] == "param/GF_ACTION")
+    assert named["actual"] == 2 and named["detail"] == f"{named['expected']} → 2"
 
 
 def test_parameter_hash_is_the_same_over_ftp_and_protocol(sim_fc, fc_bench):

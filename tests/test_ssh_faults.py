@@ -119,7 +119,9 @@ def test_frozen_sftp_server_times_out(sshd: Sshd) -> None:
     """An SFTP request the device never answers ends after the timeout, naming the request."""
     target = SshTarget.parse(sshd.target())
     pins = HostKeyPins(known_hosts=load_known_hosts(sshd.known_hosts, target))
-    with SshConnection.open(target, pins=pins, identity=sshd.client_key, timeout=1.0) as conn:
+    # The handshake gets a generous bound (a loaded machine is not a frozen device); the SFTP waits get 1 s.
+    with SshConnection.open(target, pins=pins, identity=sshd.client_key, timeout=10.0) as conn:
+        conn.timeout = 1.0
         sftp = conn.sftp()
         os.kill(sftp_server(sshd), signal.SIGSTOP)
         with pytest.raises(TransportError, match=r"timed out after 1 s waiting for the SFTP reply to STAT of '/'"):
@@ -242,8 +244,10 @@ def test_misbehaving_sha256sum_fails_closed(  # noqa: PLR0917 (pytest parameters
 ) -> None:
     """Whatever the device's sha256sum prints or does, both methods raise (pull mode cross-checks with it)."""
     bin_dir = fake_tools(tmp_path / "fakebin", sha256sum=body)
+    # Only the hanging tool needs a short timeout; the others fail on what they print, whatever the timeout.
+    timeout = 1.0 if "sleep" in body else 5.0
     with Sshd.running(tmp_path / "sshd") as sshd, pytest.raises(error, match=match):
-        with_tools(sshd, small_tree, bin_dir, method=method, timeout=1.0).collect(ALL, nonce="00")
+        with_tools(sshd, small_tree, bin_dir, method=method, timeout=timeout).collect(ALL, nonce="00")
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ import socket
 import struct
 import subprocess
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -230,14 +229,14 @@ def test_a_host_name_lookup_is_bounded_by_the_timeout(identity: Path, monkeypatc
         raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
 
     monkeypatch.setattr(socket, "getaddrinfo", dead_dns)
-    started = time.monotonic()
     try:
+        # The lookup never returns before `release`: only a bounded wait gives this message (an unbounded
+        # one waits out the 5 s and reports the resolver's failure instead). No wall-clock assertion.
         with pytest.raises(
             TransportError,
             match=r"voxl2.invalid:22: timed out after 0.5 s waiting for the host name 'voxl2.invalid' to resolve",
         ):
             SshConnection.open(SshTarget("root", "voxl2.invalid"), pins=HostKeyPins(), identity=identity, timeout=0.5)
-        assert time.monotonic() - started < 2
     finally:
         release.set()
     with pytest.raises(TransportError, match=r"voxl2\.invalid:22: cannot resolve the host name: Temporary failure"):

@@ -39,18 +39,18 @@ def test_results_are_logged_and_verifiable(attest: Callable[..., Run], tmp_path:
     (tree / "opt/flightapp/exfil.py").write_text("planted")
     second = _verify(attest, tree, *args)
     assert second.code == 1 and second.json()["log_index"] == 1
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text("not a baseline")
     untrusted = attest(
-        "verify",
-        "--device",
-        tree,
-        "--baseline",
-        tmp_path / "missing.json",
-        "--trust",
-        BASELINES / "trust.toml",
-        "--json",
-        *args,
+        "verify", "--device", tree, "--baseline", garbage, "--trust", BASELINES / "trust.toml", "--json", *args
     )
     assert untrusted.code == 4 and untrusted.json()["log_index"] == 2  # every run is recorded
+    # A baseline path that names no file is a usage error (exit 2): no run, so nothing is logged.
+    missing = attest(
+        "verify", "--device", tree, "--baseline", tmp_path / "missing.json", "--trust", BASELINES / "trust.toml",
+        "--json", *args,
+    )  # fmt: skip
+    assert missing.code == 2 and missing.out == "" and "missing.json: cannot read baseline" in missing.err
 
     vkey = attest("log", "key", "--dock-key", tmp_path / "dock.key", "--log", log_dir)
     assert vkey.code == 0 and vkey.out.startswith("dock-1.fleet.example+")

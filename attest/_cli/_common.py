@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import stat
 import sys
 from pathlib import Path
 
+from attest.errors import ConfigError
 from attest.targets import TargetOptions
 
 #: where the dock service (root, or the attest system user) keeps its rollback state and log
@@ -32,6 +34,7 @@ __all__ = [
     "add_target_options",
     "new_nonce",
     "positive_int",
+    "require_readable",
     "state_dir",
     "target_options",
 ]
@@ -98,6 +101,7 @@ def target_options(args: argparse.Namespace) -> TargetOptions:
         bootloader=args.bootloader,
         audit_sample=args.audit_sample,
         workers=args.workers,
+        state_dir=state_dir(args),  # the dock's ADB key (adbkey) lives there
     )
 
 
@@ -113,7 +117,7 @@ def add_state_dir(parser: argparse.ArgumentParser) -> None:
 
 def state_dir(args: argparse.Namespace) -> Path:
     """``--state-dir``, else ``$ATTEST_STATE_DIR``, else the default."""
-    if args.state_dir is not None:
+    if getattr(args, "state_dir", None) is not None:  # `baseline create` has no --state-dir
         return Path(args.state_dir)
     env = os.environ.get("ATTEST_STATE_DIR")
     return Path(env) if env else default_state_dir()
@@ -122,6 +126,32 @@ def state_dir(args: argparse.Namespace) -> Path:
 def new_nonce() -> str:
     """A fresh 256-bit nonce, hex."""
     return secrets.token_hex(32)
+
+
+def require_readable(path: Path, what: str) -> None:
+    """Refuse, as a usage error, a path given on the command line that cannot be read.
+
+    A baseline, ticket or key path that does not exist, is a directory or is
+    not readable (permission) is the caller's mistake, found before anything
+    else is done (nothing measured, logged or created): exit 2 with one line
+    naming the path. A file that can be read but holds something bad keeps
+    its own error (e.g. a malformed baseline is exit 4).
+
+    The file is opened without blocking (a FIFO with no writer does not hang
+    here) and closed at once; the command then reads it as usual.
+
+    Raises:
+        ConfigError: ``path`` cannot be opened for reading, or is a directory.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read {what}: {e.strerror}") from e
+    try:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise ConfigError(f"{path}: cannot read {what}: it is a directory")
+    finally:
+        os.close(fd)
 
 
 def warn(message: str) -> None:

@@ -8,11 +8,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from attest._cli._common import add_target_options, new_nonce, positive_int, target_options, warn
+from attest._cli._common import (
+    add_target_options,
+    new_nonce,
+    positive_int,
+    require_readable,
+    target_options,
+    warn,
+)
 from attest.logs import get_logger
 
 if TYPE_CHECKING:
     from attest.baseline import Baseline
+    from attest.mavlink import VolatileParam
     from attest.signing import Envelope
     from attest.trust import TrustPolicy
 
@@ -46,11 +54,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="baseline name: 1-64 ASCII letters, digits, '.', '_', '-' (rollback protection is per name)",
     )
     c.add_argument("--version", required=True, type=positive_int, help="positive integer, raised for every release")
-    c.add_argument("--expires", metavar="TIME", help="RFC 3339 expiry, e.g. 2027-01-31T00:00:00Z (default: never)")
+    c.add_argument(
+        "--expires",
+        metavar="TIME",
+        help="expiry: RFC 3339 (2027-01-31T00:00:00Z) or a date (2027-01-31 = its midnight UTC); default never",
+    )
     c.add_argument("--include", action="append", metavar="GLOB", help="measure matching paths (default '**')")
     c.add_argument("--exclude", action="append", metavar="GLOB", help="skip matching paths (recorded in the baseline)")
     c.add_argument(
         "--rule", action="append", metavar="SPEC", help="rule on a value: NAME=V, NAME=MIN..MAX or NAME=A|B|C"
+    )
+    c.add_argument(
+        "--advisory",
+        action="append",
+        metavar="GLOB",
+        help="mark matching components advisory (paths, param/NAME; the --include syntax): a difference there "
+        "is a finding of severity 'advisory' that does not block; rule violations still block. Repeatable",
     )
     c.add_argument(
         "--ignore-owner", action="store_true", help="do not compare uid/gid (image trees unpacked as another user)"
@@ -71,11 +90,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "sign",
         help="sign a baseline (or add a signature)",
         description="Wrap an unsigned baseline in a DSSE envelope signed with KEY, or add KEY's "
-        "signature to an envelope. Writes in place unless --out is given.",
+        "signature to an envelope. Writes in place unless --out is given; never replaces another "
+        "existing file without --force. With --sigstore, write a Sigstore bundle over the same payload "
+        "instead (needs the network and an OIDC login; pass it to verify with --bundle).",
     )
     s.add_argument("file", type=Path, metavar="FILE")
-    s.add_argument("--key", required=True, type=Path, metavar="KEYFILE", help="Ed25519 private key (PEM)")
+    how = s.add_mutually_exclusive_group(required=True)
+    how.add_argument("--key", type=Path, metavar="KEYFILE", help="Ed25519 private key (PEM)")
+    how.add_argument(
+        "--sigstore",
+        action="store_true",
+        help="sign with your Sigstore identity into the bundle --out (network, OIDC login)",
+    )
     s.add_argument("--out", type=Path, metavar="FILE", help="write here instead of in place")
+    s.add_argument("--force", action="store_true", help="replace --out if it exists (and is not FILE itself)")
     s.set_defaults(func=_sign)
 
     w = bsub.add_parser(
@@ -89,6 +117,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     w.add_argument("--trust", type=Path, metavar="POLICY", help="check each signature against this trust policy")
     w.add_argument("--json", action="store_true", help="print one JSON object with every field")
     w.set_defaults(func=_show)
+
+    from attest._cli._baseline_promote import register_diff_and_propose
+
+    register_diff_and_propose(bsub)
 
 
 def _baseline_name(text: str) -> str:
@@ -109,12 +141,12 @@ def _create(args: argparse.Namespace) -> int:
     from attest.progress import TerminalProgress
     from attest.rules import Rule
     from attest.selection import Selection
-    from attest.timeutil import parse_time
+    from attest.timeutil import parse_date_or_time
 
     expires = None
     if args.expires:
         try:
-            expires = parse_time(args.expires)
+            expires = parse_date_or_time(args.expires)
         except ValueError as e:
             raise ConfigError(f"--expires: {e}") from e
         if expires <= datetime.now(UTC):
@@ -123,10 +155,16 @@ def _create(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.out}: already exists (use --force to replace it)")
     selection = Selection.from_args(args.include, args.exclude)
     rules = {r.name: r for r in (Rule.parse(spec) for spec in args.rule or [])}
+    advisory = _advisory_args(args.advisory or [])
     if args.firmware is not None:
         collector: Collector = FirmwareImageCollector(args.firmware)
     else:
         collector = open_collector(args.device, target_options(args))
+        if collector.kind == "mavlink":
+            from attest.mavlink import creation_selection
+
+            # Parameters a controller changes by itself are left out, unless an --include names them.
+            selection = creation_selection(args.include, args.exclude)
     settings = {"selection": selection.to_json(), **collector.settings_extras()}
     if args.accept_crc_only_firmware:
         from attest.firmware import accept_crc_only_firmware
@@ -143,11 +181,48 @@ def _create(args: argparse.Namespace) -> int:
         device_match=collector.selector(evidence, pin_instance=args.pin_device),
         rules=rules,
         compare_owner=not args.ignore_owner,
+        advisory=advisory,
     )
+    _warn_advisory(baseline)
     atomic_write(args.out, (json.dumps(baseline.to_statement(), indent=2) + "\n").encode())
     log.info("baseline_created", name=args.name, version=args.version, components=len(baseline.components))
     print(f"wrote {args.out}: {args.name} v{args.version}, {len(baseline.components)} components (unsigned)")
     return 0
+
+
+def _advisory_args(globs: list[str]) -> tuple[str, ...]:
+    """``--advisory`` globs, checked as a signed baseline's are.
+
+    Raises:
+        ConfigError: a malformed glob, or one given twice (exit 2).
+    """
+    from attest.errors import ConfigError
+    from attest.selection import glob_to_regex
+
+    for i, glob in enumerate(globs):
+        try:
+            glob_to_regex(glob)
+        except ConfigError as e:
+            raise ConfigError(f"--advisory: {e}") from e
+        if glob in globs[:i]:
+            raise ConfigError(f"--advisory {glob!r}: given twice")
+    return tuple(globs)
+
+
+def _warn_advisory(b: Baseline) -> None:
+    """Warn about advisory globs that do less than they seem to: nothing measured matches, or a rule still blocks."""
+    from attest.report import printable
+    from attest.selection import Selection
+
+    for glob in b.advisory:
+        marked = Selection(include=(glob,))
+        if not any(marked.selects(n) for n in b.components):
+            warn(
+                f"--advisory {printable(glob)}: matches nothing measured now "
+                "(only what appears later; is it excluded from the selection?)"
+            )
+        for name in sorted(n for n in b.rules if marked.selects(n)):
+            warn(f"--advisory {printable(glob)}: the rule on {printable(name)} still blocks when broken")
 
 
 def _read(path: Path) -> tuple[Baseline, bytes, Envelope | None]:
@@ -188,27 +263,51 @@ def _sign(args: argparse.Namespace) -> int:
     import hashlib
 
     from attest.baseline import PAYLOAD_TYPE
+    from attest.errors import ConfigError
     from attest.fsutil import atomic_write
     from attest.signing import Envelope, load_private_key
 
-    key = load_private_key(args.key)
+    require_readable(args.file, "baseline")
+    if args.sigstore and args.out is None:
+        raise ConfigError("--sigstore writes a separate bundle: give it a file with --out B.sigstore.json")
+    key = None if args.sigstore else load_private_key(args.key)
+    out = args.out or args.file
+    if args.out is not None and not args.force and _is_other_file(args.out, args.file):
+        raise ConfigError(f"{args.out}: already exists (use --force to replace it)")
     _, payload, env = _read(args.file)  # never sign what we cannot read
+    if key is None:
+        from attest.trust import sign_with_sigstore
+
+        atomic_write(out, sign_with_sigstore(payload, payload_type=PAYLOAD_TYPE))
+        print(f"signed {out}: Sigstore bundle; payload sha256 {hashlib.sha256(payload).hexdigest()}")
+        return 0
     if env is None:
         env = Envelope(payload=payload, payload_type=PAYLOAD_TYPE)
     env = env.signed_by(key)
-    out = args.out or args.file
     atomic_write(out, env.to_bytes(indent=2))
     digest = hashlib.sha256(env.payload).hexdigest()
     print(f"signed {out}: {len(env.signatures)} signature(s); payload sha256 {digest}")
     return 0
 
 
+def _is_other_file(out: Path, source: Path) -> bool:
+    """Whether ``out`` exists (a dangling symlink counts) and is not ``source`` itself (signing in place)."""
+    if not (out.exists() or out.is_symlink()):
+        return False
+    try:
+        return not out.samefile(source)
+    except OSError:
+        return True
+
+
 def _show(args: argparse.Namespace) -> int:
     import hashlib
 
-    from attest.trust import TrustPolicy
+    from attest.trust import load_trust
 
-    policy = TrustPolicy.from_file(args.trust) if args.trust else None
+    require_readable(args.file, "baseline")
+
+    policy = load_trust(args.trust, None, accept=False, warn=warn) if args.trust else None
     baseline, payload, env = _read(args.file)
     digest = hashlib.sha256(payload).hexdigest()
     signatures = _signature_report(env, policy)
@@ -217,6 +316,15 @@ def _show(args: argparse.Namespace) -> int:
     else:
         _show_text(args.file, baseline, env=env, digest=digest, signatures=signatures, policy=policy)
     return 0
+
+
+def _volatile_excludes(b: Baseline, excludes: tuple[str, ...]) -> dict[str, VolatileParam]:
+    """The excludes of a flight controller's baseline that are volatile-parameter defaults, with their entries."""
+    if b.device_kind != "mavlink":
+        return {}
+    from attest.mavlink import volatile_for_exclude
+
+    return {g: v for g in excludes if (v := volatile_for_exclude(g)) is not None}
 
 
 def _show_crc_only(b: Baseline) -> None:
@@ -240,13 +348,21 @@ def _show_json(
 ) -> None:
     import sys
 
+    from attest.selection import Selection
+
     predicate = b.to_statement()["predicate"]
+    excludes = Selection.from_json(b.collection.get("selection", {"include": ["**"]})).exclude
     obj = {
         "file": str(path),
         "signed": env is not None,
         "payload_sha256": digest,
         **predicate,
+        "advisory": list(b.advisory),
         "expired": b.expires is not None and b.expires <= datetime.now(UTC),
+        "volatile_excludes": {
+            g: {"autopilot": v.autopilot, "why": v.why, "source": v.source}
+            for g, v in _volatile_excludes(b, excludes).items()
+        },
         "signatures": signatures,
         "threshold": None if policy is None else {"required": policy.threshold, "valid": _valid_count(signatures)},
     }
@@ -286,7 +402,13 @@ def _show_text(
     selection = Selection.from_json(b.collection.get("selection", {"include": ["**"]}))
     print("collection:")
     print(f"  include:  {', '.join(p(g) for g in selection.include)}")
-    print(f"  exclude:  {', '.join(p(g) for g in selection.exclude) or '(none)'}")
+    volatile = _volatile_excludes(b, selection.exclude)
+    chosen = [g for g in selection.exclude if g not in volatile]
+    print(f"  exclude:  {', '.join(p(g) for g in chosen) or '(none)'}")
+    if volatile:  # the default exclusions of a flight controller's baseline, each with why
+        print(f"  volatile: {len(volatile)} excluded, changed by the controller itself (--include keeps one)")
+        for glob, entry in volatile.items():
+            print(f"    {p(glob)}  {entry.autopilot}: {entry.why} [{entry.source}]")
     for key, value in sorted(b.collection.items()):
         if key != "selection":  # collector settings: measured parts, FTP roots, image size...
             print(f"  {p(key) + ':':<9} {compact(value)}")
@@ -301,6 +423,10 @@ def _show_text(
     print(f"rules:      {len(b.rules)}")
     for name, rule in sorted(b.rules.items()):
         print(f"  {p(name)} = {p(rule.describe())}")
+    if b.advisory:  # differences there pass: a reviewer must see every glob
+        print(f"advisory:   {', '.join(p(g) for g in b.advisory)} (differences there do not block; rules still do)")
+    else:
+        print("advisory:   (none: every difference blocks)")
     what = "signed" if env is not None else "to be signed"
     print(f"payload:    sha256 {digest} (the bytes {what})")
     if env is None:

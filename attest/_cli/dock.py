@@ -77,7 +77,7 @@ def _dock(args: argparse.Namespace) -> int:
     )
     from attest.errors import ConfigError
     from attest.recorder import Recorder
-    from attest.trust import RollbackState, TrustPolicy
+    from attest.trust import RollbackState, load_trust
 
     begin = time.monotonic()
     started = datetime.now(UTC)
@@ -88,7 +88,7 @@ def _dock(args: argparse.Namespace) -> int:
     recorder = Recorder.open(cfg.key, cfg.log_dir, origin=cfg.origin)
     if recorder.origin != cfg.origin:
         raise ConfigError(f"{cfg.log_dir} was created with origin {recorder.origin!r}, not {cfg.origin!r}")
-    policy = TrustPolicy.from_file(cfg.trust)
+    policy = load_trust(cfg.trust, cfg.state_dir)
     state = RollbackState(cfg.state_dir)
     trigger = Trigger(device=args.device, net=args.net, drone=args.drone)
     rec = recognise(cfg, trigger)

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from attest._cli._common import require_readable
 from attest._cli.config import add_config_option
 
 if TYPE_CHECKING:
@@ -62,7 +63,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "verify-ticket",
         help="check a clearance ticket before launch (ground-control station)",
         description="Check a ticket's signature with the dock's verifier key, its shape, the drone, and that it is "
-        "valid now. Exit 0 valid; 1 invalid, expired, wrong drone or wrong dock; 2 usage.",
+        "valid now. Exit 0 valid; 1 invalid, expired, wrong drone or wrong dock; 2 usage (a FILE or --vkey "
+        "that cannot be read among them).",
     )
     v.add_argument("file", type=Path, metavar="FILE", help="the ticket")
     v.add_argument("--vkey", required=True, metavar="VKEY", help="the dock's verifier key (attest log key), or a file")
@@ -160,6 +162,7 @@ def _verify_ticket(args: argparse.Namespace) -> int:
     from attest.report import printable
     from attest.timeutil import format_time
 
+    require_readable(args.file, "ticket")  # no file to judge is a usage error (2), not an invalid ticket (1)
     vkey = load_vkey(args.vkey)
     try:
         ticket = verify_ticket(read_ticket_file(args.file), vkey, drone=args.drone)

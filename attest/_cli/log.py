@@ -24,7 +24,7 @@ from attest.report import printable
 from attest.timeutil import parse_time
 
 if TYPE_CHECKING:
-    from attest.log import DamagedEntry, EntryKinds, VerifierKey
+    from attest.log import AuditReport, DamagedEntry, EntryKinds, VerifierKey
 
 # attest.log and attest.signing are imported inside the commands: `attest --help`
 # builds every command's parser, and they bring in cryptography.
@@ -76,6 +76,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     v.add_argument("--vkey", required=True, metavar="VKEY", help="the verifier key, or a file holding it")
     v.add_argument("--checkpoint", type=Path, metavar="FILE", help="an older checkpoint you kept")
     v.add_argument("--workers", type=int, metavar="N", help="signature-checking processes (default: all cores)")
+    v.add_argument("--json", action="store_true", help="print one JSON object (see docs/log.md); same exit code")
     v.set_defaults(func=_verify)
 
     pr = lsub.add_parser(
@@ -97,6 +98,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     vp.add_argument("file", type=Path, metavar="FILE", help="the .tlog-proof file")
     vp.add_argument("--vkey", required=True, metavar="VKEY", help="the verifier key, or a file holding it")
+    vp.add_argument("--json", action="store_true", help="print one JSON object (see docs/log.md); same exit code")
     vp.set_defaults(func=_verify_proof)
 
     ex = lsub.add_parser(
@@ -222,6 +224,8 @@ def _verify(args: argparse.Namespace) -> int:
         raise ConfigError("--workers must be at least 1")
     report = audit_log(_log_dir(args), vkey, old_checkpoint=old, workers=args.workers, kinds=_entry_kinds())
     cp = report.checkpoint
+    if args.json:
+        return _print_json(_verify_json(report, vkey), 0 if report and cp is not None else 1)
     where = printable(str(report.directory))
     if report and cp is not None:
         print(f"OK: {cp.origin}: {cp.size} entries, root {cp.root.hex()}")
@@ -248,6 +252,42 @@ def _verify(args: argparse.Namespace) -> int:
     return 1
 
 
+def _print_json(obj: dict[str, object], code: int) -> int:
+    """Write one JSON object on stdout; return ``code`` (the exit code the text output would have)."""
+    json.dump(obj, sys.stdout, ensure_ascii=False)
+    sys.stdout.write("\n")
+    return code
+
+
+def _status(report: AuditReport) -> str:
+    """The first word of ``attest log verify``'s text output, for ``--json``."""
+    if report and report.checkpoint is not None:
+        return "ok"
+    if report.incomplete:
+        return "incomplete"
+    return "not_signed_by_this_key" if report.wrong_key else "tampered"
+
+
+def _verify_json(report: AuditReport, vkey: VerifierKey) -> dict[str, object]:
+    """The object ``attest log verify --json`` prints (docs/log.md names every field)."""
+    cp, old = report.checkpoint, report.old_checkpoint
+    return {
+        "intact": _status(report) == "ok",
+        "status": _status(report),
+        "directory": str(report.directory),
+        "vkey": f"{vkey.name}+{vkey.key_id.hex()}",
+        "origin": cp.origin if cp is not None else None,
+        "size": cp.size if cp is not None else None,
+        "root": cp.root.hex() if cp is not None else None,
+        "entries_checked": report.entries,
+        "old_checkpoint": {"size": old.size, "root": old.root.hex()} if old is not None else None,
+        "first_bad_index": report.first_bad_index,
+        "problem_count": report.problem_count,
+        "problems": [{"index": p.index, "message": p.message} for p in report.problems],
+        "notes": list(report.notes),
+    }
+
+
 def _read_checkpoint_file(path: Path) -> bytes:
     from attest.log import MAX_NOTE_BYTES, read_regular
 
@@ -269,20 +309,39 @@ def _proof(args: argparse.Namespace) -> int:
 
 def _verify_proof(args: argparse.Namespace) -> int:
     from attest.log import MAX_PROOF_BYTES, TlogProof, check_entry, kind_of, read_regular
-    from attest.signing import LoggedResult, raw_public_bytes, read_result
+    from attest.signing import PREDICATE_TYPE, LoggedResult, raw_public_bytes, read_result
 
     vkey = load_vkey(args.vkey)
     data = read_regular(args.file, MAX_PROOF_BYTES, what="proof")
     source = str(args.file)
-    proof = TlogProof.from_bytes(data, source=source)
-    cp, entry = proof.verify(vkey, source=source)
-    kinds = _entry_kinds()
-    why = check_entry(entry, raw_public_bytes(vkey.public_key), index=proof.index, kinds=kinds)
-    if why is not None:
-        raise LogError(f"{source}: entry {proof.index} is in the log, but {why}", index=proof.index)
+    try:
+        proof = TlogProof.from_bytes(data, source=source)
+        cp, entry = proof.verify(vkey, source=source)
+        kinds = _entry_kinds()
+        why = check_entry(entry, raw_public_bytes(vkey.public_key), index=proof.index, kinds=kinds)
+        if why is not None:
+            raise LogError(f"{source}: entry {proof.index} is in the log, but {why}", index=proof.index)
+        kind = kind_of(entry, kinds)
+        r = kinds[kind](entry, index=proof.index) if kind is not None else read_result(entry, index=proof.index)
+    except LogError as e:
+        if not args.json:
+            raise
+        return _print_json({"valid": False, "index": e.index, "message": str(e)}, e.exit_code)
+    if args.json:
+        return _print_json(
+            {
+                "valid": True,
+                "index": proof.index,
+                "origin": cp.origin,
+                "size": cp.size,
+                "root": cp.root.hex(),
+                "kind": kind or PREDICATE_TYPE,
+                "entry": r.to_json() if isinstance(r, LoggedResult) else {"index": proof.index, "kind": kind},
+                "message": None,
+            },
+            0,
+        )
     print(f"OK: entry {proof.index} of {cp.origin} (tree size {cp.size}) is in the log and signed by its key")
-    kind = kind_of(entry, kinds)
-    r = kinds[kind](entry, index=proof.index) if kind is not None else read_result(entry, index=proof.index)
     if not isinstance(r, LoggedResult):
         print(f"  an entry of kind {printable(kind or '?')}")
         return 0

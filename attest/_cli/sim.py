@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from attest._cli._sim_android import register_android
+from attest._cli._sim_dji import register_dji
 from attest.errors import ConfigError
 
 
@@ -21,6 +23,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     t.set_defaults(func=_tree)
     _register_fc(ssub)
     _register_firmware(ssub)
+    register_android(ssub)
+    register_dji(ssub)
 
 
 def _tree(args: argparse.Namespace) -> int:
@@ -76,6 +80,19 @@ def _register_fc(ssub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     f.add_argument("--armed", action="store_true", help="report armed (reboot commands are refused)")
     f.add_argument("--no-ftp", action="store_true", help="offer no MAVLink FTP (parameters by PARAM_VALUE only)")
     f.add_argument("--uid", metavar="HEX", help="the airframe's unique id (uid2), hex")
+    f.add_argument(
+        "--volatile",
+        action="store_true",
+        help="change what a healthy controller changes by itself: boot count, ground pressure, stream rates "
+        "(new values at every start), STAT_RUNTIME (every --volatile-period), COMPASS_DEC (once, after a GPS fix)",
+    )
+    f.add_argument(
+        "--volatile-period",
+        type=_period,
+        default=None,
+        metavar="SECONDS",
+        help="with --volatile: STAT_RUNTIME is saved every SECONDS (default 30, as ArduPilot does)",
+    )
     g = f.add_argument_group("misbehaviour (tests)")
     g.add_argument("--garbage", type=_rate, default=0.0, metavar="P", help="random bytes before a frame")
     g.add_argument("--drop", type=_rate, default=0.0, metavar="P", help="drop frames")
@@ -93,6 +110,12 @@ def _register_fc(ssub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="refuse every FTP OP (read, open, list, crc; default read) with NAK CODE",
     )
     g.add_argument("--seed", type=int, default=1, help="seed of the fault generator")
+    g.add_argument(
+        "--stale-session",
+        action="store_true",
+        help="another ground station opened a file over FTP and went away: its session holds ArduPilot's one "
+        "file slot until the controller has sent no FTP reply for 3 s",
+    )
     h = f.add_argument_group("hostile controller (tests: each must end in a bounded error, never a pass or a hang)")
     h.add_argument("--dup-burst", action="store_true", help="repeat the first packet of every FTP burst forever")
     h.add_argument("--dup-param", action="store_true", help="answer a parameter list with parameter 0 forever")
@@ -125,6 +148,16 @@ def _seconds(text: str) -> float:
     return x
 
 
+def _period(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.1 <= x <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0.1 and 3600 seconds")
+    return x
+
+
 def _count(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"{text!r} is not a count")
@@ -152,6 +185,10 @@ def _fc(args: argparse.Namespace) -> int:
         raise ConfigError(f"--flash {args.flash}: no such file")
     if args.flash is not None and args.stash_approved:
         raise ConfigError("--stash-approved builds its own flash: it cannot be combined with --flash")
+    if args.stale_session and (args.autopilot != "ardupilot" or args.no_ftp):
+        raise ConfigError("--stale-session models ArduPilot's FTP file slot: it needs --autopilot ardupilot and FTP")
+    if args.volatile_period is not None and not args.volatile:
+        raise ConfigError("--volatile-period needs --volatile")
     cfg = SimConfig(
         autopilot=args.autopilot,
         params=params,
@@ -172,6 +209,8 @@ def _fc(args: argparse.Namespace) -> int:
         hostile=Hostile(
             args.dup_burst, args.dup_param, args.drip, args.long_name, args.fake_descriptors, args.bl_chatter
         ),
+        stale_session=args.stale_session,
+        volatile_period=(args.volatile_period or 30.0) if args.volatile else None,
     )
     if uid is not None:
         cfg.uid = uid

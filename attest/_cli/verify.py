@@ -12,6 +12,7 @@ from attest._cli._common import (
     add_target_options,
     new_nonce,
     positive_float,
+    require_readable,
     state_dir,
     target_options,
     warn,
@@ -32,7 +33,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--device", required=True, metavar="TARGET", help="directory, /dev/tty*, socket://, ssh://")
     p.add_argument("--baseline", required=True, type=Path, metavar="FILE", help="signed baseline (DSSE envelope)")
-    p.add_argument("--trust", required=True, type=Path, metavar="POLICY", help="trust policy (TOML)")
+    p.add_argument(
+        "--trust", required=True, type=Path, metavar="POLICY", help="trust policy: a signed document, or plain TOML"
+    )
+    p.add_argument(
+        "--bundle",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="B.sigstore.json",
+        help="a Sigstore bundle over the baseline's payload; its identity counts toward the threshold (repeatable)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object (see docs/cli.md)")
     g = p.add_argument_group("signed attestation log")
     g.add_argument(
@@ -57,13 +68,18 @@ def _verify(args: argparse.Namespace) -> int:
     from attest.errors import ConfigError
     from attest.progress import TerminalProgress
     from attest.report import render_text, write_json
-    from attest.trust import RollbackState, TrustPolicy
+    from attest.trust import RollbackState, load_trust
 
     started = time.monotonic()
     if args.log is not None and args.dock_key is None:
         raise ConfigError("--log needs --dock-key: results are logged only when signed")
     # Configuration errors (exit 2) propagate: there is no result to print.
-    policy = TrustPolicy.from_file(args.trust)
+    policy = load_trust(args.trust, state_dir(args), warn=warn)  # a stored newer policy wins; never a lower one
+    # A baseline path that names no readable file is a usage error, not a result about a device:
+    # exit 2 before the log is opened, so nothing is logged (and no log is created) for it.
+    require_readable(args.baseline, "baseline")
+    for bundle in args.bundle:
+        require_readable(bundle, "Sigstore bundle")
     state = RollbackState(state_dir(args))
     recorder = None
     if args.dock_key is not None:
@@ -86,6 +102,7 @@ def _verify(args: argparse.Namespace) -> int:
         nonce=new_nonce(),
         options=target_options(args),
         max_seconds=args.max_seconds,
+        bundles=tuple(args.bundle),
     )
     result = run_attestation(job, progress=TerminalProgress.for_stream())
 

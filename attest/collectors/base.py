@@ -92,28 +92,43 @@ class Collector(abc.ABC):
         del evidence, pin_instance
         return {}
 
-    #: Set by a collector as soon as it knows who the device is, so that a later
-    #: failure's result names the device exactly as a pass would.
+    #: Set by a collector as soon as it knows who the device is (a flight controller's
+    #: AUTOPILOT_VERSION, a companion's host key), so that a later failure's result
+    #: names the device exactly as a pass would.
     learned: DeviceIdentity | None = None
 
-    def fallback_identity(self, target: str, device_match: Mapping[str, str]) -> DeviceIdentity:
+    def fallback_identity(
+        self, target: str, device_match: Mapping[str, str], *, expected: Mapping[str, Component] | None = None
+    ) -> DeviceIdentity:
         """The device's identity for a result without evidence (an error, an untrusted baseline).
 
         What the collector learned before it failed, else :meth:`stable_id`; the
         log then groups a drone's failures with its passes.
+
+        Args:
+            target: the target string as given.
+            device_match: the baseline's device selector (``{}`` when no signed baseline was read).
+            expected: the baseline's components (``None`` when no signed baseline was read).
         """
         if self.learned is not None:
             return self.learned
-        return DeviceIdentity(kind=self.kind, id=self.stable_id(target, device_match), target=target)
+        return DeviceIdentity(kind=self.kind, id=self.stable_id(target, device_match, expected=expected), target=target)
 
-    def stable_id(self, target: str, device_match: Mapping[str, str]) -> str:
+    def stable_id(
+        self, target: str, device_match: Mapping[str, str], *, expected: Mapping[str, Component] | None = None
+    ) -> str:
         """The id a pass would record, as far as it is known without the device (default: ``target``).
+
+        Every collector records one stable id per device on every result, pass
+        or not: from the device's own identity facts when they are known, else
+        from the canonical target. The log groups a drone's results by it.
 
         Args:
             target: the target string as given.
             device_match: the baseline's device selector (may name the airframe).
+            expected: the baseline's components (may hold the identity a pass reported).
         """
-        del device_match
+        del device_match, expected
         return target
 
     def settings_extras(self) -> dict[str, Any]:

@@ -11,6 +11,16 @@ the baseline does not name or whose size differs is not hashed (it differs
 whatever its bytes are), so an unexpected 8 TiB sparse file costs no time.
 Paths are handled as bytes end to end, so names that are not UTF-8 are
 measured like any other.
+
+When verifying, a new directory that only leads to excluded subtrees (``var``
+and ``var/log`` for ``--exclude 'var/log/**'``) is left out of the evidence
+rather than reported as unexpected (:meth:`attest.selection.Selection.lead_ins`);
+one the baseline names is measured and compared as usual.
+
+The device's id is the real path of the directory (absolute, symlinks
+resolved, as the kernel resolves them to reach the tree that is measured), on
+every result, pass or not: ``./golden``, ``golden/`` and ``/srv/golden`` (or a
+symlink to it) are one device; the target as given stays in ``device.target``.
 """
 
 from __future__ import annotations
@@ -52,6 +62,13 @@ class DirectoryCollector(Collector):
         self._target = target if target is not None else root
         self._workers = workers
 
+    def stable_id(
+        self, target: str, device_match: Mapping[str, str], *, expected: Mapping[str, Component] | None = None
+    ) -> str:
+        """The directory's real path (see the module docstring); the same on every result."""
+        del target, device_match, expected
+        return os.fsdecode(os.path.realpath(self._root))
+
     def _collect(
         self,
         settings: Mapping[str, Any],
@@ -70,6 +87,8 @@ class DirectoryCollector(Collector):
         """
         del device_match  # a directory has no identity to check
         selection = Selection.from_json(settings.get("selection", {"include": ["**"]}))
+        # Only a verification leaves out new lead-in directories, so only it needs what the walk skipped.
+        unselected: list[tuple[str, bool]] | None = [] if expected is not None and selection.exclude else None
         try:
             st = os.stat(self._root)
         except FileNotFoundError as e:
@@ -84,7 +103,7 @@ class DirectoryCollector(Collector):
         components: dict[str, Component] = {}
         files: list[_Entry] = []
         others: list[_Entry] = []
-        for name, path, entry_st in _walk(self._root, selection):
+        for name, path, entry_st in _walk(self._root, selection, unselected=unselected):
             if isinstance(entry_st, str):
                 components[name] = Component(name=name, kind="unknown", error=entry_st)
             elif stat.S_ISREG(entry_st.st_mode):
@@ -107,9 +126,16 @@ class DirectoryCollector(Collector):
         measured = map_parallel(one_file, files, workers=self._workers, meanwhile=the_others)
         unsupported = []
         for m in (*measured, *measured_others):
-            components[m.component.name] = m.component
+            name = m.component.name
+            if name in components and components[name].error is not None:
+                continue  # a directory that could not be listed: what is below it is unknown, keep the error
+            components[name] = m.component
             if m.xattrs_unsupported:
-                unsupported.append(m.component.name)
+                unsupported.append(name)
+        if unselected is not None and expected is not None:
+            listed = [(n, c.kind == "directory") for n, c in components.items()] + unselected
+            for name in selection.lead_ins(listed, keep=lambda n: n in expected or _has_error(components, n)):
+                del components[name]
 
         notes: dict[str, Any] = {}
         if unsupported:
@@ -119,11 +145,7 @@ class DirectoryCollector(Collector):
                 f"not measured for {len(unsupported)} component(s): the filesystem does not list "
                 f"extended attributes (ENOTSUP; first {min(unsupported)!r})"
             )
-        device = DeviceIdentity(
-            kind=self.kind,
-            id=os.fsdecode(os.path.abspath(self._root)),
-            target=self._target,
-        )
+        device = DeviceIdentity(kind=self.kind, id=self.stable_id(self._target, {}), target=self._target)
         return Evidence(
             device=device,
             components=dict(sorted(components.items())),
@@ -141,11 +163,20 @@ def _will_hash(entry: _Entry, expected: Mapping[str, Component] | None) -> bool:
     return want is not None and want.attributes.get("size") == entry[2].st_size
 
 
-def _walk(root: bytes, selection: Selection) -> Iterator[tuple[str, bytes, os.stat_result | str]]:
+def _has_error(components: Mapping[str, Component], name: str) -> bool:
+    c = components.get(name)
+    return c is not None and c.error is not None
+
+
+def _walk(
+    root: bytes, selection: Selection, *, unselected: list[tuple[str, bool]] | None = None
+) -> Iterator[tuple[str, bytes, os.stat_result | str]]:
     """Yield ``(name, path, lstat result or error message)`` for every selected entry below ``root``.
 
     A directory that cannot be listed is yielded with an error (even if the
-    directory itself is not selected): what is below it is unknown.
+    directory itself is not selected): what is below it is unknown. Every
+    entry listed but not selected is appended to ``unselected`` as ``(name,
+    is a directory)``, when given.
     """
     stack: list[bytes] = [b""]
     while stack:
@@ -167,5 +198,7 @@ def _walk(root: bytes, selection: Selection) -> Iterator[tuple[str, bytes, os.st
                 continue
             if selection.selects(name):
                 yield name, entry.path, st
+            elif unselected is not None:
+                unselected.append((name, stat.S_ISDIR(st.st_mode)))
             if stat.S_ISDIR(st.st_mode) and not selection.prunes(name):
                 stack.append(child)

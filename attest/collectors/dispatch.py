@@ -24,6 +24,8 @@ class _Factory(Protocol):
 _PACKAGES = {
     "serial": "attest.collectors.mavlink",
     "ssh": "attest.collectors.ssh",
+    "dji": "attest.collectors.dji",
+    "adb": "attest.collectors.adb",
 }
 
 

@@ -20,7 +20,7 @@ from attest.errors import AttestError, ConfigError
 from attest.log import Log
 from attest.signing import key_id, load_private_key, raw_public_bytes
 from attest.timeutil import format_time
-from attest.trust import RollbackState, TrustPolicy, read_baseline_file, verify_envelope
+from attest.trust import RollbackState, TrustPolicy, load_trust, read_baseline_file, verify_envelope
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -72,9 +72,9 @@ def check_files(cfg: DockConfig, *, now: datetime | None = None) -> Readiness:
         out.problems.append(f"{src}: dock.key: {e}")
     policy = None
     try:
-        policy = TrustPolicy.from_file(cfg.trust)
-        out.threshold = f"{policy.threshold} of {len(policy.keys)}"
-    except ConfigError as e:
+        policy = load_trust(cfg.trust, cfg.state_dir, accept=False, now=now)  # changes nothing
+        out.threshold = f"{policy.threshold} of {len(policy.keys) + len(policy.sigstore)}"
+    except AttestError as e:  # also a policy that is not trusted (a rollback, too few signatures: exit 4)
         out.problems.append(f"{src}: dock.trust: {e}")
     if key is not None and policy is not None:
         raw = raw_public_bytes(key.public_key())

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from attest.attestation import Attestation, run_attestation
+from attest.attestation import Attestation, device_identity, run_attestation
 from attest.baseline import Baseline
 from attest.dock.config import DockConfig, PartConfig
 from attest.dock.event import ENTRY_KINDS, DockEvent, PartOutcome, sign_event, worst
@@ -41,7 +41,11 @@ _JOIN_GRACE = 5.0
 
 
 def _failed(part: PartConfig, target: str | None, verdict: Verdict, message: str) -> Result:
-    ident = DeviceIdentity(kind=part.kind, id=part.usb_serial or target or part.kind, target=target or "")
+    # A part that was found is named as its collector names it on every result (attest.attestation).
+    if target is not None:
+        ident = device_identity(target, part.options)
+    else:
+        ident = DeviceIdentity(kind=part.kind, id=part.usb_serial or part.kind, target="")
     return Result(verdict, ident, BaselineRef(None, None, None), message=message)
 
 

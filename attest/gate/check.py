@@ -38,7 +38,7 @@ from attest.gate.state import MAX_TAIL, DroneMark, dock_public_key, read_state, 
 from attest.log import Checkpoint, Log, VerifierKey
 from attest.signing import Envelope, pae, signature_checker
 from attest.timeutil import format_time, parse_time
-from attest.trust import RollbackState, TrustPolicy, read_baseline_file, verify_envelope
+from attest.trust import RollbackState, TrustPolicy, load_trust, read_baseline_file, verify_envelope
 
 __all__ = ["CLEAR", "Decision", "GateContext", "check_drone"]
 
@@ -127,7 +127,10 @@ class GateContext:
         """
         public = dock_public_key(cfg.key)
         ctx = cls(
-            cfg, now or datetime.now(UTC), VerifierKey.for_key(cfg.origin, public), TrustPolicy.from_file(cfg.trust)
+            cfg,
+            now or datetime.now(UTC),
+            VerifierKey.for_key(cfg.origin, public),
+            load_trust(cfg.trust, cfg.state_dir, accept=False, now=now),  # the dock's accepted policy; read-only
         )
         if not (cfg.log_dir / "origin").exists():
             return ctx  # no log yet: no results

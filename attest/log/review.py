@@ -152,7 +152,7 @@ def render_table(results: Iterable[LoggedResult | DamagedEntry | OtherEntry], st
                     printable(r.device_id),
                     printable(r.baseline_label()),
                     printable(r.verdict),
-                    str(len(r.findings)),
+                    _finding_count(r.findings),
                     str(r.index),
                 )
             )
@@ -161,6 +161,12 @@ def render_table(results: Iterable[LoggedResult | DamagedEntry | OtherEntry], st
         cells = [c.rjust(w) if i >= 4 else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
         stream.write("  ".join(cells).rstrip() + "\n")
     return len(rows) - 1
+
+
+def _finding_count(findings: list[dict[str, object]]) -> str:
+    """``3``, or ``3 (2 advisory)`` when some do not block (severity ``advisory``)."""
+    advisory = sum(f.get("severity") == "advisory" for f in findings)
+    return f"{len(findings)} ({advisory} advisory)" if advisory else str(len(findings))
 
 
 @dataclass
@@ -189,10 +195,21 @@ class DroneSummary:
 
 
 def summarise(results: Iterable[LoggedResult]) -> list[DroneSummary]:
-    """Group results by drone; drones sorted by id."""
+    """Group results by drone; drones sorted by id, each drone's results in log order.
+
+    A drone is its device id, which every collector records the same way on
+    every result, pass, drift, error or untrusted (a directory's real path, a
+    companion's host key, a flight controller's board and uid: see
+    :meth:`attest.collectors.Collector.stable_id`), so a drone whose latest
+    entry failed shows that failure, never an older pass. Log order (the entry
+    index) decides what is latest, not the time a dock wrote: a dock's clock
+    may go back.
+    """
     drones: dict[str, DroneSummary] = {}
     for r in results:
         s = drones.setdefault(r.device_id, DroneSummary(r.device_id))
         s.results.append(r)
         s.counts[r.verdict] = s.counts.get(r.verdict, 0) + 1
+    for s in drones.values():
+        s.results.sort(key=lambda r: r.index)
     return [drones[k] for k in sorted(drones)]

@@ -10,13 +10,14 @@ Modules, lowest first: ``frames`` (deframer, encoder), ``ftp_proto`` (the FTP
 wire format), ``budget`` (a floor rate for long transfers), ``link`` (one
 controller's conversation), ``identity``, ``params`` and ``paramproto``
 (parameters), then FTP: ``ftp_errors``, ``ftp_channel`` (requests and
-replies), ``ftp_read`` (one file read) and ``ftp`` (the client facade).
+replies), ``ftp_read`` (one file read) and ``ftp`` (the client facade);
+``volatile`` lists the parameters each autopilot changes by itself.
 Outside this package, import from here.
 """
 
 from attest.mavlink.frames import MAGIC_V1, MAGIC_V2, Deframer, Frame, decode, encode, mavlink, x25
 from attest.mavlink.ftp import FtpClient
-from attest.mavlink.ftp_errors import FtpNakError, FtpPathError, SessionLostError
+from attest.mavlink.ftp_errors import FtpBusyError, FtpNakError, FtpPathError, SessionLostError
 from attest.mavlink.ftp_proto import DATA_MAX as FTP_DATA_MAX
 from attest.mavlink.ftp_proto import MSG_ID as FTP_MSG_ID
 from attest.mavlink.ftp_proto import DirEntry, FtpOp, Nak, Opcode, pack_ftp, unpack_ftp
@@ -39,7 +40,9 @@ from attest.mavlink.params import (
     param_from_value,
     param_value_fields,
     params_digest,
+    value_text,
 )
+from attest.mavlink.volatile import VOLATILE_PARAMS, VolatileParam, creation_selection, volatile_for_exclude
 
 __all__ = [
     "AUTOPILOT_ARDUPILOT",
@@ -50,9 +53,11 @@ __all__ = [
     "FTP_MSG_ID",
     "MAGIC_V1",
     "MAGIC_V2",
+    "VOLATILE_PARAMS",
     "Deframer",
     "DirEntry",
     "Frame",
+    "FtpBusyError",
     "FtpClient",
     "FtpNakError",
     "FtpOp",
@@ -64,6 +69,8 @@ __all__ = [
     "Param",
     "ParamFormatError",
     "SessionLostError",
+    "VolatileParam",
+    "creation_selection",
     "decode",
     "decode_git_hash",
     "decode_pck",
@@ -77,5 +84,7 @@ __all__ = [
     "param_value_fields",
     "params_digest",
     "unpack_ftp",
+    "value_text",
+    "volatile_for_exclude",
     "x25",
 ]

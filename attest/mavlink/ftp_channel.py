@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 
 from attest.mavlink.frames import Frame
-from attest.mavlink.ftp_errors import FtpNakError, SessionLostError, nak_name
+from attest.mavlink.ftp_errors import BUSY_CODES, FtpBusyError, FtpNakError, nak_name
 from attest.mavlink.ftp_proto import MSG_ID, FtpOp, Nak, Opcode, unpack_ftp
 from attest.mavlink.link import DOCK_SYSTEM, Link
 
@@ -119,7 +119,7 @@ class FtpChannel:
             what: the request, for error messages (``"OpenFileRO '@PARAM/param.pck'"``).
 
         Raises:
-            SessionLostError: NAK INVALID_SESSION or NO_SESSIONS_AVAILABLE (the controller rebooted?).
+            FtpBusyError: NAK INVALID_SESSION or NO_SESSIONS_AVAILABLE: another client holds the FTP session.
             FtpNakError: any other NAK, with its code.
             TransportError: no reply within the link timeout.
         """
@@ -127,8 +127,9 @@ class FtpChannel:
         code = reply.nak_code()
         if code is None:
             return reply
-        if code in (Nak.INVALID_SESSION, Nak.NO_SESSIONS_AVAILABLE):
-            raise SessionLostError(f"{what}: controller lost the FTP session ({nak_name(code)}); did it reboot?")
+        if code in BUSY_CODES:
+            why = f"another client holds the controller's FTP session (NAK {nak_name(code)})"
+            raise FtpBusyError(f"{what}: {why}", code)
         detail = f" (errno {reply.data[1]})" if code == Nak.FAIL_ERRNO and len(reply.data) > 1 else ""
         raise FtpNakError(f"{what}: controller answered NAK {nak_name(code)}{detail}", code)
 

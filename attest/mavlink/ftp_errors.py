@@ -10,7 +10,7 @@ from __future__ import annotations
 from attest.errors import CollectionError
 from attest.mavlink.ftp_proto import Nak
 
-__all__ = ["FtpNakError", "FtpPathError", "SessionLostError", "nak_name"]
+__all__ = ["BUSY_CODES", "FtpBusyError", "FtpNakError", "FtpPathError", "SessionLostError", "nak_name"]
 
 
 class FtpNakError(CollectionError):
@@ -22,8 +22,22 @@ class FtpNakError(CollectionError):
         self.code = code
 
 
+#: NAK codes that refuse a request because another client holds the FTP session slot.
+BUSY_CODES = frozenset({Nak.INVALID_SESSION, Nak.NO_SESSIONS_AVAILABLE})
+
+
+class FtpBusyError(FtpNakError):
+    """A request outside an open file was refused because another client holds the controller's FTP session.
+
+    ArduPilot has one file slot for every client (reference §6.3); a ground
+    station that opened a file and went away keeps it until the controller's
+    inactivity timeout lets a new session take it over. Nothing says the
+    controller rebooted.
+    """
+
+
 class SessionLostError(CollectionError):
-    """The controller forgot the open file mid-read (it rebooted, or another client reset FTP)."""
+    """The controller dropped the dock's open file mid-read (a reboot, or the slot taken over)."""
 
 
 class FtpPathError(CollectionError):

@@ -165,8 +165,11 @@ class Reader:
             self._set_eof(req.offset)
         elif code in (Nak.FAIL, Nak.UNKNOWN_COMMAND) and req.opcode == Opcode.BURST_READ_FILE and not self.blocks:
             self.burst_ok = False  # a server without burst reads: use ReadFile
-        elif code in (Nak.INVALID_SESSION, Nak.NO_SESSIONS_AVAILABLE):
-            raise SessionLostError(f"reading {self.path!r}: controller lost the FTP session; did it reboot?")
+        elif code in (Nak.INVALID_SESSION, Nak.NO_SESSIONS_AVAILABLE, Nak.FILE_NOT_FOUND):
+            # The file was open: "not found" is ArduPilot's answer to a read once its slot was closed.
+            raise SessionLostError(
+                f"reading {self.path!r}: the controller dropped the open file mid-read (NAK {nak_name(code)})"
+            )
         else:
             name = "BurstReadFile" if req.opcode == Opcode.BURST_READ_FILE else "ReadFile"
             raise FtpNakError(f"{name} {self.path!r} at {req.offset}: NAK {nak_name(code)}", code)
@@ -219,7 +222,8 @@ class Reader:
 
         Raises:
             FtpNakError: a read was refused.
-            SessionLostError: the controller forgot the session mid-read.
+            SessionLostError: the controller dropped the open file mid-read
+                (NAK INVALID_SESSION, NO_SESSIONS_AVAILABLE or FILE_NOT_FOUND).
             CollectionError: inconsistent or oversized data.
             TransportError: the controller stopped answering, or served slower than :data:`RATE_FLOOR`.
         """

@@ -52,6 +52,8 @@ class Link:
         self.target_component = 0
         #: Frames from other systems that were ignored.
         self.foreign = 0
+        #: When the link was opened (monotonic): a controller up for less has rebooted since.
+        self.opened = time.monotonic()
 
     # pymavlink's MAVLink.send() writes through this.
     def write(self, data: bytes) -> None:
@@ -178,3 +180,25 @@ class Link:
             return int(m.result)
 
         return self.wait(ack, what=f"COMMAND_ACK for {what}", timeout=timeout, resend=lambda: self.send(msg))
+
+    def uptime(self, *, timeout: float) -> float | None:
+        """Seconds since the controller booted (SYSTEM_TIME ``time_boot_ms``, requested), or ``None``.
+
+        Evidence of a reboot during the attestation is an uptime shorter than
+        the time since :attr:`opened`. ``None`` when no SYSTEM_TIME arrives
+        within ``timeout`` (the controller does not say): no evidence either way.
+        """
+        ask = mavlink.MAVLink_command_long_message(
+            self.target_system, self.target_component, _MAV_CMD_REQUEST_MESSAGE, 0,
+            mavlink.MAVLINK_MSG_ID_SYSTEM_TIME, 0, 0, 0, 0, 0, 0,
+        )  # fmt: skip
+
+        def system_time(frame: Frame) -> float | None:
+            if frame.msgid != mavlink.MAVLINK_MSG_ID_SYSTEM_TIME:
+                return None
+            return float(decode(frame).time_boot_ms) / 1000
+
+        try:
+            return self.wait(system_time, what="SYSTEM_TIME", timeout=timeout, resend=lambda: self.send(ask), every=0.5)
+        except TransportError:
+            return None

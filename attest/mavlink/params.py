@@ -33,6 +33,7 @@ __all__ = [
     "param_from_value",
     "param_value_fields",
     "params_digest",
+    "value_text",
 ]
 
 PCK_MAGIC = 0x671B
@@ -77,6 +78,38 @@ class Param:
         """``name<TAB>type<TAB>value``: floats as the exact hex of their float32 bits."""
         text = struct.pack("<f", self.value).hex() if isinstance(self.value, float) else str(self.value)
         return f"{self.name}\t{self.type}\t{text}"
+
+    def text(self) -> str:
+        """The value as people read it, one text per value the controller can hold (:func:`value_text`)."""
+        return value_text(self.value)
+
+
+def value_text(value: float) -> str:  # an int is a float here (PEP 484)
+    """``value`` as text: an integer in decimal; a float32 as the shortest decimal that reads back as it.
+
+    ``1500``, ``0.25``, ``0.1`` (not ``0.10000000149011612``), ``-0``, ``inf``;
+    a NaN keeps its bits (``nan(0x7fc00000)``). Two float32 values have the same
+    text exactly when they have the same bits, so comparing texts compares the
+    values the autopilot holds.
+    """
+    if not isinstance(value, float):
+        return str(value)
+    bits = struct.pack("<f", value)
+    if math.isnan(value):
+        return f"nan(0x{struct.unpack('<I', bits)[0]:08x})"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    text = repr(value)
+    for digits in range(1, 10):  # 9 significant digits always read back as the same float32
+        candidate = f"{value:.{digits}g}"
+        try:
+            if struct.pack("<f", float(candidate)) == bits:
+                text = candidate
+                break
+        except OverflowError:  # rounded past the float32 range: take more digits
+            continue
+    out = repr(float(text))  # 1e+06 -> 1000000.0; 0.25 stays 0.25
+    return out.removesuffix(".0")
 
 
 def params_digest(params: Iterable[Param]) -> str:

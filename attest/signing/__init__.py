@@ -24,9 +24,10 @@ from attest.signing.keys import (
     raw_public_bytes,
     signature_checker,
 )
-from attest.signing.results import LoggedResult, read_result, result_statement, sign_result
+from attest.signing.results import PREDICATE_TYPE, LoggedResult, read_result, result_statement, sign_result
 
 __all__ = [
+    "PREDICATE_TYPE",
     "Envelope",
     "LoggedResult",
     "Signature",

@@ -7,6 +7,11 @@ AUTOPILOT_VERSION, parameters, MAVLink FTP (``@PARAM/param.pck``,
 command, the serial bootloader protocol. With a line rate it throttles its
 output to ``baud / 10`` bytes per second, as a UART would.
 
+``--stale-session`` starts with another ground station's FTP session holding
+the one file slot (:mod:`attest.sim.fc_ftp`: ArduPilot's session rules);
+``--volatile`` moves the parameters a healthy controller changes by itself
+(:mod:`attest.sim.fc_volatile`).
+
 Single-threaded: one ``select`` loop reads requests, answers them in order
 (a parameter list or a burst is produced lazily so heartbeats and pacing
 continue), and applies the configured line faults to every frame.
@@ -33,6 +38,7 @@ from attest.sim.fc_faults import Faults, Hostile, LineFaults, is_data_frame, lon
 from attest.sim.fc_flash import Board, board_for, build_flash, build_image, stash_approved
 from attest.sim.fc_ftp import FtpServer, VirtualFile
 from attest.sim.fc_params import default_params
+from attest.sim.fc_volatile import VolatileParams
 
 __all__ = ["SimConfig", "SimFC", "default_files", "run_fc"]
 
@@ -77,6 +83,10 @@ class SimConfig:
     reboot_mid_read: bool = False
     ftp_naks: dict[int, int] = field(default_factory=dict)
     hostile: Hostile = field(default_factory=Hostile)
+    #: Another ground station's session holds the FTP file slot from the start (ArduPilot only).
+    stale_session: bool = False
+    #: Move the volatile parameters (:mod:`attest.sim.fc_volatile`): STAT_RUNTIME every this many seconds.
+    volatile_period: float | None = None
 
 
 def _uptime() -> bytes:
@@ -117,9 +127,14 @@ class SimFC:
             reboot_at=2 * 239 if cfg.reboot_mid_read else None,
             on_reboot=self._reboot,
             dup_burst=cfg.hostile.dup_burst,
+            stale_session=cfg.stale_session,
         )
         self.ident = Identity(self.board, cfg.uid, cfg.armed, cfg.ftp)
         self.app = App(self.ident, self.params, self.ftp, dup_param=cfg.hostile.dup_param)
+        self.volatile: VolatileParams | None = None
+        if cfg.volatile_period is not None:
+            self.volatile = VolatileParams(self.params, cfg.autopilot, period=cfg.volatile_period)
+            self.volatile.boot()
         self.line = LineFaults(cfg.faults)
         self.bootloader: BootloaderServer | None = None
         self._deframer = Deframer()
@@ -152,6 +167,7 @@ class SimFC:
         self._requests.clear()
         self._out.clear()
         self._silent_until = time.monotonic() + _REBOOT_SILENCE
+        self.app.booted = time.monotonic()  # SYSTEM_TIME counts from the new boot
 
     def _enter_bootloader(self) -> None:
         self._pending = None
@@ -233,6 +249,8 @@ class SimFC:
         next_hb = last
         while True:
             now = time.monotonic()
+            if self.volatile is not None:
+                self.volatile.tick()
             if self.bootloader is not None and self.bootloader.chattering and len(self._out) < 4096:
                 self._out += bytes(256)  # hostile: noise without end
             if self.bootloader is None and now >= self._silent_until:

@@ -1,7 +1,8 @@
 """The simulated controller's firmware side: the MAVLink messages it answers.
 
 HEARTBEAT, AUTOPILOT_VERSION (on MAV_CMD_REQUEST_MESSAGE or the legacy
-REQUEST_AUTOPILOT_CAPABILITIES), the parameter protocol, MAVLink FTP (see
+REQUEST_AUTOPILOT_CAPABILITIES), SYSTEM_TIME (its uptime since the last
+boot, on MAV_CMD_REQUEST_MESSAGE), the parameter protocol, MAVLink FTP (see
 :mod:`attest.sim.fc_ftp`) and MAV_CMD_PREFLIGHT_REBOOT_SHUTDOWN, which is
 refused while armed (unless forced) and otherwise acknowledged before the
 reboot, as ArduPilot does. Every answer is a ready MAVLink 2 frame.
@@ -9,6 +10,7 @@ reboot, as ArduPilot does. Every answer is a ready MAVLink 2 frame.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -51,6 +53,8 @@ class App:
         self._px4 = ident.board.autopilot == "px4"
         #: ``bootloader`` or ``reboot`` once such a command was accepted.
         self.action: str | None = None
+        #: When the controller last booted (monotonic): SYSTEM_TIME's ``time_boot_ms`` counts from here.
+        self.booted = time.monotonic()
 
     def _pack(self, msg: object) -> bytes:
         frame = bytes(msg.pack(self._mav))  # type: ignore[attr-defined]
@@ -139,6 +143,10 @@ class App:
         elif cmd == _MAV_CMD_REQUEST_MESSAGE and int(p1) == mavlink.MAVLINK_MSG_ID_HEARTBEAT:
             yield self._ack(cmd, _RESULT_ACCEPTED, frame)
             yield self.heartbeat()
+        elif cmd == _MAV_CMD_REQUEST_MESSAGE and int(p1) == mavlink.MAVLINK_MSG_ID_SYSTEM_TIME:
+            yield self._ack(cmd, _RESULT_ACCEPTED, frame)
+            up_ms = int((time.monotonic() - self.booted) * 1000) & 0xFFFFFFFF
+            yield self._pack(mavlink.MAVLink_system_time_message(0, up_ms))
         elif cmd == _MAV_CMD_REQUEST_MESSAGE:
             yield self._ack(cmd, _RESULT_FAILED, frame)
         elif cmd == _MAV_CMD_REQUEST_CAPS:

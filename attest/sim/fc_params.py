@@ -3,8 +3,10 @@
 Generated, not copied: groups of ArduCopter-style (or PX4-style) names and
 plausible values, the same on every run, so the demo baseline matches any
 machine. Safety settings used in examples (FENCE_ENABLE, FS_THR_ENABLE,
-RTL_ALT ...) have their usual values; STAT_* counters exist so that
-``--exclude 'param/STAT_*'`` has something to exclude.
+RTL_ALT ...) have their usual values; the parameters a controller changes by
+itself (STAT_* counters, BARO*_GND_PRESS, COMPASS_DEC, SRn_* stream rates;
+PX4's COM_FLIGHT_UUID, LND_FLIGHT_T_*, SYS_RESTART_TYPE, EKF2_MAG_DECL) exist,
+so ``attest sim fc --volatile`` can move them (:mod:`attest.sim.fc_volatile`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ _ARDU_FIXED = """
     STAT_RUNTIME:i:3456789 STAT_RESET:i:1700000000 GPS_TYPE:b:1 GPS_AUTO_CONFIG:b:1 AHRS_EKF_TYPE:b:3
     MOT_PWM_MIN:h:1000 MOT_PWM_MAX:h:2000 MOT_SPIN_ARM:f:0.1 MOT_SPIN_MIN:f:0.15 MOT_THST_HOVER:f:0.35
     BATT_MONITOR:b:4 BATT_CAPACITY:i:5200 BATT_LOW_VOLT:f:14.4 BATT_CRT_VOLT:f:13.8 BATT_FS_LOW_ACT:b:2
-    BATT_FS_CRT_ACT:b:1
+    BATT_FS_CRT_ACT:b:1 BARO1_GND_PRESS:f:101180.5 BARO2_GND_PRESS:f:101176.25 BARO_GND_TEMP:f:0.0
 """
 
 # PREFIX COUNT SUFFIX:TYPE... -> PREFIX<i>SUFFIX for i in 1..COUNT ("-": no suffix).
@@ -186,6 +188,13 @@ def _px4() -> list[Param]:
     for i in range(1, 17):
         for k in ("FUNC", "DIS", "MIN", "MAX", "FAIL"):
             rows[f"PWM_MAIN_{k}{i}"] = ("int32", _value(f"PWM{k}{i}", "int16", i))
+    # What PX4 changes by itself (flights, disarming): ``--volatile`` moves these.
+    rows |= {
+        "COM_FLIGHT_UUID": ("int32", 37),
+        "LND_FLIGHT_T_HI": ("int32", 0),
+        "LND_FLIGHT_T_LO": ("int32", 123456789),
+        "EKF2_MAG_DECL": (_F, 11.5),
+    }
     rows = {n: v for n, v in rows.items() if len(n) <= 16}
     i = 0
     while len(rows) < 600:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import targets_firmware, targets_log, targets_mavlink, targets_ssh, targets_trust
+from . import targets_apk, targets_duml, targets_firmware, targets_log, targets_mavlink, targets_ssh, targets_trust
 from .core import Target
 
 __all__ = ["REGRESSIONS", "TARGETS", "regressions"]
@@ -17,6 +17,8 @@ TARGETS: dict[str, Target] = {
         *targets_firmware.TARGETS,
         *targets_ssh.TARGETS,
         *targets_log.TARGETS,
+        *targets_apk.TARGETS,
+        *targets_duml.TARGETS,
     )
 }
 

@@ -6,7 +6,8 @@ Steps, each bounded by the transport timeout:
    MAV_CMD_REQUEST_MESSAGE (legacy REQUEST_AUTOPILOT_CAPABILITIES as a
    fallback). If the baseline's device selector does not match, nothing
    else is read: the verifier reports the wrong baseline (exit 4);
-2. parameters (``fc/params`` and one ``param/NAME`` value each);
+2. parameters (``fc/params`` and one ``param/NAME`` value each; with the
+   ``param-values`` part also one ``param/NAME`` component each);
 3. FTP files below the configured roots (``ftp/<path>``), hashed on the dock;
 4. ``@SYS/flash.bin`` (``fc/flash``, ``fc/firmware``, ``fc/app-crc``);
 5. with ``--bootloader``: the application read through the bootloader.
@@ -21,6 +22,7 @@ acceptance of a firmware pinned by its CRC-32 alone
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,7 +31,13 @@ from typing import Any
 
 from attest.collectors.base import Collector
 from attest.collectors.mavlink.bootloader import measure_via_bootloader
-from attest.collectors.mavlink.measure import Measured, measure_files, measure_flash, measure_params
+from attest.collectors.mavlink.measure import (
+    Measured,
+    expected_flash_size,
+    measure_files,
+    measure_flash,
+    measure_params,
+)
 from attest.errors import BaselineError, CollectionError, ConfigError, TransportError
 from attest.firmware import BootloaderClient, judge_firmware_evidence
 from attest.mavlink import CAP_FTP, Frame, FtpClient, Identity, Link, decode, identity_from_messages, mavlink
@@ -41,10 +49,11 @@ from attest.transports import SerialTransport
 
 __all__ = ["DEFAULT_FILE_ROOTS", "PARTS", "MavlinkCollector", "from_target"]
 
-#: Every part a baseline can ask for.
-PARTS = ("identity", "params", "files", "flash", "firmware", "app-crc")
-#: What ``baseline create`` measures on a live controller by default.
-DEFAULT_PARTS = ("identity", "params", "files", "flash", "firmware")
+#: Every part a baseline can ask for (``param-values``: one component per parameter, with its value).
+PARTS = ("identity", "params", "param-values", "files", "flash", "firmware", "app-crc")
+#: What ``baseline create`` measures on a live controller by default. Baselines from before
+#: ``param-values`` still verify: their parameters are compared by ``fc/params`` alone.
+DEFAULT_PARTS = ("identity", "params", "param-values", "files", "flash", "firmware")
 #: Where scripts and built-in files live (reference §7): the SD card on ChibiOS, the working
 #: directory on SITL and Linux boards, and the firmware's embedded ROMFS.
 DEFAULT_FILE_ROOTS = ("/APM/scripts", "scripts", "@ROMFS")
@@ -130,6 +139,24 @@ class MavlinkCollector(Collector):
             out["uid"] = facts["uid"]
         return out
 
+    def stable_id(
+        self, target: str, device_match: Mapping[str, str], *, expected: Mapping[str, Component] | None = None
+    ) -> str:
+        """The id a pass records (``ardupilot-board140-<uid>``) when the baseline pins the airframe, else the port.
+
+        Before AUTOPILOT_VERSION is read, only a baseline that pins the uid
+        (``--pin-device``) and holds ``fc/identity`` (the autopilot) names the
+        controller; otherwise the target: a serial path made absolute but not
+        resolved (``/dev/serial/by-id/...`` names the board, its ``/dev/ttyACM0``
+        does not), a ``socket://`` URL as given.
+        """
+        reported = expected.get("fc/identity") if expected is not None else None
+        autopilot = reported.attributes.get("autopilot") if reported is not None else None
+        board, uid = device_match.get("board_id"), device_match.get("uid")
+        if board and uid and isinstance(autopilot, str):
+            return f"{autopilot}-board{board}-{uid}"
+        return target if "://" in target else os.path.abspath(target)
+
     def _collect(
         self,
         settings: Mapping[str, Any],
@@ -139,7 +166,8 @@ class MavlinkCollector(Collector):
         progress: Progress,
         expected: Mapping[str, Component] | None,
     ) -> Evidence:
-        del expected  # every read here is bounded by the protocol's own limits
+        # Only a progress total (the flash read's percentage): every read is bounded by the protocol's own limits.
+        flash_size = expected_flash_size(expected)
         cfg = _settings(settings)
         opts = self._opts
         if opts.bootloader and not {"firmware", "app-crc"} & set(cfg.parts):
@@ -150,6 +178,7 @@ class MavlinkCollector(Collector):
             heartbeat = link.find_autopilot()
             ident = identity_from_messages(heartbeat, _autopilot_version(link))
             device = DeviceIdentity(kind=self.kind, id=_device_id(ident), target=self._target, facts=ident.facts)
+            self.learned = device  # any later failure names this controller as a pass would
             got = Measured()
             if cfg.selection.selects("fc/identity") and "identity" in cfg.parts:
                 got.components["fc/identity"] = _identity_component(ident)
@@ -157,7 +186,7 @@ class MavlinkCollector(Collector):
             if any(ident.facts.get(k) != v for k, v in device_match.items()):
                 # The wrong controller for this baseline: read nothing more (the verifier says untrusted).
                 return _evidence(device, got, nonce)
-            got.merge(self._measure_live(link, ident=ident, cfg=cfg, progress=progress))
+            got.merge(self._measure_live(link, ident=ident, cfg=cfg, progress=progress, flash_size=flash_size))
             if opts.bootloader:
                 transport = self._measure_bootloader(
                     link, heartbeat=heartbeat, ident=ident, cfg=cfg, progress=progress, got=got
@@ -172,7 +201,9 @@ class MavlinkCollector(Collector):
         finally:
             transport.close()
 
-    def _measure_live(self, link: Link, *, ident: Identity, cfg: _Settings, progress: Progress) -> Measured:
+    def _measure_live(
+        self, link: Link, *, ident: Identity, cfg: _Settings, progress: Progress, flash_size: int | None = None
+    ) -> Measured:
         got = Measured()
         ftp = FtpClient(link) if ident.capabilities & CAP_FTP else None
         if ftp is not None:
@@ -180,7 +211,7 @@ class MavlinkCollector(Collector):
         else:
             got.notes["ftp"] = "not offered: no files, flash or param.pck"
         if "params" in cfg.parts and cfg.selection.selects("fc/params"):
-            got.merge(measure_params(link, ftp, ident, cfg.selection, progress))
+            got.merge(measure_params(link, ftp, ident, cfg.selection, progress, values="param-values" in cfg.parts))
         if ftp is None:
             return got
         if "files" in cfg.parts:
@@ -189,8 +220,18 @@ class MavlinkCollector(Collector):
             p for p in cfg.parts if p == "flash" or (p in ("firmware", "app-crc") and not self._opts.bootloader)
         ]
         got.merge(
-            measure_flash(ftp, flash_parts, cfg.selection, progress, image_size=cfg.image_size, app_start=cfg.app_start)
+            measure_flash(
+                ftp,
+                flash_parts,
+                cfg.selection,
+                progress,
+                image_size=cfg.image_size,
+                app_start=cfg.app_start,
+                expected_size=flash_size,
+            )
         )
+        if ftp.takeover is not None:  # another client's stale FTP session was met (and taken over, or not)
+            got.notes["ftp_session"] = ftp.takeover
         return got
 
     def _measure_bootloader(

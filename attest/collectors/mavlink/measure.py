@@ -8,6 +8,8 @@ the device's own report can be checked against bytes the dock read,
 What each component proves:
 
 * ``fc/params`` (device-reported): the values the running firmware reports;
+* ``param/NAME`` (device-reported, kind ``parameter``): each of those values,
+  so a change is named;
 * ``ftp/<path>`` (dock-read): SHA-256 of the bytes the dock received; the
   device's CalcFileCRC32 is only a consistency check (a CRC32 is forgeable);
 * ``fc/flash``, ``fc/firmware``, ``fc/app-crc`` (dock-read from
@@ -23,7 +25,7 @@ step's, the bootloader's (:mod:`attest.collectors.mavlink.bootloader`) included.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from attest.errors import CollectionError
@@ -48,7 +50,14 @@ from attest.model import Component, Finding, FindingKind, Method, Severity
 from attest.progress import Progress
 from attest.selection import Selection
 
-__all__ = ["Measured", "file_component_name", "measure_files", "measure_flash", "measure_params"]
+__all__ = [
+    "Measured",
+    "expected_flash_size",
+    "file_component_name",
+    "measure_files",
+    "measure_flash",
+    "measure_params",
+]
 
 PARAM_FILE = "@PARAM/param.pck"
 FLASH_FILE = "@SYS/flash.bin"
@@ -82,9 +91,22 @@ def file_component_name(path: str) -> str:
 
 
 def measure_params(
-    link: Link, ftp: FtpClient | None, ident: Identity, selection: Selection, progress: Progress
+    link: Link,
+    ftp: FtpClient | None,
+    ident: Identity,
+    selection: Selection,
+    progress: Progress,
+    *,
+    values: bool = False,
 ) -> Measured:
     """``fc/params`` plus one ``param/NAME`` value per selected parameter.
+
+    With ``values`` (the baseline measures ``param-values``), also one
+    ``param/NAME`` component per selected parameter: kind ``parameter``,
+    device-reported, attributes ``type`` and ``value`` (the value as text,
+    :func:`~attest.mavlink.value_text`: a float32 compared by its bits, printed
+    readably), so that the verifier names each changed, added or removed
+    parameter with its old and new value.
 
     Reads ``@PARAM/param.pck`` when the controller is ArduPilot with FTP; if
     that is refused or malformed, falls back to the parameter protocol (both
@@ -112,6 +134,11 @@ def measure_params(
         method=Method.DEVICE_REPORTED,
     )
     out.values = {f"param/{p.name}": p.value for p in chosen}
+    if values:
+        for p in chosen:
+            name = f"param/{p.name}"
+            attrs: dict[str, str | int | bool | None] = {"type": p.type, "value": p.text()}
+            out.components[name] = Component(name, "parameter", None, attrs, Method.DEVICE_REPORTED)
     return out
 
 
@@ -195,6 +222,7 @@ def measure_flash(
     *,
     image_size: int | None,
     app_start: int | None = None,
+    expected_size: int | None = None,
 ) -> Measured:
     """``fc/flash``, ``fc/firmware`` and ``fc/app-crc`` from ``@SYS/flash.bin``, as selected in ``parts``.
 
@@ -214,12 +242,16 @@ def measure_flash(
             records; else the flash's own app descriptor says.
         app_start: the boot address (offset in flash) a firmware-image
             baseline records; else the application's own link address says.
+        expected_size: the flash size the baseline recorded (``fc/flash``'s
+            ``size``), the progress total so a long read shows a percentage;
+            display only: the read still goes to EOF (the stat size of
+            ``@SYS/flash.bin`` is a placeholder, so there is no other total).
     """
     out = Measured()
     wanted = [p for p in parts if p in ("flash", "firmware", "app-crc") and selection.selects(f"fc/{p}")]
     if not wanted:
         return out
-    progress.start(None, "flash")
+    progress.start(expected_size, "flash")
     try:
         flash = ftp.read(FLASH_FILE, on_bytes=progress.advance, exact_size=False)
     except FtpNakError as e:
@@ -260,3 +292,10 @@ def measure_flash(
 
 
 _KINDS = {"flash": "flash", "firmware": "firmware", "app-crc": "crc32"}
+
+
+def expected_flash_size(expected: Mapping[str, Component] | None) -> int | None:
+    """The ``size`` the baseline's ``fc/flash`` records (a progress total), or ``None``."""
+    flash = expected.get("fc/flash") if expected is not None else None
+    size = flash.attributes.get("size") if flash is not None else None
+    return size if type(size) is int and size > 0 else None

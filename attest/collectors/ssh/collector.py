@@ -29,6 +29,19 @@ recorded per component (``Component.method``) and in the baseline's
     ``dock-read``; the rest are ``device-reported``
     (:mod:`~attest.collectors.ssh.remote`).
 
+The device's id is its host key: ``ssh:SHA256:...`` (the fingerprint
+``ssh-keygen -l`` prints), on every result: a pass, a drift, and an error or
+untrusted result whenever the host key is known from the baseline's pin or the
+connection; only when neither is known (the baseline could not be trusted and
+nothing was read) is it the target's address, ``ssh://HOST:PORT`` (host in
+lower case, IPv6 in brackets). A companion keeps its id when its address
+changes, and two companions behind one address (every drone's USB link at
+10.55.0.2) keep theirs.
+
+When verifying, a new directory that only leads to excluded subtrees is left
+out of the evidence rather than reported as unexpected, as the directory
+collector does (:meth:`attest.selection.Selection.lead_ins`).
+
 A baseline records the method it was made with; verifying it with a weaker
 one (remote after pull) is refused unless its ``allow_methods`` names it.
 Device numbers come from the device's ``stat`` (device-reported) and are
@@ -73,7 +86,7 @@ from attest.transports.ssh import (
     translated,
 )
 
-__all__ = ["METHODS", "SshCollector", "from_target"]
+__all__ = ["METHODS", "SshCollector", "address_id", "from_target", "host_key_id"]
 
 log = get_logger()
 
@@ -86,6 +99,17 @@ TOOLS = ("env", "xargs", "sha256sum", "cat", "sh", "stat", "getfattr")
 
 #: The device selector facts an SSH baseline records.
 HOST_KEY_FACTS = ("host_key_sha256", "host_key_type")
+
+
+def host_key_id(fingerprint: str) -> str:
+    """The device id of the companion computer whose host key has ``fingerprint`` (``SHA256:...``)."""
+    return f"ssh:{fingerprint}"
+
+
+def address_id(target: SshTarget) -> str:
+    """The device id when no host key is known: ``ssh://HOST:PORT``, host lower case, IPv6 in brackets."""
+    host = target.host.lower()
+    return f"ssh://[{host}]:{target.port}" if ":" in host else f"ssh://{host}:{target.port}"
 
 
 def from_target(target: str, options: TargetOptions) -> SshCollector:
@@ -187,6 +211,14 @@ class SshCollector(Collector):
         del pin_instance
         return {fact: evidence.device.facts[fact] for fact in HOST_KEY_FACTS}
 
+    def stable_id(
+        self, target: str, device_match: Mapping[str, str], *, expected: Mapping[str, Component] | None = None
+    ) -> str:
+        """The pinned host key's id when the baseline pins one, else the address (see the module docstring)."""
+        del target, expected
+        pinned = device_match.get("host_key_sha256")
+        return host_key_id(pinned) if pinned else address_id(self._target)
+
     def _check_kernel_trees(self, selection: Selection) -> None:
         """Refuse to walk /proc or /sys: kernel state, not files (``/proc/kcore`` is as large as the address space).
 
@@ -221,7 +253,6 @@ class SshCollector(Collector):
         progress: Progress,
         expected: Mapping[str, Component] | None,
     ) -> Evidence:
-        del expected  # every read here is bounded by the protocol's own limits
         self._check_method(settings)
         selection = Selection.from_json(settings.get("selection", {"include": ["**"]}))
         self._check_kernel_trees(selection)
@@ -232,6 +263,13 @@ class SshCollector(Collector):
             SshConnection.open(t, pins=pins, identity=self._identity, timeout=self._timeout) as conn,
         ):
             log.debug("ssh_connected", device=t.label, host_key=conn.host_key_fingerprint, cipher=conn.cipher)
+            # The host key matched its pin: from here on, any failure names this companion by it.
+            self.learned = device = DeviceIdentity(
+                kind=self.kind,
+                id=host_key_id(conn.host_key_fingerprint),
+                target=self._text,
+                facts={"host_key_sha256": conn.host_key_fingerprint, "host_key_type": conn.host_key_type},
+            )
             sftp = conn.sftp(limits=self._limits)
             root = sftp.stat(t.root)
             if isinstance(root, str):
@@ -309,12 +347,10 @@ class SshCollector(Collector):
             findings += check_block_devices(sftp, components, listing.devices, lengths=lengths, notes=notes)
             sftp.close()
 
-        device = DeviceIdentity(
-            kind=self.kind,
-            id=t.label,
-            target=self._text,
-            facts={"host_key_sha256": conn.host_key_fingerprint, "host_key_type": conn.host_key_type},
-        )
+        if expected is not None and selection.exclude:
+            listed = [(n, c.kind == "directory") for n, c in components.items()] + listing.unselected
+            for name in selection.lead_ins(listed, keep=lambda n: n in expected or _has_error(components, n)):
+                del components[name]
         return Evidence(
             device=device,
             components=dict(sorted(components.items())),
@@ -323,3 +359,8 @@ class SshCollector(Collector):
             findings=findings,
             notes=notes,
         )
+
+
+def _has_error(components: Mapping[str, Component], name: str) -> bool:
+    c = components.get(name)
+    return c is not None and c.error is not None

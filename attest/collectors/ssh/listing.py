@@ -68,6 +68,8 @@ class Listing:
         devices: device nodes, ``(name, path)``.
         listed: path -> the attributes it was listed with, for everything in ``contents``.
         paths: path -> component name, for every component listed without error.
+        unselected: every entry listed but not selected, as ``(name, is a directory)``
+            (what :meth:`~attest.selection.Selection.lead_ins` needs besides the components).
     """
 
     components: dict[str, Component] = field(default_factory=dict)
@@ -76,6 +78,7 @@ class Listing:
     devices: list[tuple[str, bytes]] = field(default_factory=list)
     listed: dict[bytes, SftpAttrs] = field(default_factory=dict)
     paths: dict[bytes, str] = field(default_factory=dict)
+    unselected: list[tuple[str, bool]] = field(default_factory=list)
 
 
 def list_tree(
@@ -124,6 +127,7 @@ def list_tree(
             components[name] = Component(name=name, kind="unknown", error=entry)
             continue
         if not selection.selects(name):
+            listing.unselected.append((name, entry.mode is not None and stat.S_ISDIR(entry.mode)))
             continue
         component = _component(name, entry)
         if component.kind == "file" and entry.size is not None and entry.size > max_size:

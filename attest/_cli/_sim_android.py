@@ -1,0 +1,159 @@
+"""``attest sim android``: a simulated Android controller on a loopback TCP port (the ADB wire protocol).
+
+:func:`register_android` adds the ``android`` kind to ``attest sim``'s
+sub-parsers (called from :mod:`attest._cli.sim`). The module is private
+(``_``-prefixed) because every public module of this package is a command
+group the CLI discovers and registers on its own. ``python -m
+attest._cli._sim_android ARGS`` runs the same command standalone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from attest.errors import AttestError, ConfigError
+
+__all__ = ["main", "register_android"]
+
+
+def _seconds(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= x <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 3600 seconds")
+    return x
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count")
+    return int(text)
+
+
+def _positive(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not x > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return x
+
+
+def register_android(ssub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``sim android``."""
+    a = ssub.add_parser(
+        "android",
+        help="run a simulated Android controller speaking ADB over TCP",
+        description="Listen on a loopback TCP port, print the target (adb+tcp://127.0.0.1:PORT) alone on the first "
+        "line of stdout, and serve the ADB wire protocol until killed: CNXN, AUTH with RSA keys (every key is "
+        "allowed unless --unauthorised), shell (getprop, pm, dumpsys package, cmd appops, sha256sum, cat) and sync "
+        "(STAT, LIST, RECV of real APK files). The controller runs a flight app, com.example.flight.",
+    )
+    a.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    a.add_argument("--port", type=_count, default=0, help="TCP port (default: any free port)")
+    a.add_argument("--serial", default="RCPRO0000001", help="ro.serialno")
+    a.add_argument("--prop", action="append", default=[], metavar="KEY=VALUE", help="set or add a system property")
+    a.add_argument(
+        "--apk-dir",
+        type=Path,
+        metavar="DIR",
+        help="serve DIR/PACKAGE.apk as PACKAGE's base APK (and DIR/PACKAGE.swapped.apk under --swap-cert)",
+    )
+    a.add_argument(
+        "--swap-cert",
+        action="append",
+        default=[],
+        metavar="PACKAGE",
+        help="serve PACKAGE's APK re-signed by another certificate (same version)",
+    )
+    a.add_argument(
+        "--extra-package", action="append", default=[], metavar="NAME", help="install a user app the baseline lacks"
+    )
+    a.add_argument("--packages", type=_count, default=0, metavar="N", help="add system apps until there are N")
+    a.add_argument("--apk-size", type=_count, default=0, metavar="BYTES", help="size of each user app's base APK")
+    a.add_argument("--lie-sha256", action="store_true", help="the device's sha256sum reports the approved digests")
+    a.add_argument("--adb-keys", type=Path, metavar="FILE", help="public keys allowed from the start (adb_keys format)")
+    g = a.add_argument_group("misbehaviour (tests)")
+    g.add_argument(
+        "--unauthorised", action="store_true", help="never allow an unknown key (the prompt is not answered)"
+    )
+    g.add_argument("--drop-after", type=_count, metavar="N", help="close each connection after sending N messages")
+    g.add_argument("--stall-after", type=_count, metavar="N", help="go silent after sending N messages")
+    g.add_argument("--keepalive", action="store_true", help="while stalled, send empty writes on open streams")
+    g.add_argument("--garbage-after", type=_count, metavar="N", help="send bytes that are not ADB after N messages")
+    g.add_argument("--drip", type=_seconds, default=0.0, metavar="SECONDS", help="16 bytes per write, one per SECONDS")
+    g.add_argument("--rate", type=_positive, metavar="BYTES_PER_S", help="throttle output (USB 2.0: about 35e6)")
+    g.add_argument("--no-shell-v2", action="store_true", help="an old adbd: shell v1 only (no exit status)")
+    h = a.add_argument_group("hostile controller (tests: each must end in a bounded error or a correct verdict)")
+    h.add_argument("--hostile-names", action="store_true", help="packages named with shell syntax, escapes, newlines")
+    h.add_argument(
+        "--huge-apk", action="append", default=[], metavar="PACKAGE", help="PACKAGE's base APK claims 10 GiB"
+    )
+    a.set_defaults(func=_android)
+
+
+def _android(args: argparse.Namespace) -> int:
+    from attest.sim import AdbdFaults, AndroidSimConfig, run_android
+
+    props: dict[str, str] = {}
+    for spec in args.prop:
+        key, sep, value = spec.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--prop {spec!r}: expected KEY=VALUE")
+        props[key] = value
+    if args.apk_dir is not None and not args.apk_dir.is_dir():
+        raise ConfigError(f"--apk-dir {args.apk_dir}: not a directory")
+    cfg = AndroidSimConfig(
+        host=args.host,
+        port=args.port,
+        serial=args.serial,
+        props=props,
+        apk_dir=args.apk_dir,
+        swap_cert=tuple(args.swap_cert),
+        extra_packages=tuple(args.extra_package),
+        packages=args.packages,
+        hostile_names=args.hostile_names,
+        apk_size=args.apk_size,
+        huge_apk=tuple(args.huge_apk),
+        lie_sha256=args.lie_sha256,
+        adb_keys=args.adb_keys,
+        faults=AdbdFaults(
+            unauthorised=args.unauthorised,
+            drop_after=args.drop_after,
+            stall_after=args.stall_after,
+            keepalive=args.keepalive,
+            garbage_after=args.garbage_after,
+            drip=args.drip,
+            rate=args.rate,
+            no_shell_v2=args.no_shell_v2,
+        ),
+    )
+    try:
+        run_android(cfg)
+    except (ValueError, OSError) as e:  # a bad fault, --apk-dir or --adb-keys, or the port is taken
+        raise ConfigError(str(e)) from e
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``sim android`` standalone (``python -m attest._cli._sim_android ARGS``)."""
+    parser = argparse.ArgumentParser(prog="attest sim")
+    register_android(parser.add_subparsers(dest="sim_command", required=True))
+    args = parser.parse_args(["android", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return int(args.func(args))
+    except AttestError as e:
+        print(f"attest: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

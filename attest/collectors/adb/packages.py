@@ -1,0 +1,365 @@
+r"""Installed packages as ``pm`` and ``dumpsys`` report them: strict parsers and the component names.
+
+Output formats follow Android's own code (aosp-mirror/platform_frameworks_base,
+``PackageManagerShellCommand.runListPackages`` and ``runPath``,
+``PackageManagerService.dumpPackageLPr``, ``AppOpsService`` shell ``get``):
+
+* ``pm list packages -f -U -i --show-versioncode``: one line per package,
+  ``package:PATH=NAME versionCode:N  installer=PKG uid:N`` (``installer=null``
+  for none). PATH may itself contain ``=`` (``/data/app/~~…==/``), a package
+  name may not, so the name is what follows the **last** ``=``;
+* ``pm path NAME``: ``package:PATH`` per APK, the base APK first, then splits;
+* ``dumpsys package NAME``: the ``Package [NAME]`` block under ``Packages:``
+  (``versionCode=``, ``versionName=``, ``flags=[ … SYSTEM … ]``,
+  ``installerPackageName=``, ``install permissions:`` and, under ``User 0:``,
+  ``runtime permissions:`` with ``NAME: granted=true|false``); the block of
+  the factory version of an updated system app (``Hidden system packages:``)
+  is not read;
+* ``cmd appops get NAME``: ``OP: mode`` lines (``Uid mode: OP: mode`` for the
+  app's uid; a package mode wins), anything after ``;`` ignored.
+
+Names are checked before use: a package name must be what Android allows
+(letters, digits, ``_``, dot-separated segments each starting with a letter;
+``android`` itself has no dot). The device reported any other name; no
+command is ever run for it, and it becomes an error component named by
+:func:`escaped` (no ``/``, no raw control bytes), so a baseline cannot be
+made and a verification cannot pass while it is installed.
+
+Components (``<name>`` a valid package name):
+
+* ``package/<name>`` (kind ``package``, device-reported): version code and
+  name, installer, system or not, the partition of its base APK; the digest is
+  SHA-256 of their canonical JSON;
+* ``apk/<name>/base.apk`` and ``apk/<name>/<split file>`` (kind ``apk``):
+  the file's SHA-256 (:mod:`attest.collectors.adb.apks`);
+* ``cert/<name>`` (kind ``signing-cert``): the signing certificate's SHA-256
+  (:mod:`attest.collectors.adb.certs`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+
+from attest.errors import CollectionError
+from attest.model import Component, Method
+from attest.names import encode_name
+from attest.report import printable
+
+__all__ = [
+    "Details",
+    "Listed",
+    "PackageFormatError",
+    "apk_files",
+    "apk_name",
+    "cert_name",
+    "escaped",
+    "package_component",
+    "package_name",
+    "parse_appops",
+    "parse_dumpsys",
+    "parse_list",
+    "parse_paths",
+    "valid_package_name",
+]
+
+_PACKAGE = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*")
+_PERMISSION = re.compile(r"[A-Za-z0-9_.]{1,255}")
+_OP = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+_MODE = re.compile(r"[a-z_]{1,32}")
+_APK_FILE = re.compile(r"[A-Za-z0-9_.+-]{1,200}\.apk")
+_MAX_NAME = 255
+_MAX_PATH = 1024
+_LIST_LINE = re.compile(
+    rb"package:(?P<path>/.*)=(?P<name>[^=]*) versionCode:(?P<vc>-?[0-9]{1,19})"
+    rb"  installer=(?P<installer>[^ ]*) uid:(?P<uid>[0-9]{1,10})"
+)
+#: Integers beyond this do not survive RFC 8785 canonical JSON; such a version code is kept as text.
+_JSON_INT = (1 << 53) - 1
+
+
+class PackageFormatError(CollectionError):
+    """A package's ``pm``/``dumpsys``/``cmd appops`` output is not what Android prints."""
+
+
+def valid_package_name(name: str) -> bool:
+    """Whether ``name`` is a package name Android allows (so it is safe as a word and in component names)."""
+    return len(name) <= _MAX_NAME and _PACKAGE.fullmatch(name) is not None
+
+
+def escaped(raw: bytes) -> str:
+    r"""A device-reported name as one component segment: :func:`encode_name` with ``/`` written ``\x2f`` (injective)."""
+    return encode_name(raw).replace("/", "\\x2f")
+
+
+def package_name(name: str) -> str:
+    """The component of the package itself."""
+    return f"package/{name}"
+
+
+def apk_name(name: str, file: str) -> str:
+    """The component of one APK file of a package (``base.apk``, ``split_config.arm64_v8a.apk``)."""
+    return f"apk/{name}/{file}"
+
+
+def cert_name(name: str) -> str:
+    """The component of a package's signing certificate."""
+    return f"cert/{name}"
+
+
+def _version(text: bytes) -> int | str:
+    value = int(text)
+    return value if abs(value) <= _JSON_INT else text.decode()
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One line of ``pm list packages``.
+
+    Attributes:
+        raw: the name as printed.
+        name: the name, when Android allows it (else ``None``: never passed to a command).
+        path: the base APK's path.
+        version_code: the (long) version code.
+        installer: the installing package, ``None`` for ``null``.
+    """
+
+    raw: bytes
+    name: str | None
+    path: bytes
+    version_code: int | str
+    installer: str | None
+
+
+def parse_list(out: bytes, *, max_packages: int) -> tuple[list[Listed], list[bytes]]:
+    """Parse ``pm list packages -f -U -i --show-versioncode``: the packages, and the lines that are not packages.
+
+    Raises:
+        PackageFormatError: more than ``max_packages`` lines.
+    """
+    lines = out.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    if len(lines) > max_packages:
+        raise PackageFormatError(f"the device lists {len(lines)} packages, more than the {max_packages} allowed")
+    found: list[Listed] = []
+    bad: list[bytes] = []
+    for line in lines:
+        m = _LIST_LINE.fullmatch(line.removesuffix(b"\r"))
+        if m is None:
+            bad.append(line)
+            continue
+        raw = m["name"]
+        text = raw.decode("utf-8", "replace")
+        installer = m["installer"].decode("utf-8", "replace")
+        found.append(
+            Listed(
+                raw=raw,
+                name=text if valid_package_name(text) and text.encode() == raw else None,
+                path=m["path"],
+                version_code=_version(m["vc"]),
+                installer=None if installer == "null" else installer,
+            )
+        )
+    return found, bad
+
+
+def parse_paths(out: bytes, *, max_apks: int) -> list[bytes]:
+    """Parse ``pm path NAME``: every APK path, the base first.
+
+    Raises:
+        PackageFormatError: no path, more than ``max_apks``, or a path that is not an absolute ``.apk`` path.
+    """
+    if not out.strip():
+        raise PackageFormatError("'pm path' printed no APK")
+    paths = []
+    for line in out.removesuffix(b"\n").split(b"\n"):
+        path = line.removesuffix(b"\r").removeprefix(b"package:")
+        if not line.startswith(b"package:") or not path.startswith(b"/") or not path.endswith(b".apk"):
+            raise PackageFormatError(f"'pm path' printed {printable(line[:120].decode('utf-8', 'replace'))!r}")
+        if len(path) > _MAX_PATH or b"\0" in path:
+            raise PackageFormatError(f"'pm path' printed a path of {len(path)} bytes")
+        try:
+            path.decode()  # device commands are text: a path that is not UTF-8 cannot be named to one
+        except UnicodeDecodeError:
+            raise PackageFormatError(f"'pm path' printed a path that is not UTF-8: {escaped(path)[:120]}") from None
+        paths.append(path)
+    if len(paths) > max_apks:
+        raise PackageFormatError(f"'pm path' printed {len(paths)} APK files (at most {max_apks})")
+    if len(set(paths)) != len(paths):
+        raise PackageFormatError("'pm path' printed one APK twice")
+    return paths
+
+
+def apk_files(paths: list[bytes]) -> list[str]:
+    """The component file names of a package's APKs: ``base.apk`` for the first, each split by its file name.
+
+    Raises:
+        PackageFormatError: a split's file name that is not a plain ``.apk`` name, or two alike.
+    """
+    names = ["base.apk"]
+    for path in paths[1:]:
+        file = path.rsplit(b"/", 1)[-1].decode("utf-8", "replace")
+        if not _APK_FILE.fullmatch(file) or file in names:
+            raise PackageFormatError(f"a split APK named {printable(file)!r}")
+        names.append(file)
+    return names
+
+
+@dataclass
+class Details:
+    """What ``dumpsys package NAME`` says about one package.
+
+    Attributes:
+        version_code: ``versionCode=``.
+        version_name: ``versionName=``.
+        installer: ``installerPackageName=`` (``None`` for ``null``).
+        system: ``SYSTEM`` among its ``flags``.
+        permissions: permission -> granted: install permissions (always granted)
+            and user 0's runtime permissions.
+    """
+
+    version_code: int | str | None = None
+    version_name: str | None = None
+    installer: str | None = None
+    system: bool = False
+    permissions: dict[str, bool] = field(default_factory=dict)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _block(lines: list[str], name: str) -> list[str]:
+    """The lines of the ``Package [name]`` block of the ``Packages:`` section."""
+    try:
+        start = lines.index("Packages:")
+    except ValueError:
+        raise PackageFormatError("'dumpsys package' printed no 'Packages:' section") from None
+    head = f"  Package [{name}] ("
+    for i in range(start + 1, len(lines)):
+        line = lines[i]
+        if line and _indent(line) == 0:
+            break  # the next section: this package is not in the Packages: section
+        if line.startswith(head):
+            block = []
+            for body in lines[i + 1 :]:
+                if body.strip() and _indent(body) <= 2:
+                    break
+                block.append(body)
+            return block
+    raise PackageFormatError(f"'dumpsys package' printed no block for {name}")
+
+
+def _permissions(lines: list[str], start: int, *, granted_only: bool, max_permissions: int) -> dict[str, bool]:
+    """``NAME: granted=BOOL[, flags=[...]]`` lines deeper than the heading at ``start``."""
+    depth = _indent(lines[start])
+    out: dict[str, bool] = {}
+    for line in lines[start + 1 :]:
+        if not line.strip() or _indent(line) <= depth:
+            break
+        perm, sep, rest = line.strip().partition(": ")
+        state = rest.split(",", 1)[0]
+        if not sep or not _PERMISSION.fullmatch(perm) or state not in ("granted=true", "granted=false"):
+            raise PackageFormatError(f"'dumpsys package' printed the permission line {printable(line.strip()[:120])!r}")
+        if perm in out or len(out) >= max_permissions:
+            raise PackageFormatError(f"'dumpsys package' printed {perm} twice, or more than {max_permissions}")
+        out[perm] = granted_only or state == "granted=true"
+    return out
+
+
+def parse_dumpsys(out: bytes, name: str, *, max_permissions: int) -> Details:
+    """Parse ``dumpsys package NAME`` (see the module docstring).
+
+    Raises:
+        PackageFormatError: no block for ``name``, a field missing or twice, or a malformed permission line.
+    """
+    lines = out.decode("utf-8", "replace").replace("\r\n", "\n").split("\n")
+    block = _block(lines, name)
+    details = Details()
+    seen: set[str] = set()
+    user = None
+    for i, line in enumerate(block):
+        text = line.strip()
+        key = text.split("=", 1)[0] if "=" in text.split(" ", 1)[0] else text
+        if key in ("versionCode", "versionName", "installerPackageName", "flags") and _indent(line) == 4:
+            if key in seen:
+                raise PackageFormatError(f"'dumpsys package {name}' printed {key} twice")
+            seen.add(key)
+            value = text.split("=", 1)[1]
+        else:
+            value = ""
+        if key == "versionCode" and _indent(line) == 4:
+            code = value.split(" ", 1)[0]
+            if not re.fullmatch(r"-?[0-9]{1,19}", code):
+                raise PackageFormatError(f"'dumpsys package {name}' printed versionCode={printable(code[:40])}")
+            details.version_code = _version(code.encode())
+        elif key == "versionName" and _indent(line) == 4:
+            details.version_name = value[:256]
+        elif key == "installerPackageName" and _indent(line) == 4:
+            details.installer = None if value == "null" else value[:256]
+        elif key == "flags" and _indent(line) == 4:
+            details.system = " SYSTEM " in f" {value.strip('[]')} "
+        elif text == "install permissions:" and _indent(line) == 4:
+            perms = _permissions(block, i, granted_only=True, max_permissions=max_permissions)
+            details.permissions.update(perms)
+        elif text.startswith("User ") and _indent(line) == 4:
+            user = text.split(":", 1)[0]
+        elif text == "runtime permissions:" and user == "User 0":
+            perms = _permissions(block, i, granted_only=False, max_permissions=max_permissions)
+            details.permissions.update(perms)
+    if details.version_code is None:
+        raise PackageFormatError(f"'dumpsys package {name}' printed no versionCode")
+    return details
+
+
+def parse_appops(out: bytes, *, max_ops: int) -> dict[str, str]:
+    """Parse ``cmd appops get NAME``: op -> mode, the package's own mode winning over its uid's.
+
+    Lines of another shape (access history, ``No operations.``) are not modes and are skipped.
+
+    Raises:
+        PackageFormatError: more than ``max_ops`` ops.
+    """
+    package: dict[str, str] = {}
+    uid: dict[str, str] = {}
+    for line in out.decode("utf-8", "replace").split("\n"):
+        if line.startswith(" "):
+            continue
+        text = line.strip()
+        target = package
+        if text.startswith("Uid mode: "):
+            text, target = text.removeprefix("Uid mode: "), uid
+        op, sep, rest = text.partition(": ")
+        mode = rest.split(";", 1)[0].strip()
+        if sep and _OP.fullmatch(op) and _MODE.fullmatch(mode):
+            target.setdefault(op, mode)
+    ops = {**uid, **package}
+    if len(ops) > max_ops:
+        raise PackageFormatError(f"'cmd appops get' printed {len(ops)} operations (at most {max_ops})")
+    return ops
+
+
+def package_component(name: str, details: Details, *, base: bytes, listed: Listed) -> Component:
+    """``package/<name>``: version, installer, system flag and partition, device-reported.
+
+    Raises:
+        PackageFormatError: ``pm list`` and ``dumpsys`` disagree on the version code or the installer.
+    """
+    if details.version_code != listed.version_code or details.installer != listed.installer:
+        raise PackageFormatError(
+            f"'pm list packages' and 'dumpsys package {name}' disagree: version code "
+            f"{listed.version_code} vs {details.version_code}, installer {listed.installer} vs {details.installer}"
+        )
+    attrs: dict[str, str | int | bool | None] = {
+        "version_code": details.version_code,
+        "version_name": details.version_name,
+        "installer": details.installer,
+        "system": details.system,
+        "partition": base.split(b"/")[1].decode("utf-8", "replace"),
+    }
+    text = json.dumps(attrs, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return Component(package_name(name), "package", digest, attrs, Method.DEVICE_REPORTED)
