@@ -40,12 +40,13 @@ def _synopses(commands: set[tuple[str, ...]]) -> dict[tuple[str, ...], set[str]]
     for doc in sorted(DOCS.glob("*.md")):
         in_block = False
         current: tuple[str, ...] | None = None
-        for line in doc.read_text(encoding="utf-8").splitlines():
-            if line.startswith("```"):
+        for raw in doc.read_text(encoding="utf-8").splitlines():
+            if raw.startswith("```"):
                 in_block, current = not in_block, None
                 continue
             if not in_block:
                 continue
+            line = raw.split("$(")[0]  # a shell substitution in an example is not the command's options
             words = line.split()
             if words[:1] == ["attest"] and line.startswith("attest "):
                 current = max((c for c in commands if tuple(words[1 : 1 + len(c)]) == c), key=len, default=None)

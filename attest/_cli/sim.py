@@ -7,6 +7,7 @@ from pathlib import Path
 
 from attest._cli._sim_android import register_android
 from attest._cli._sim_dji import register_dji
+from attest._cli._sim_sigstore import register_sigstore
 from attest.errors import ConfigError
 
 
@@ -25,6 +26,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _register_firmware(ssub)
     register_android(ssub)
     register_dji(ssub)
+    register_sigstore(ssub)
 
 
 def _tree(args: argparse.Namespace) -> int:

@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
+from attest.errors import ConfigError
 from attest.fsutil import read_bounded, write_new
 
 __all__ = [
@@ -202,14 +203,16 @@ class TestRoot:
             The ``trusted_root.json`` written.
 
         Raises:
-            FileExistsError: a file of the instance is already there.
-            OSError: it cannot be written.
+            ConfigError: a file of the instance is already there, or it cannot be written.
         """
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as e:
+            raise ConfigError(f"{directory}: cannot create: {e.strerror}") from e
         names = [TRUSTED_ROOT, _CA_CERT, *_KEYS.values(), _NOTE]
         taken = [n for n in names if os.path.lexists(directory / n)]
         if taken:
-            raise FileExistsError(f"{directory}: already holds {', '.join(taken)}; choose an empty directory")
+            raise ConfigError(f"{directory}: already holds {', '.join(taken)}; choose an empty directory")
         for attr, name in _KEYS.items():
             key: ec.EllipticCurvePrivateKey = getattr(self, attr)
             pem = key.private_bytes(
@@ -219,7 +222,9 @@ class TestRoot:
         write_new(directory / _CA_CERT, self.ca_cert.public_bytes(serialization.Encoding.PEM), 0o644)
         note = _NOTE_TEXT.format(keys=", ".join(_KEYS.values()), root=TRUSTED_ROOT)
         write_new(directory / _NOTE, note.encode(), 0o644)
-        return self.trusted_root(directory / TRUSTED_ROOT)  # checked absent above
+        root = directory / TRUSTED_ROOT
+        write_new(root, self.trusted_root_json(), 0o644)
+        return root
 
     @classmethod
     def load(cls, directory: Path) -> TestRoot:
@@ -250,20 +255,23 @@ class TestRoot:
         root.ca_cert = cert  # the one the saved trusted root lists, not the fresh one __post_init__ made
         return root
 
-    def trusted_root(
+    def trusted_root(self, path: Path, **options: Any) -> Path:
+        """Write this instance's ``trusted_root.json`` to ``path`` (``options``: as :meth:`trusted_root_json`)."""
+        path.write_bytes(self.trusted_root_json(**options))
+        return path
+
+    def trusted_root_json(
         self,
-        path: Path,
         *,
         log_valid: tuple[datetime, datetime | None] = (datetime(2025, 1, 1, tzinfo=UTC), None),
         ct_valid: tuple[datetime, datetime | None] = (datetime(2025, 1, 1, tzinfo=UTC), None),
         ca_valid: tuple[datetime, datetime | None] = (datetime(2025, 1, 1, tzinfo=UTC), None),
         log_id: bytes | None = None,
         extra_logs: tuple[tuple[ec.EllipticCurvePrivateKey, tuple[datetime, datetime | None]], ...] = (),
-    ) -> Path:
-        """Write this instance's ``trusted_root.json`` to ``path``.
+    ) -> bytes:
+        """The ``trusted_root.json`` of this instance.
 
         Args:
-            path: where.
             log_valid: the ``validFor`` window of the log key (``ct_valid``, ``ca_valid``: CT key, CA).
             ct_valid: see ``log_valid``.
             ca_valid: see ``log_valid``.
@@ -311,8 +319,7 @@ class TestRoot:
             "ctlogs": [log(f"https://ctfe.{self.name}.example", self.ct_key, ct_valid)],
             "timestampAuthorities": [],
         }
-        path.write_bytes(json.dumps(doc, indent=2).encode())
-        return path
+        return json.dumps(doc, indent=2).encode()
 
     def certificate(
         self,

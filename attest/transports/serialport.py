@@ -11,6 +11,7 @@ nothing above it ever sees a ``SerialException``.
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from types import TracebackType
 from typing import Any, Self
@@ -169,5 +170,17 @@ def _check_url(target: str) -> None:
 
 
 def _reason(e: BaseException) -> str:
+    """The cause alone: pyserial's messages repeat what ours already say ("could not open port X: ...")."""
     text = getattr(e, "strerror", None) or str(e)
+    lowered = text.lower()
+    for prefix in ("could not open port", "read failed", "write failed"):
+        if lowered.startswith(prefix):
+            _, sep, rest = text.partition(": ")
+            text = rest if sep else text[len(prefix) :].strip()
+            break
+    text = _ERRNO.sub("", text).strip()
     return text or type(e).__name__
+
+
+#: pyserial puts ``[Errno N] `` before the C library's text; the number adds nothing for a reader.
+_ERRNO = re.compile(r"^\[Errno \d+\] ")
