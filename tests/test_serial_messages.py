@@ -29,9 +29,13 @@ def test_a_read_error_is_named_once() -> None:
     try:
         os.close(controller)  # the other end goes away: reads fail with EIO
         os.close(device)
-        with pytest.raises(TransportError) as info:
+
+        def read_until_failure() -> None:
             for _ in range(5):
                 transport.read(0.2)
+
+        with pytest.raises(TransportError) as info:
+            read_until_failure()
         text = str(info.value)
         assert text.count("read failed") == 1, text
         assert "[Errno" not in text
