@@ -109,3 +109,31 @@ def test_sigstore_signing_needs_a_separate_out_file(
     r = attest("baseline", "sign", baseline, "--sigstore", "--key", fleet.keys[0], "--out", "x.json")
     assert r.code == 2 and "not allowed with" in r.err
     assert baseline.read_bytes() == before
+
+
+def test_the_baseline_file_may_itself_be_a_bundle(
+    attest: Callable[..., Run], setup: tuple[Fleet, Path, Path, Path], force: TestRoot, tmp_path: Path
+) -> None:
+    """A baseline signed by one Sigstore identity only: FILE is the bundle, the policy counts alice."""
+    fleet, golden, baseline, _ = setup
+    only = tmp_path / "only-alice.sigstore.json"
+    only.write_bytes(force.bundle(_payload(baseline)))
+    policy = fleet.dir / "alice-only.toml"
+    policy.write_text(
+        fleet.trust.read_text() + f'\n[[sigstore]]\nid = "alice"\nidentity = "{ALICE}"\nissuer = "{ISSUER}"\n'
+        'trusted_root = "trusted_root.json"\n'
+    )
+    ok = attest("verify", "--device", golden, "--baseline", only, "--trust", policy, "--json")
+    assert ok.code == 0, (ok.out, ok.err)
+    assert ok.json()["verdict"] == "pass"
+
+    # The same bundle under a policy that does not list alice: not trusted, and it says why.
+    refused = attest("verify", "--device", golden, "--baseline", only, "--trust", fleet.trust, "--json")
+    assert refused.code == 4, (refused.out, refused.err)
+    assert "0 valid signature(s)" in refused.json()["message"]
+
+    # A bundle over another payload type is not a baseline.
+    other = tmp_path / "other.sigstore.json"
+    other.write_bytes(force.bundle(b'{"x":1}', payload_type="application/json"))
+    r = attest("verify", "--device", golden, "--baseline", other, "--trust", policy, "--json")
+    assert r.code == 4 and "payloadType" in r.json()["message"]

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from attest.baseline import MAX_BASELINE_BYTES, Baseline, parse_envelope
+from attest.baseline import MAX_BASELINE_BYTES, PAYLOAD_TYPE, Baseline, parse_envelope
 from attest.errors import BaselineError, ConfigError, UntrustedBaselineError
 from attest.jsonutil import JSONFormatError, loads
 from attest.logs import get_logger
@@ -98,7 +98,23 @@ def verify_envelope(
             :data:`~attest.trust.policy.MAX_SIGNATURES` signatures.
         UntrustedBaselineError: fewer than ``threshold`` distinct signers counted.
     """
-    env = parse_envelope(data, source=source)
+    try:
+        env = parse_envelope(data, source=source)
+    except BaselineError:
+        # The file may itself be a Sigstore bundle (a baseline signed by one Sigstore identity):
+        # its envelope's payload counts only through the bundle's own check, like a --bundle.
+        from attest.trust.sigstore import envelope_from_bundle
+
+        inner = envelope_from_bundle(data, source=source)
+        if inner is None:
+            raise
+        payload_type, payload = inner
+        if payload_type != PAYLOAD_TYPE:
+            raise BaselineError(
+                f"{source}: the bundle's payloadType is {payload_type!r}, expected {PAYLOAD_TYPE!r}"
+            ) from None
+        env = Envelope(payload=payload, payload_type=payload_type)
+        bundles = (data, *bundles)
     if len(env.signatures) > MAX_SIGNATURES:
         raise BaselineError(
             f"{source}: {len(env.signatures)} signatures, more than a baseline may carry ({MAX_SIGNATURES})"
