@@ -17,8 +17,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@" 2>>"$T/attest.log"; rc=$?; printf '(exit %d)\n' "$rc"; return 0; }
 # Like run, for a refusal whose reason is on stderr: shown, and logged.
 refuse() { printf '$ %s\n' "$*"; "$@" 2>"$T/.err"; rc=$?; tee -a "$T/attest.log" <"$T/.err"; rm -f "$T/.err"; printf '(exit %d)\n' "$rc"; return 0; }
-if $A sim sigstore --help >/dev/null 2>&1; then SIGSTORE=("$A" sim sigstore)
-else SIGSTORE=("$BIN/python" -m attest._cli._sim_sigstore); fi   # until `attest sim` lists it
+SIGSTORE=("$A" sim sigstore)
 policy() {  # policy FILE KEY... [-- REVOKED]: threshold 2; the keys; Alice; Bob's old key revoked if asked
   local out=$1; shift
   printf 'threshold = 2          # distinct signers a baseline needs\npolicy_threshold = 2   # keys a new policy version needs (Sigstore identities approve baselines only)\n' > "$out"

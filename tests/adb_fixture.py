@@ -1,8 +1,6 @@
 """Run ``attest sim android`` as a real subprocess on a loopback port, and connect to it with the dock's client.
 
-``sim_android`` starts ``python -m attest sim android ARGS`` (or, until the
-lead wires ``register_android`` into ``attest sim``, the same command via
-``python -m attest._cli._sim_android``), reads the target from the first line
+``sim_android`` starts ``python -m attest sim android ARGS``, reads the target from the first line
 of its stdout, and kills every simulator it started at teardown.
 ``dock_key`` is a fresh dock ADB key in a temporary state directory.
 """
@@ -24,13 +22,8 @@ from attest.transports.adb import AdbConnection, AdbLimits, AdbTarget, DockAdbKe
 
 @functools.cache
 def sim_command() -> tuple[str, ...]:
-    """The command that runs the simulator: ``attest sim android`` once it is wired into ``attest sim``."""
-    probe = subprocess.run(
-        [sys.executable, "-m", "attest", "sim", "--help"], capture_output=True, text=True, timeout=60, check=False
-    )
-    if "android" in probe.stdout:
-        return (sys.executable, "-m", "attest", "sim", "android")
-    return (sys.executable, "-m", "attest._cli._sim_android")
+    """The command that runs the simulator: ``attest sim android``."""
+    return (sys.executable, "-m", "attest", "sim", "android")
 
 
 @dataclass

@@ -1,8 +1,6 @@
 """Run ``attest sim dji`` as a real subprocess on a real pty, and attest it through the real CLI.
 
-``start_dji(*args)`` starts ``python -m attest sim dji ARGS`` (or, until the
-lead wires ``register_dji`` into ``attest sim``, the same command via
-``python -m attest._cli._sim_dji``), reads the pty path from the first line
+``start_dji(*args)`` starts ``python -m attest sim dji ARGS``, reads the pty path from the first line
 of its stdout and returns the ``dji://`` target; ``DjiBench`` wraps the
 create / sign / verify round trip with a fleet key and a private state
 directory.
@@ -25,13 +23,8 @@ from conftest import Fleet, Run, make_fleet, run_attest
 
 @functools.cache
 def sim_command() -> tuple[str, ...]:
-    """The command that runs the simulator: ``attest sim dji`` once it is wired into ``attest sim``."""
-    r = subprocess.run(
-        [sys.executable, "-m", "attest", "sim", "--help"], capture_output=True, text=True, timeout=60, check=False
-    )
-    if "dji" in r.stdout:
-        return (sys.executable, "-m", "attest", "sim", "dji")
-    return (sys.executable, "-m", "attest._cli._sim_dji")
+    """The command that runs the simulator: ``attest sim dji``."""
+    return (sys.executable, "-m", "attest", "sim", "dji")
 
 
 @dataclass

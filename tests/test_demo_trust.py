@@ -1,8 +1,7 @@
 """``make demo``'s trust story (scripts/demo_trust.sh) and the test Sigstore instance it uses (``attest sim sigstore``).
 
 The script runs whole, with this venv's bin and an output directory of its own; each step's exit codes and
-the lines that tell the story are checked. ``attest sim sigstore`` runs as ``python -m
-attest._cli._sim_sigstore`` (the same command, with or without ``attest sim`` listing it): its bundles count
+the lines that tell the story are checked. ``attest sim sigstore`` makes a test instance: its bundles count
 through ``attest verify --bundle`` under a policy pinning its root, and under no other root.
 """
 
@@ -27,7 +26,7 @@ ISSUER = "https://accounts.google.com"
 
 def sim_sigstore(*args: str | os.PathLike[str]) -> Run:
     proc = subprocess.run(
-        [sys.executable, "-m", "attest._cli._sim_sigstore", *map(str, args)],
+        [sys.executable, "-m", "attest", "sim", "sigstore", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=60,

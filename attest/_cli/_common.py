@@ -32,8 +32,10 @@ def default_state_dir() -> Path:
 __all__ = [
     "add_state_dir",
     "add_target_options",
+    "count",
     "new_nonce",
     "positive_int",
+    "probability",
     "require_readable",
     "state_dir",
     "target_options",
@@ -49,6 +51,24 @@ def positive_int(text: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
     return n
+
+
+def probability(text: str) -> float:
+    """Argparse type: a number from 0 to 1 (a simulator's fault rate)."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= x <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a probability between 0 and 1")
+    return x
+
+
+def count(text: str) -> int:
+    """Argparse type: a count, 0 or more, in decimal digits only."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count")
+    return int(text)
 
 
 def positive_float(text: str) -> float:

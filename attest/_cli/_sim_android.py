@@ -10,13 +10,12 @@ attest._cli._sim_android ARGS`` runs the same command standalone.
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 
-from attest.errors import AttestError, ConfigError
+from attest._cli._common import count
+from attest.errors import ConfigError
 
-__all__ = ["main", "register_android"]
+__all__ = ["register_android"]
 
 
 def _seconds(text: str) -> float:
@@ -27,12 +26,6 @@ def _seconds(text: str) -> float:
     if not 0 <= x <= 3600:
         raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 3600 seconds")
     return x
-
-
-def _count(text: str) -> int:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a count")
-    return int(text)
 
 
 def _positive(text: str) -> float:
@@ -56,7 +49,7 @@ def register_android(ssub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "(STAT, LIST, RECV of real APK files). The controller runs a flight app, com.example.flight.",
     )
     a.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    a.add_argument("--port", type=_count, default=0, help="TCP port (default: any free port)")
+    a.add_argument("--port", type=count, default=0, help="TCP port (default: any free port)")
     a.add_argument("--serial", default="RCPRO0000001", help="ro.serialno")
     a.add_argument("--prop", action="append", default=[], metavar="KEY=VALUE", help="set or add a system property")
     a.add_argument(
@@ -75,18 +68,18 @@ def register_android(ssub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     a.add_argument(
         "--extra-package", action="append", default=[], metavar="NAME", help="install a user app the baseline lacks"
     )
-    a.add_argument("--packages", type=_count, default=0, metavar="N", help="add system apps until there are N")
-    a.add_argument("--apk-size", type=_count, default=0, metavar="BYTES", help="size of each user app's base APK")
+    a.add_argument("--packages", type=count, default=0, metavar="N", help="add system apps until there are N")
+    a.add_argument("--apk-size", type=count, default=0, metavar="BYTES", help="size of each user app's base APK")
     a.add_argument("--lie-sha256", action="store_true", help="the device's sha256sum reports the approved digests")
     a.add_argument("--adb-keys", type=Path, metavar="FILE", help="public keys allowed from the start (adb_keys format)")
     g = a.add_argument_group("misbehaviour (tests)")
     g.add_argument(
         "--unauthorised", action="store_true", help="never allow an unknown key (the prompt is not answered)"
     )
-    g.add_argument("--drop-after", type=_count, metavar="N", help="close each connection after sending N messages")
-    g.add_argument("--stall-after", type=_count, metavar="N", help="go silent after sending N messages")
+    g.add_argument("--drop-after", type=count, metavar="N", help="close each connection after sending N messages")
+    g.add_argument("--stall-after", type=count, metavar="N", help="go silent after sending N messages")
     g.add_argument("--keepalive", action="store_true", help="while stalled, send empty writes on open streams")
-    g.add_argument("--garbage-after", type=_count, metavar="N", help="send bytes that are not ADB after N messages")
+    g.add_argument("--garbage-after", type=count, metavar="N", help="send bytes that are not ADB after N messages")
     g.add_argument("--drip", type=_seconds, default=0.0, metavar="SECONDS", help="16 bytes per write, one per SECONDS")
     g.add_argument("--rate", type=_positive, metavar="BYTES_PER_S", help="throttle output (USB 2.0: about 35e6)")
     g.add_argument("--no-shell-v2", action="store_true", help="an old adbd: shell v1 only (no exit status)")
@@ -139,21 +132,3 @@ def _android(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as e:  # a bad fault, --apk-dir or --adb-keys, or the port is taken
         raise ConfigError(str(e)) from e
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``sim android`` standalone (``python -m attest._cli._sim_android ARGS``)."""
-    parser = argparse.ArgumentParser(prog="attest sim")
-    register_android(parser.add_subparsers(dest="sim_command", required=True))
-    args = parser.parse_args(["android", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return int(args.func(args))
-    except AttestError as e:
-        print(f"attest: error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,22 +10,11 @@ runs the same command standalone.
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Sequence
 
-from attest.errors import AttestError, ConfigError
+from attest._cli._common import count, probability
+from attest.errors import ConfigError
 
-__all__ = ["main", "register_dji"]
-
-
-def _rate(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= x <= 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a probability between 0 and 1")
-    return x
+__all__ = ["register_dji"]
 
 
 def _seconds(text: str) -> float:
@@ -36,12 +25,6 @@ def _seconds(text: str) -> float:
     if not 0 <= x <= 3600:
         raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 3600 seconds")
     return x
-
-
-def _count(text: str) -> int:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a count")
-    return int(text)
 
 
 def register_dji(ssub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -66,10 +49,10 @@ def register_dji(ssub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     d.add_argument("--model", default="SIMAIR FC", help="the flight controller's hardware text (the device's model)")
     g = d.add_argument_group("misbehaviour (tests: each must end in a clear error or a correct verdict)")
-    g.add_argument("--garbage", type=_rate, default=0.0, metavar="P", help="random bytes before a frame")
-    g.add_argument("--corrupt", type=_rate, default=0.0, metavar="P", help="flip a bit in frames (bad CRCs)")
-    g.add_argument("--drop", type=_rate, default=0.0, metavar="P", help="drop frames")
-    g.add_argument("--truncate", type=_rate, default=0.0, metavar="P", help="cut frames short")
+    g.add_argument("--garbage", type=probability, default=0.0, metavar="P", help="random bytes before a frame")
+    g.add_argument("--corrupt", type=probability, default=0.0, metavar="P", help="flip a bit in frames (bad CRCs)")
+    g.add_argument("--drop", type=probability, default=0.0, metavar="P", help="drop frames")
+    g.add_argument("--truncate", type=probability, default=0.0, metavar="P", help="cut frames short")
     g.add_argument("--silent", action="append", default=[], metavar="MODULE", help="MODULE never answers")
     g.add_argument(
         "--answer-for",
@@ -90,7 +73,7 @@ def register_dji(ssub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--answer-everything", action="store_true", help="every module address answers (a bus of 232 modules)"
     )
     g.add_argument("--drip", type=_seconds, default=0.0, metavar="SECONDS", help="one answer per SECONDS")
-    g.add_argument("--stall-after", type=_count, metavar="N", help="go silent after N frames")
+    g.add_argument("--stall-after", type=count, metavar="N", help="go silent after N frames")
     g.add_argument("--seed", type=int, default=1, help="seed of the fault generator")
     d.set_defaults(func=_dji)
 
@@ -143,21 +126,3 @@ def _dji(args: argparse.Namespace) -> int:
     except OSError as e:  # no pty available, found before the path is printed
         raise ConfigError(str(e)) from e
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``sim dji`` standalone (``python -m attest._cli._sim_dji ARGS``)."""
-    parser = argparse.ArgumentParser(prog="attest sim")
-    register_dji(parser.add_subparsers(dest="sim_command", required=True))
-    args = parser.parse_args(["dji", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return int(args.func(args))
-    except AttestError as e:
-        print(f"attest: error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

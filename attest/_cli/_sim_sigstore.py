@@ -16,13 +16,11 @@ attest._cli._sim_sigstore ARGS`` runs the same command standalone.
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 
-from attest.errors import AttestError, BaselineError, ConfigError
+from attest.errors import BaselineError, ConfigError
 
-__all__ = ["main", "register_sigstore"]
+__all__ = ["register_sigstore"]
 
 _ISSUER = "https://accounts.google.com"
 _WARNING = (
@@ -121,21 +119,3 @@ def _sign(args: argparse.Namespace) -> int:
         f"{args.file}'s payload, from the TEST instance {printable(root.name)} ({args.root})"
     )
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``sim sigstore`` standalone (``python -m attest._cli._sim_sigstore ARGS``)."""
-    parser = argparse.ArgumentParser(prog="attest sim")
-    register_sigstore(parser.add_subparsers(dest="sim_command", required=True))
-    args = parser.parse_args(["sigstore", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return int(args.func(args))
-    except AttestError as e:
-        print(f"attest: error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from attest._cli._common import count, probability
 from attest._cli._sim_android import register_android
 from attest._cli._sim_dji import register_dji
 from attest._cli._sim_sigstore import register_sigstore
@@ -38,16 +39,6 @@ def _tree(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.out}: cannot write simulated tree: {e}") from e
     print(args.out)
     return 0
-
-
-def _rate(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= x <= 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a probability between 0 and 1")
-    return x
 
 
 def _register_fc(ssub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -96,10 +87,10 @@ def _register_fc(ssub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="with --volatile: STAT_RUNTIME is saved every SECONDS (default 30, as ArduPilot does)",
     )
     g = f.add_argument_group("misbehaviour (tests)")
-    g.add_argument("--garbage", type=_rate, default=0.0, metavar="P", help="random bytes before a frame")
-    g.add_argument("--drop", type=_rate, default=0.0, metavar="P", help="drop frames")
-    g.add_argument("--corrupt", type=_rate, default=0.0, metavar="P", help="flip a bit in frames")
-    g.add_argument("--truncate", type=_rate, default=0.0, metavar="P", help="cut frames short")
+    g.add_argument("--garbage", type=probability, default=0.0, metavar="P", help="random bytes before a frame")
+    g.add_argument("--drop", type=probability, default=0.0, metavar="P", help="drop frames")
+    g.add_argument("--corrupt", type=probability, default=0.0, metavar="P", help="flip a bit in frames")
+    g.add_argument("--truncate", type=probability, default=0.0, metavar="P", help="cut frames short")
     g.add_argument("--mavlink1", action="store_true", help="interleave MAVLink 1 frames carrying altered data")
     g.add_argument("--other-system", action="store_true", help="interleave traffic of another system id")
     g.add_argument("--stall-after", type=int, metavar="N", help="go silent after N frames")
@@ -132,7 +123,7 @@ def _register_fc(ssub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--long-name", action="store_true", help="list a file and a directory whose paths do not fit an FTP request"
     )
     h.add_argument(
-        "--fake-descriptors", type=_count, default=0, metavar="N", help="put N fake app descriptors in flash.bin"
+        "--fake-descriptors", type=count, default=0, metavar="N", help="put N fake app descriptors in flash.bin"
     )
     h.add_argument(
         "--bl-chatter", action="store_true", help="the bootloader refuses READ_MULTI, then sends noise without end"
@@ -158,12 +149,6 @@ def _period(text: str) -> float:
     if not 0.1 <= x <= 3600:
         raise argparse.ArgumentTypeError(f"{text!r} must be between 0.1 and 3600 seconds")
     return x
-
-
-def _count(text: str) -> int:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a count")
-    return int(text)
 
 
 def _fc(args: argparse.Namespace) -> int:
