@@ -17,6 +17,7 @@ huge size costs the dock a few bounded reads and one clear
 
 from __future__ import annotations
 
+import abc
 import os
 import stat
 from dataclasses import dataclass
@@ -87,7 +88,7 @@ class SeekableReader(Protocol):
         ...
 
 
-class Source:
+class Source(abc.ABC):
     """Bounded random reads from an APK of known size.
 
     Attributes:
@@ -108,8 +109,9 @@ class Source:
             raise ApkFormatError(f"{self.name}: {what} at {offset}+{length} is outside the file ({self.size} bytes)")
         return self._read_at(offset, length, what)
 
+    @abc.abstractmethod
     def _read_at(self, offset: int, length: int, what: str) -> bytes:
-        raise NotImplementedError
+        """The range, already checked to lie inside the file."""
 
 
 class FileSource(Source):

@@ -22,6 +22,7 @@ throttles to that many bytes per second (USB 2.0 is about 35 MB/s).
 
 from __future__ import annotations
 
+import abc
 import os
 import select
 import socket
@@ -64,15 +65,16 @@ class _ClosedError(Exception):
     """The connection is over (dropped by a fault, or by the host)."""
 
 
-class _Service:
+class _Service(abc.ABC):
     """A stream's far end: bytes in from the host, bytes out to it."""
 
     def feed(self, data: bytes) -> None:
-        """The host wrote ``data``."""
+        """The host wrote ``data`` (ignored unless a service reads its input)."""
+        del data
 
+    @abc.abstractmethod
     def produce(self, n: int) -> bytes | None:
         """Up to ``n`` bytes to send, ``b""`` when none yet, ``None`` when the service is done."""
-        raise NotImplementedError
 
 
 class _Chunks(_Service):
