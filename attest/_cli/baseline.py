@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from attest._cli._baseline_promote import measure, read_baseline, register_diff_and_propose, write_unsigned
 from attest._cli._common import (
     add_target_options,
-    new_nonce,
     positive_int,
     require_readable,
     target_options,
@@ -118,8 +118,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     w.add_argument("--json", action="store_true", help="print one JSON object with every field")
     w.set_defaults(func=_show)
 
-    from attest._cli._baseline_promote import register_diff_and_propose
-
     register_diff_and_propose(bsub)
 
 
@@ -137,8 +135,6 @@ def _create(args: argparse.Namespace) -> int:
     from attest.baseline import Baseline
     from attest.collectors import Collector, FirmwareImageCollector, open_collector
     from attest.errors import ConfigError
-    from attest.fsutil import atomic_write
-    from attest.progress import TerminalProgress
     from attest.rules import Rule
     from attest.selection import Selection
     from attest.timeutil import parse_date_or_time
@@ -171,7 +167,7 @@ def _create(args: argparse.Namespace) -> int:
 
         settings = accept_crc_only_firmware(settings)
         warn("--accept-crc-only-firmware: a forged image with the same CRC-32 will pass this baseline")
-    evidence = collector.collect(settings, nonce=new_nonce(), progress=TerminalProgress.for_stream())
+    evidence = measure(collector, settings, device_match={})
     baseline = Baseline.from_evidence(
         evidence,
         name=args.name,
@@ -184,7 +180,7 @@ def _create(args: argparse.Namespace) -> int:
         advisory=advisory,
     )
     _warn_advisory(baseline)
-    atomic_write(args.out, (json.dumps(baseline.to_statement(), indent=2) + "\n").encode())
+    write_unsigned(args.out, baseline)
     log.info("baseline_created", name=args.name, version=args.version, components=len(baseline.components))
     print(f"wrote {args.out}: {args.name} v{args.version}, {len(baseline.components)} components (unsigned)")
     return 0
@@ -226,37 +222,9 @@ def _warn_advisory(b: Baseline) -> None:
 
 
 def _read(path: Path) -> tuple[Baseline, bytes, Envelope | None]:
-    """A baseline file: an unsigned Statement, or a DSSE envelope (signatures NOT checked).
-
-    Returns:
-        The baseline, the payload that is (or, unsigned, will be) signed, and
-        the envelope (``None`` for an unsigned Statement).
-
-    The file must be strict JSON (:mod:`attest.jsonutil`) and an envelope's
-    payload RFC 8785 canonical, exactly as ``verify`` requires: what ``show``
-    prints and ``sign`` signs is what ``verify`` will read.
-
-    Raises:
-        BaselineError: anything ``verify`` would refuse before its signature count.
-    """
-    from attest.baseline import Baseline, parse_envelope
-    from attest.errors import BaselineError
-    from attest.jsonutil import JSONFormatError, loads
-    from attest.trust import read_baseline_file
-
-    data = read_baseline_file(path)
-    try:
-        obj = loads(data)
-    except JSONFormatError as e:
-        raise BaselineError(f"{path}: not JSON this tool accepts: {e}") from e
-    if isinstance(obj, dict) and obj.get("_type") is not None:
-        baseline = Baseline.from_statement(obj, source=str(path))
-        try:
-            return baseline, baseline.to_payload(), None
-        except BaselineError as e:
-            raise BaselineError(f"{path}: {e}") from e
-    env = parse_envelope(data, source=str(path))
-    return Baseline.from_payload(env.payload, source=str(path)), env.payload, env
+    """The baseline, its signed (or to-be-signed) payload and envelope: :func:`read_baseline`, unpacked."""
+    f = read_baseline(path)
+    return f.baseline, f.payload, f.envelope
 
 
 def _sign(args: argparse.Namespace) -> int:

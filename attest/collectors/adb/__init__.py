@@ -21,7 +21,7 @@ What is measured and how rules are written: docs/android.md.
 from __future__ import annotations
 
 from attest.collectors.adb.collector import METHODS, AdbCollector, device_id, from_target
-from attest.collectors.adb.devicehash import audit_sample
 from attest.collectors.adb.limits import AndroidLimits
+from attest.collectors.sampling import audit_sample
 
 __all__ = ["METHODS", "AdbCollector", "AndroidLimits", "audit_sample", "device_id", "from_target"]

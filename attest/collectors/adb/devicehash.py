@@ -10,10 +10,10 @@ strictly: one ``HEX  PATH`` line per path asked for, in the order asked
 record); a path without its line is ``cannot read`` (its error went to
 stderr); any other output is a :class:`~attest.errors.CollectionError`.
 
-:func:`audit_sample` chooses, from the run's fresh nonce (which the device
+:func:`~attest.collectors.sampling.audit_sample` chooses, from the run's fresh nonce (which the device
 never sees) and only after the device has answered for every APK, the APKs
 the dock reads itself: the same rule as SSH's remote mode
-(:func:`attest.collectors.ssh.audit_sample`), ranked by
+(:mod:`attest.collectors.sampling`), ranked by
 SHA-256(nonce, NUL, name), so an auditor can recompute it from the logged nonce.
 """
 
@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
-import math
 from collections.abc import Iterator, Sequence
 
 from attest.collectors.adb.commands import CommandFailedError
@@ -31,26 +29,9 @@ from attest.errors import CollectionError
 from attest.report import printable
 from attest.transports.adb import AdbConnection, command_line
 
-__all__ = ["AUDIT_FRACTION", "AUDIT_MIN", "audit_sample", "device_digests", "parse_digests"]
+__all__ = ["device_digests", "parse_digests"]
 
-#: Audit sample: at least this many APKs ...
-AUDIT_MIN = 8
-#: ... or this fraction of them, whichever is larger.
-AUDIT_FRACTION = 0.02
 _HEX = frozenset(b"0123456789abcdef")
-
-
-def audit_sample(names: Sequence[str], nonce: str, size: int | None = None) -> list[str]:
-    """The APKs the dock reads itself to check the device's digests, chosen by ``nonce``.
-
-    Args:
-        names: the APK components the device reported digests for.
-        nonce: the run's fresh nonce.
-        size: how many (default: max(8, 2 %), never more than there are).
-    """
-    want = size if size is not None else max(AUDIT_MIN, math.ceil(len(names) * AUDIT_FRACTION))
-    ranked = sorted(names, key=lambda n: hashlib.sha256(nonce.encode() + b"\0" + n.encode()).digest())
-    return sorted(ranked[: min(want, len(names))])
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ Steps (the collector has read the properties and checked the device first):
    ``pull`` reads it (:class:`~attest.collectors.adb.apks.ApkReader`: digest
    and certificate from the same bytes, ``dock-read``); ``remote`` has the
    device hash it (``device-reported``) and then reads a nonce-chosen audit
-   sample itself (:func:`~attest.collectors.adb.devicehash.audit_sample`);
+   sample itself (:func:`~attest.collectors.sampling.audit_sample`);
    any disagreement is a critical ``device_lied`` finding. When verifying,
    an APK far larger than the baseline's is not read or hashed
    (:func:`~attest.collectors.adb.apks.read_decision`).
@@ -42,7 +42,7 @@ from typing import Any
 from attest.collectors.adb.apks import ApkRead, ApkReader, read_decision
 from attest.collectors.adb.certs import cert_component
 from attest.collectors.adb.commands import CommandFailedError, run
-from attest.collectors.adb.devicehash import audit_sample, device_digests
+from attest.collectors.adb.devicehash import device_digests
 from attest.collectors.adb.limits import AndroidLimits
 from attest.collectors.adb.packages import (
     Listed,
@@ -58,6 +58,7 @@ from attest.collectors.adb.packages import (
     parse_list,
     parse_paths,
 )
+from attest.collectors.sampling import audit_sample
 from attest.errors import CollectionError
 from attest.logs import get_logger
 from attest.model import Component, Finding, FindingKind, Method, Severity

@@ -19,7 +19,7 @@ only those above it):
 
 from __future__ import annotations
 
-from attest.collectors.ssh.audit import audit_sample
+from attest.collectors.sampling import audit_sample
 from attest.collectors.ssh.collector import METHODS, SshCollector, from_target
 
 __all__ = ["METHODS", "SshCollector", "audit_sample", "from_target"]

@@ -1,7 +1,7 @@
 """Remote mode's audit: the dock re-reads a nonce-chosen sample over SFTP to check what the device said.
 
 In remote mode the device's ``sha256sum`` reports the digests. Once the
-device has committed to every answer, :func:`audit_sample` picks files by the
+device has committed to every answer, :func:`~attest.collectors.sampling.audit_sample` picks files by the
 run's fresh nonce (which the device never sees) and :func:`audit` reads them
 again over SFTP, another way into the device, so that one replaced tool is
 not enough to pass. A disagreement is a critical ``device_lied`` finding.
@@ -15,43 +15,20 @@ recompute it from the logged nonce.
 
 from __future__ import annotations
 
-import hashlib
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any
 
+from attest.collectors.sampling import audit_sample
 from attest.collectors.ssh.listing import lie_finding, set_digest
 from attest.logs import get_logger
 from attest.model import Component, Finding, Method
 from attest.progress import Progress
 from attest.transports.ssh import SftpAttrs, SftpSession
 
-__all__ = ["AUDIT_FRACTION", "AUDIT_MIN", "audit", "audit_sample"]
+__all__ = ["audit"]
 
 log = get_logger()
-
-#: Audit sample (both methods): at least this many files ...
-AUDIT_MIN = 8
-#: ... or this fraction of them, whichever is larger.
-AUDIT_FRACTION = 0.02
-
-
-def audit_sample(names: Sequence[str], nonce: str, size: int | None = None) -> list[str]:
-    """The files the dock re-reads over SFTP to check what the device said, chosen by ``nonce``.
-
-    Each name is ranked by SHA-256(nonce, NUL, name) and the lowest ranks are
-    taken: unpredictable without the nonce, and reproducible from the logged
-    nonce by an auditor.
-
-    Args:
-        names: the files the device reported digests for (remote) or streamed (pull).
-        nonce: the run's fresh nonce.
-        size: how many (default: max(8, 2 %), never more than there are).
-    """
-    want = size if size is not None else max(AUDIT_MIN, math.ceil(len(names) * AUDIT_FRACTION))
-    ranked = sorted(names, key=lambda n: hashlib.sha256(nonce.encode() + b"\0" + n.encode()).digest())
-    return sorted(ranked[: min(want, len(names))])
 
 
 def audit(
