@@ -8,6 +8,7 @@ Modules, one job each:
 * :mod:`attest.trust.rollback` -- the highest accepted baseline version per name
 * :mod:`attest.trust.decision` -- ``trust_baseline``: signatures before parsing, threshold, expiry, rollback
 * :mod:`attest.trust.sigstore` -- Sigstore bundles checked offline (the library is imported only when used)
+* :mod:`attest.trust.sigstore_root` -- a pinned Sigstore trusted root and the key windows sigstore ignores
 
 Outside this package, import these names from here, not from the modules.
 """

@@ -37,24 +37,23 @@ neither sigstore nor pydantic.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from attest.errors import AttestError, BaselineError, ConfigError, TransportError, UntrustedBaselineError
 from attest.fsutil import read_bounded
 from attest.jsonutil import JSONFormatError, loads
 from attest.logs import get_logger
+from attest.trust.sigstore_root import MAX_TRUSTED_ROOT_BYTES, Root, Window, b64, first_line, load_root, when
 
 if TYPE_CHECKING:
     from cryptography.x509 import Certificate
-    from sigstore.models import Bundle, TrustedRoot
+    from sigstore.models import Bundle
 
 __all__ = [
     "BUNDLE_MEDIA_TYPES",
@@ -83,8 +82,6 @@ _BUNDLE_PREFIX = "application/vnd.dev.sigstore.bundle"
 _IN_TOTO = "application/vnd.in-toto+json"
 #: Bytes a bundle may hold beside its base64 payload (certificate, log entry, proof, timestamps).
 MAX_BUNDLE_OVERHEAD = 1024 * 1024
-#: The largest trusted root file read (the production root is about 8 KB).
-MAX_TRUSTED_ROOT_BYTES = 1024 * 1024
 
 _OIDC_ISSUER = "1.3.6.1.4.1.57264.1.1"  # raw UTF-8 (deprecated by Fulcio, still issued)
 _OIDC_ISSUER_V2 = "1.3.6.1.4.1.57264.1.8"  # DER UTF8String
@@ -195,7 +192,7 @@ def check_bundle(bundle: bytes, *, payload: bytes, payload_type: str, signers: S
         raise
     except Exception as e:  # noqa: BLE001 - a shape no check above foresaw: never a pass, never a crash
         log.warning("sigstore bundle check failed unexpectedly", error=f"{type(e).__name__}: {e}")
-        return BundleCheck(None, f"bundle could not be checked: {_shown(type(e).__name__)}: {_shown(_first_line(e))}")
+        return BundleCheck(None, f"bundle could not be checked: {_shown(type(e).__name__)}: {_shown(first_line(e))}")
 
 
 def check_trusted_root(path: Path) -> None:
@@ -205,7 +202,7 @@ def check_trusted_root(path: Path) -> None:
         ConfigError: unreadable, too large, or not a trusted root with a
             certificate authority, a CT log and a transparency log.
     """
-    _load_root(path)
+    load_root(path)
 
 
 def sign_with_sigstore(
@@ -250,30 +247,6 @@ class _Refused(Exception):  # noqa: N818 - internal: the reason a bundle does no
     """The bundle does not count; the message is the reason shown."""
 
 
-class _Window(NamedTuple):  # NamedTuple, not a dataclass: a dataclass costs ~1 ms of import time each
-    """A ``validFor`` time range of a trusted-root key or CA."""
-
-    start: datetime | None
-    end: datetime | None
-
-    def holds(self, t: datetime) -> bool:
-        return (self.start is None or self.start <= t) and (self.end is None or t <= self.end)
-
-    def text(self) -> str:
-        return f"{_when(self.start) if self.start else '…'} to {_when(self.end) if self.end else '…'}"
-
-
-class _Root(NamedTuple):
-    """A pinned trusted root: sigstore's object, and the ``validFor`` windows sigstore ignores."""
-
-    trusted_root: TrustedRoot
-    tlogs: dict[bytes, _Window]  # logId.keyId -> window
-    tlog_keys: dict[bytes, tuple[str, bytes]]  # logId.keyId -> (keyDetails, SPKI DER)
-    sha256: str  # of the file's bytes, for a pinned root
-    ctlogs: dict[bytes, _Window]
-    cas: list[tuple[list[bytes], _Window]]  # each CA's certificate chain (DER) and window
-
-
 def _check(bundle: bytes, *, payload: bytes, payload_type: str, signers: Sequence[SigstoreSigner]) -> BundleCheck:
     if not signers:
         raise _Refused("the trust policy lists no Sigstore signer")
@@ -298,10 +271,10 @@ def _check(bundle: bytes, *, payload: bytes, payload_type: str, signers: Sequenc
     times = _claimed_times(obj, parsed)
     _check_certificate_times(cert, times)
     refusal: _Refused | None = None
-    roots: dict[Path, _Root] = {}
+    roots: dict[Path, Root] = {}
     for signer in candidates:  # normally one: a policy lists an identity once
         if signer.trusted_root not in roots:
-            roots[signer.trusted_root] = _load_root(signer.trusted_root)
+            roots[signer.trusted_root] = load_root(signer.trusted_root)
         root = roots[signer.trusted_root]
         if signer.trusted_root_sha256 is not None and root.sha256 != signer.trusted_root_sha256:
             raise UntrustedBaselineError(
@@ -330,7 +303,7 @@ def _verify(
     parsed: Bundle,
     *,
     signer: SigstoreSigner,
-    root: _Root,
+    root: Root,
     obj: dict[str, Any],
     cert: Certificate,
     times: list[datetime],
@@ -429,7 +402,7 @@ def _parse_bundle(bundle: bytes) -> Bundle:
     try:
         return Bundle.from_json(bundle)
     except Exception as e:  # InvalidBundle, pydantic, or a certificate parser error
-        raise _Refused(f"not a valid Sigstore bundle: {_shown(_first_line(e))}") from e
+        raise _Refused(f"not a valid Sigstore bundle: {_shown(first_line(e))}") from e
 
 
 def _identity_of(cert: Certificate) -> tuple[list[str], str | None]:
@@ -453,7 +426,7 @@ def _identity_of(cert: Certificate) -> tuple[list[str], str | None]:
             elif ext.oid.dotted_string == _OIDC_ISSUER_V2:
                 found.add(_der_utf8(ext.value.value))
     except (x509.ExtensionNotFound, ValueError, UnicodeDecodeError) as e:
-        raise _Refused(f"certificate names no usable identity: {_shown(_first_line(e))}") from e
+        raise _Refused(f"certificate names no usable identity: {_shown(first_line(e))}") from e
     if not sans:
         raise _Refused("certificate names no email or URI identity")
     if len(found) > 1:
@@ -495,7 +468,7 @@ def _claimed_times(obj: dict[str, Any], parsed: Bundle) -> list[datetime]:
             t = tsr.tst_info.gen_time
             times.append(t if t.tzinfo else t.replace(tzinfo=UTC))
     except Exception as e:  # a malformed timestamp response from a hostile bundle
-        raise _Refused(f"bundle's signed timestamp is malformed: {_shown(_first_line(e))}") from e
+        raise _Refused(f"bundle's signed timestamp is malformed: {_shown(first_line(e))}") from e
     if not times:
         raise _Refused("no signing time: the bundle has neither a log inclusion promise nor a signed timestamp")
     return times
@@ -506,13 +479,13 @@ def _check_certificate_times(cert: Certificate, times: list[datetime]) -> None:
     for t in times:
         if not cert.not_valid_before_utc <= t <= cert.not_valid_after_utc:
             raise _Refused(
-                f"certificate was not valid when the bundle was logged or timestamped ({_when(t)}): "
-                f"valid {_when(cert.not_valid_before_utc)} to {_when(cert.not_valid_after_utc)}"
+                f"certificate was not valid when the bundle was logged or timestamped ({when(t)}): "
+                f"valid {when(cert.not_valid_before_utc)} to {when(cert.not_valid_after_utc)}"
             )
 
 
 def _check_windows(
-    root: _Root, obj: dict[str, Any], cert: Certificate, times: list[datetime], ca_windows: list[_Window]
+    root: Root, obj: dict[str, Any], cert: Certificate, times: list[datetime], ca_windows: list[Window]
 ) -> None:
     """Refuse a CA, CT log or transparency log used outside its ``validFor`` window (retired keys)."""
     from cryptography import x509
@@ -525,7 +498,7 @@ def _check_windows(
     _check_checkpoint_key(root, log_id, entry["inclusionProof"]["checkpoint"]["envelope"])
     for t in times:
         if not log_window.holds(t):
-            raise _Refused(f"transparency log key was not valid at {_when(t)} (valid {log_window.text()})")
+            raise _Refused(f"transparency log key was not valid at {when(t)} (valid {log_window.text()})")
     scts = cert.extensions.get_extension_for_class(x509.PrecertificateSignedCertificateTimestamps).value
     for sct in scts:  # exactly one: sigstore checked
         ct_window = root.ctlogs.get(sct.log_id)
@@ -533,16 +506,16 @@ def _check_windows(
             raise _Refused("certificate's SCT is from a CT log that is not in the pinned root")
         t = sct.timestamp.replace(tzinfo=UTC)
         if not ct_window.holds(t):
-            raise _Refused(f"CT log key was not valid at {_when(t)} (valid {ct_window.text()})")
+            raise _Refused(f"CT log key was not valid at {when(t)} (valid {ct_window.text()})")
     for t in times:
         if not any(w.holds(t) for w in ca_windows):
-            raise _Refused(f"certificate authority was not valid at {_when(t)} (valid {ca_windows[0].text()})")
+            raise _Refused(f"certificate authority was not valid at {when(t)} (valid {ca_windows[0].text()})")
 
 
 _NOTE_SIGNATURE = re.compile(r"^\u2014 (\S+) (\S+)$")
 
 
-def _check_checkpoint_key(root: _Root, log_id: bytes, checkpoint: str) -> None:
+def _check_checkpoint_key(root: Root, log_id: bytes, checkpoint: str) -> None:
     """Refuse a checkpoint not signed by the key of the very log the entry names.
 
     sigstore looks the key up by the entry's log id and, when no key has that
@@ -621,111 +594,18 @@ def _reason_for(e: Exception) -> str:
     for needle, reason in reasons:
         if needle in text:
             return reason
-    return f"bundle does not verify: {_shown(_first_line(e))}"
-
-
-# --- the pinned trusted root ------------------------------------------------------------------------------------
-
-
-class _BadRootError(Exception):
-    """A trusted root file of the wrong shape (becomes a ConfigError)."""
-
-
-def _load_root(path: Path) -> _Root:
-    from sigstore.models import TrustedRoot
-    from sigstore.verify import Verifier
-    from sigstore_models.trustroot.v1 import TrustedRoot as TrustedRootMessage
-
-    raw = read_bounded(path, MAX_TRUSTED_ROOT_BYTES, what="Sigstore trusted root")
-    try:
-        data = loads(raw)
-        if not isinstance(data, dict):
-            raise _BadRootError("not a JSON object")
-        tlogs = _log_windows(data.get("tlogs"), "tlogs")
-        tlog_keys = {
-            _b64(str(t["logId"].get("keyId", "")), "a log id"): (
-                str(t.get("publicKey", {}).get("keyDetails", "")),
-                _b64(str(t.get("publicKey", {}).get("rawBytes", "")), "a log key"),
-            )
-            for t in data["tlogs"]
-        }
-        ctlogs = _log_windows(data.get("ctlogs"), "ctlogs")
-        cas = _ca_windows(data.get("certificateAuthorities"))
-        # What TrustedRoot.from_file does, on the bytes read once here (bounded, and the ones a pin checks).
-        trusted_root = TrustedRoot(TrustedRootMessage.from_json(raw))
-        Verifier(trusted_root=trusted_root)  # fails now, not per bundle, on a root it cannot use
-    except ConfigError:
-        raise
-    except Exception as e:  # JSON, pydantic and sigstore errors all mean "unusable root"
-        raise ConfigError(f"{path}: not a usable Sigstore trusted root: {_first_line(e)}") from e
-    return _Root(
-        trusted_root=trusted_root,
-        tlogs=tlogs,
-        tlog_keys=tlog_keys,
-        ctlogs=ctlogs,
-        cas=cas,
-        sha256=hashlib.sha256(raw).hexdigest(),
-    )
-
-
-def _log_windows(items: Any, what: str) -> dict[bytes, _Window]:
-    if not isinstance(items, list) or not items:
-        raise _BadRootError(f"'{what}' must list at least one log")
-    out: dict[bytes, _Window] = {}
-    for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("logId"), dict):
-            raise _BadRootError(f"a '{what}' entry has no logId")
-        key_id = _b64(str(item["logId"].get("keyId", "")), "a log id")
-        out[key_id] = _window(item.get("publicKey", {}).get("validFor"))
-    return out
-
-
-def _ca_windows(items: Any) -> list[tuple[list[bytes], _Window]]:
-    if not isinstance(items, list) or not items:
-        raise _BadRootError("'certificateAuthorities' must list at least one CA")
-    out: list[tuple[list[bytes], _Window]] = []
-    for item in items:
-        certs = item.get("certChain", {}).get("certificates") if isinstance(item, dict) else None
-        if not isinstance(certs, list) or not certs or not all(isinstance(c, dict) for c in certs):
-            raise _BadRootError("a certificate authority has no certificates")
-        chain = [_b64(str(c.get("rawBytes", "")), "a CA certificate") for c in certs]
-        out.append((chain, _window(item.get("validFor"))))
-    return out
-
-
-def _window(valid_for: Any) -> _Window:
-    if valid_for is None:
-        return _Window(None, None)
-    if not isinstance(valid_for, dict):
-        raise _BadRootError("validFor is not an object")
-    start, end = valid_for.get("start"), valid_for.get("end")
-    return _Window(_rfc3339(start) if start is not None else None, _rfc3339(end) if end is not None else None)
-
-
-_FRACTION = re.compile(r"\.(\d{1,9})")
-
-
-def _rfc3339(text: Any) -> datetime:
-    """A protobuf JSON timestamp (``2021-01-12T11:53:27Z``, up to nanoseconds) as an aware datetime."""
-    if not isinstance(text, str):
-        raise _BadRootError(f"not a time: {text!r}")
-    s = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), text)  # Python parses microseconds at most
-    t = datetime.fromisoformat(s)
-    if t.tzinfo is None:
-        raise _BadRootError(f"time without a zone: {text!r}")
-    return t.astimezone(UTC)
+    return f"bundle does not verify: {_shown(first_line(e))}"
 
 
 # --- small helpers ----------------------------------------------------------------------------------------------
 
 
 def _b64(text: str, what: str) -> bytes:
-    """Decode standard or URL-safe base64 (protobuf JSON accepts both)."""
-    s = text.replace("-", "+").replace("_", "/").rstrip("=")
+    """:func:`b64` for bundle fields: a bad one means the bundle does not count."""
     try:
-        return base64.b64decode(s + "=" * (-len(s) % 4), validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise _Refused(f"bad base64 in {what}") from e
+        return b64(text, what)
+    except ValueError as e:
+        raise _Refused(str(e)) from e
 
 
 def _shown(text: str) -> str:
@@ -733,15 +613,3 @@ def _shown(text: str) -> str:
     if not text.isprintable():
         text = text.encode("unicode_escape", "backslashreplace").decode("ascii")
     return text if len(text) <= _SHOWN else text[:_SHOWN] + "…"
-
-
-def _first_line(e: BaseException) -> str:
-    """The gist of an error: its first line, or for a pydantic validation error the field and the problem."""
-    lines = [line.strip() for line in str(e).strip().splitlines()]
-    if len(lines) >= 3 and "validation error" in lines[0]:
-        return f"{lines[1]}: {lines[2].split(' [type=')[0]}"
-    return lines[0] if lines else type(e).__name__
-
-
-def _when(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
