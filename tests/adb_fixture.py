@@ -7,71 +7,37 @@ of its stdout, and kills every simulator it started at teardown.
 
 from __future__ import annotations
 
-import functools
-import select
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import SimProcess, simulators, start_simulator
 
 from attest.transports.adb import AdbConnection, AdbLimits, AdbTarget, DockAdbKey
 
 
-@functools.cache
-def sim_command() -> tuple[str, ...]:
-    """The command that runs the simulator: ``attest sim android``."""
-    return (sys.executable, "-m", "attest", "sim", "android")
+class AndroidSim(SimProcess):
+    """One running simulated controller; ``target`` is ``adb+tcp://HOST:PORT``."""
 
-
-@dataclass
-class AndroidSim:
-    """One running simulated controller."""
-
-    target: str
-    proc: subprocess.Popen[str]
+    @property
+    def target(self) -> str:
+        return self.first_line
 
     @property
     def host_port(self) -> str:
         return self.target.removeprefix("adb+tcp://")
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=10)
-        for f in (self.proc.stdout, self.proc.stderr):
-            if f:
-                f.close()
-
 
 def start_sim(*args: str, timeout: float = 30.0) -> AndroidSim:
     """Start a simulator and wait for the target on its first stdout line."""
-    proc = subprocess.Popen([*sim_command(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
-    line = proc.stdout.readline().strip() if ready else ""
-    if not line.startswith("adb+tcp://"):
-        proc.kill()
-        _, err = proc.communicate(timeout=10)
-        raise AssertionError(f"sim android did not print a target (got {line!r}); stderr: {err}")
-    return AndroidSim(line, proc)
+    started = start_simulator("android", *args, prefix="adb+tcp://", timeout=timeout)
+    return AndroidSim(started.first_line, started.proc)
 
 
 @pytest.fixture
 def sim_android() -> Iterator[Callable[..., AndroidSim]]:
     """A factory: ``sim_android(*args)`` starts a simulator; all are killed at teardown."""
-    sims: list[AndroidSim] = []
-
-    def start(*args: str) -> AndroidSim:
-        sim = start_sim(*args)
-        sims.append(sim)
-        return sim
-
-    yield start
-    for sim in sims:
-        sim.stop()
+    yield from simulators(start_sim)
 
 
 @pytest.fixture

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -104,3 +105,52 @@ def make_fleet(root: Path, n: int = 1, threshold: int = 1) -> Fleet:
 def fleet(tmp_path: Path) -> Fleet:
     """One fleet key, threshold 1."""
     return make_fleet(tmp_path / "fleet")
+
+
+_Sim = TypeVar("_Sim", bound="SimProcess")
+
+
+@dataclass
+class SimProcess:
+    """One running ``attest sim KIND``: what it printed alone on its first stdout line, and its process."""
+
+    first_line: str
+    proc: subprocess.Popen[str]
+
+    def stop(self) -> None:
+        """Kill it (if still running) and close its pipes."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream:
+                stream.close()
+
+
+def start_simulator(kind: str, *args: str, prefix: str, timeout: float) -> SimProcess:
+    """Run ``attest sim KIND ARGS`` and wait for its first stdout line, which must start with ``prefix``."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "attest", "sim", kind, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline().strip() if ready else ""
+    if not line.startswith(prefix):
+        proc.kill()
+        _, err = proc.communicate(timeout=10)
+        raise AssertionError(f"sim {kind} did not print its target (got {line!r}); stderr: {err}")
+    return SimProcess(line, proc)
+
+
+def simulators(start: Callable[..., _Sim]) -> Iterator[Callable[..., _Sim]]:
+    """The body of a simulator fixture: a factory that starts them, and every one killed at teardown."""
+    sims: list[_Sim] = []
+
+    def started(*args: str) -> _Sim:
+        sim = start(*args)
+        sims.append(sim)
+        return sim
+
+    yield started
+    for sim in sims:
+        sim.stop()

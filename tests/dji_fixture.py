@@ -8,71 +8,37 @@ directory.
 
 from __future__ import annotations
 
-import functools
 import os
-import select
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import Fleet, Run, make_fleet, run_attest
+from conftest import Fleet, Run, SimProcess, make_fleet, run_attest, simulators, start_simulator
 
 
-@functools.cache
-def sim_command() -> tuple[str, ...]:
-    """The command that runs the simulator: ``attest sim dji``."""
-    return (sys.executable, "-m", "attest", "sim", "dji")
+class DjiSim(SimProcess):
+    """One running simulated aircraft; ``path`` is its pty."""
 
-
-@dataclass
-class DjiSim:
-    """One running simulated aircraft."""
-
-    path: str
-    proc: subprocess.Popen[str]
+    @property
+    def path(self) -> str:
+        return self.first_line
 
     @property
     def target(self) -> str:
         return f"dji://{self.path}"
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=10)
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream:
-                stream.close()
-
 
 def start_dji(*args: str, timeout: float = 15.0) -> DjiSim:
     """Start a simulator and wait for the pty path on its first stdout line."""
-    proc = subprocess.Popen([*sim_command(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
-    line = proc.stdout.readline().strip() if ready else ""
-    if not line.startswith("/dev/"):
-        proc.kill()
-        _, err = proc.communicate(timeout=10)
-        raise AssertionError(f"sim dji did not print a pty path (got {line!r}); stderr: {err}")
-    return DjiSim(line, proc)
+    started = start_simulator("dji", *args, prefix="/dev/", timeout=timeout)
+    return DjiSim(started.first_line, started.proc)
 
 
 @pytest.fixture
 def sim_dji() -> Iterator[Callable[..., DjiSim]]:
     """A factory: ``sim_dji(*args)`` starts a simulator; all are killed at teardown."""
-    sims: list[DjiSim] = []
-
-    def start(*args: str) -> DjiSim:
-        sim = start_dji(*args)
-        sims.append(sim)
-        return sim
-
-    yield start
-    for sim in sims:
-        sim.stop()
+    yield from simulators(start_dji)
 
 
 @dataclass

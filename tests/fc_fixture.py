@@ -8,69 +8,36 @@ teardown. ``FcBench`` wraps the create / sign / verify round trip.
 from __future__ import annotations
 
 import os
-import select
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import Fleet, Run, make_fleet, run_attest
+from conftest import Fleet, Run, SimProcess, make_fleet, run_attest, simulators, start_simulator
 
 #: Small flash keeps each test's flash.bin read short (the app area is then 128 KiB).
 SMALL_FLASH = ("--flash-size", "256")
 
 
-@dataclass
-class Sim:
-    """One running simulated controller."""
+class Sim(SimProcess):
+    """One running simulated controller; ``path`` is its pty."""
 
-    path: str
-    proc: subprocess.Popen[str]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=10)
-        if self.proc.stdout:
-            self.proc.stdout.close()
-        if self.proc.stderr:
-            self.proc.stderr.close()
+    @property
+    def path(self) -> str:
+        return self.first_line
 
 
 def start_sim(*args: str, timeout: float = 15.0) -> Sim:
     """Start a simulator and wait for the pty path on its first stdout line."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "attest", "sim", "fc", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
-    line = proc.stdout.readline().strip() if ready else ""
-    if not line.startswith("/dev/"):
-        proc.kill()
-        _, err = proc.communicate(timeout=10)
-        raise AssertionError(f"sim fc did not print a pty path (got {line!r}); stderr: {err}")
-    return Sim(line, proc)
+    started = start_simulator("fc", *args, prefix="/dev/", timeout=timeout)
+    return Sim(started.first_line, started.proc)
 
 
 @pytest.fixture
 def sim_fc() -> Iterator[Callable[..., Sim]]:
     """A factory: ``sim_fc(*args)`` starts a simulator; all are killed at teardown."""
-    sims: list[Sim] = []
-
-    def start(*args: str) -> Sim:
-        sim = start_sim(*args)
-        sims.append(sim)
-        return sim
-
-    yield start
-    for sim in sims:
-        sim.stop()
+    yield from simulators(start_sim)
 
 
 @dataclass

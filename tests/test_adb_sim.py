@@ -8,13 +8,14 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import zipfile
 from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
 
 import pytest
-from adb_fixture import AndroidSim, connect, dock_key, sim_android, sim_command  # noqa: F401 - fixtures
+from adb_fixture import AndroidSim, connect, dock_key, sim_android  # noqa: F401 - fixtures
 
 from attest.transports.adb import AdbConnection, SyncSession
 
@@ -36,7 +37,7 @@ def test_prints_its_target_alone_on_the_first_line(sim_android) -> None:  # noqa
 
 
 def test_unknown_package_in_a_fault_is_a_usage_error() -> None:
-    argv = [*sim_command(), "--swap-cert", "com.nope"]
+    argv = [sys.executable, "-m", "attest", "sim", "android", "--swap-cert", "com.nope"]
     r = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert "--swap-cert com.nope: no such package" in r.stderr
