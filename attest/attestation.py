@@ -98,6 +98,7 @@ class _Run:
         self.trusted: TrustedBaseline | None = None
         self.collector: Collector | None = None
         self.data: bytes | None = None
+        self.bundles: list[bytes] = []  # the --bundle files, read once after the baseline
         self.signed: Baseline | None = None  # a refused baseline whose signatures verify
         self.result: Result | None = None
         self.config_error: ConfigError | None = None
@@ -112,17 +113,12 @@ class _Run:
             return self.collector.fallback_identity(self.job.target, {})
         return self.collector.fallback_identity(self.job.target, baseline.device_match, expected=baseline.components)
 
-    def _bundles(self) -> list[bytes]:
-        if not self.job.bundles or self.data is None:
-            return []
-        return [read_bundle_file(path, payload_size=len(self.data)) for path in self.job.bundles]
-
     def read_signed(self) -> None:
         """After the trust check refused the baseline: keep it if its signatures verify (expired, rolled back)."""
         if self.data is None:
             return
         try:
-            env, _ = verify_envelope(self.data, self.job.policy, source=str(self.job.baseline), bundles=self._bundles())
+            env, _ = verify_envelope(self.data, self.job.policy, source=str(self.job.baseline), bundles=self.bundles)
             self.signed = Baseline.from_payload(env.payload, source=str(self.job.baseline))
         except AttestError:
             pass  # not signed by enough trusted keys: nothing in it names the device
@@ -133,8 +129,9 @@ class _Run:
             # The collector first: it touches no device yet, and names the device in any result.
             self.collector = collector = open_collector(job.target, job.options)
             self.data = read_baseline_file(job.baseline)
+            self.bundles = [read_bundle_file(path, payload_size=len(self.data)) for path in job.bundles]
             self.trusted = trust_baseline(
-                self.data, policy=job.policy, state=job.state, source=str(job.baseline), bundles=self._bundles()
+                self.data, policy=job.policy, state=job.state, source=str(job.baseline), bundles=self.bundles
             )
             evidence = collector.collect(
                 self.trusted.baseline.collection,
