@@ -36,6 +36,7 @@ test-slow: $(STAMP) system-deps
 
 demo: $(STAMP)
 	@bash scripts/demo.sh
+	@bash scripts/demo_android.sh
 	@bash scripts/demo_trust.sh
 
 bench: $(STAMP)

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 from conftest import Run
 
 if TYPE_CHECKING:
+    from adb_fixture import AndroidSim
     from fc_fixture import Sim
 
-pytest_plugins = ["fc_fixture"]
+pytest_plugins = ["fc_fixture", "adb_fixture"]
 
 BASELINES = Path(__file__).resolve().parents[1] / "baselines"
 
@@ -63,3 +64,30 @@ def test_demo_fc_baseline_passes_on_the_default_sim_and_catches_the_evil_one(
     kinds = {(f["component"], f["kind"]) for f in r.json()["findings"]}
     assert {("param/FENCE_ENABLE", "out_of_range"), ("fc/flash", "modified"), ("fc/firmware", "modified")} <= kinds
     assert any(kind == "device_lied" for _, kind in kinds)
+
+
+def test_demo_controller_baseline_passes_on_the_sim_and_catches_the_re_signed_flight_app(
+    attest: Callable[..., Run], sim_android: Callable[..., AndroidSim]
+) -> None:
+    """What scripts/demo_android.sh shows: with the signed flight app (baselines/android-apks) a re-signing shows."""
+    apks = str(BASELINES / "android-apks")
+    r = _verify(attest, sim_android("--apk-dir", apks).target, "controller.baseline.json")
+    assert r.code == 0, r.out + r.err
+    assert r.json()["device"]["id"] == "adb:RCPRO0000001"
+
+    swapped = sim_android(
+        "--apk-dir", apks, "--swap-cert", "com.example.flight", "--extra-package", "com.example.cloudsync"
+    )
+    r = _verify(attest, swapped.target, "controller.baseline.json")
+    assert r.code == 1, r.out + r.err
+    kinds = {(f["component"], f["kind"]) for f in r.json()["findings"]}
+    assert kinds == {
+        ("cert/com.example.flight", "modified"),
+        ("apk/com.example.flight/base.apk", "modified"),
+        ("package/com.example.cloudsync", "unexpected"),
+        ("package/com.example.cloudsync", "out_of_range"),
+    }
+    assert r.json()["notes"]["changes"]["cert/com.example.flight"]["certs"] == [
+        "6f347ff5c19c7541269e3d96bd722313f2e514adb4ea3c95a08f73df600d9cb4",  # CN=Example Flight Ltd release key
+        "dd9a8638076af0353bde04e948e7ad2d54993946e5a443f888d9d730c59da85c",  # CN=Unknown re-signer
+    ]
