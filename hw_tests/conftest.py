@@ -14,7 +14,9 @@ from attest.targets import target_kind
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--device", help="target to attest (directory, /dev/tty*, socket://, ssh://)")
+    parser.addoption(
+        "--device", help="target to attest (directory, /dev/tty*, socket://, ssh://, adb://, adb+tcp://, dji://)"
+    )
     parser.addoption("--identity", help="SSH private key for ssh:// targets")
     parser.addoption("--known-hosts", help="known_hosts file pinning the SSH host key")
     parser.addoption("--baud", default="115200", help="serial line rate")

@@ -95,14 +95,15 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
         "--method",
         choices=["pull", "remote"],
         default="pull",
-        help="SSH: pull = the dock reads every file over SFTP and the device's sha256sum must agree on each "
-        "(default); remote = the drone hashes, the dock audits a sample",
+        help="SSH and ADB: pull = the dock reads every file (SFTP) or APK (ADB sync) and hashes it itself "
+        "(default); remote = the device's sha256sum, the dock audits a sample",
     )
     g.add_argument(
         "--audit-sample",
         type=positive_int,
         metavar="N",
-        help="SSH remote mode: files the dock re-reads over SFTP to check the device's sha256sum; default max(8, 2%%)",
+        help="remote mode: files (SSH) or APKs (ADB) the dock re-reads to check the device's sha256sum; "
+        "default max(8, 2%%)",
     )
     g.add_argument(
         "--bootloader", action="store_true", help="flight controller: read flash through its bootloader (reboots it)"
