@@ -7,7 +7,7 @@ cache, then times, in ``--repeat`` interleaved rounds (best round each):
 * anchor A: ``ssh host 'cat FILES' | sha256sum`` (OpenSSH client, the dock hashes one stream);
 * anchor B: ``ssh host sha256sum FILES`` (the drone hashes);
 * attest pull: :class:`SshCollector` with ``--method pull`` in this process (every
-  file read over SFTP, cross-checked by the device's ``sha256sum``), and
+  file read over SFTP, cross-checked by the device's ``openssl``, else ``sha256sum``), and
   ``attest verify --method pull`` (the real CLI: interpreter start, signed
   baseline, compare, report);
 * attest remote: the same with ``--method remote``, audit sample included (the

@@ -11,9 +11,16 @@ interleaved rounds (median of each):
 * anchor: ``ssh host 'cd ROOT && xargs cat <FILES' | sha256sum`` (OpenSSH client,
   the file list stored on the device, the dock hashes one stream);
 * attest pull: :class:`SshCollector` in this process, every file read over
-  SFTP and cross-checked by the device's ``sha256sum``;
+  SFTP and cross-checked by the device's ``openssl`` (else ``sha256sum``);
 * ``attest verify --method pull`` (the real CLI: interpreter start, signed
   baseline, compare, report).
+
+Each line also gives the CPU seconds each side spent: the dock (this process
+and its children: the anchor's ``ssh`` and ``sha256sum``, the CLI) and the
+device (sshd and everything it forked for the run). On loopback both share
+this machine's cores; ``--pin`` puts the device on CPU 0 and the dock on CPU 1
+(``sched_setaffinity``, as ``taskset`` does), for the anchor and attest alike, as a companion and a dock
+would be.
 
 Target (issue 9): pull <= 0.8x the anchor on this tree. ``--trials N`` also
 measures the cross-check: N runs, each with one randomly chosen file whose
@@ -26,6 +33,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import secrets
 import shlex
 import shutil
@@ -99,6 +107,7 @@ def main() -> int:
     ap.add_argument("--files", type=int, default=4800, help="files in a generated stand-in tree")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--trials", type=int, default=0, help="runs of the cross-check measurement (needs root)")
+    ap.add_argument("--pin", action="store_true", help="device (sshd) on CPU 0, dock on CPU 1; needs 2 cores")
     args = ap.parse_args()
     set_level("warning")  # one ssh_cross_check line per run is not what this prints
 
@@ -130,6 +139,10 @@ def run(args: argparse.Namespace, tree: Path, rels: list[str], work: Path) -> in
     work.mkdir(parents=True)
     files.write_text("".join(r + "\n" for r in rels))
     with Sshd.running(work / "sshd") as sshd:
+        if args.pin:
+            # Every process sshd forks from now on inherits CPU 0; this process and its children get CPU 1.
+            os.sched_setaffinity(sshd.pid, {0})
+            os.sched_setaffinity(0, {1})
         ssh = [
             "ssh", "-q", "-p", str(sshd.port), "-i", str(sshd.client_key),
             "-o", f"UserKnownHostsFile={sshd.known_hosts}", "-o", "StrictHostKeyChecking=yes",
@@ -182,25 +195,49 @@ def run(args: argparse.Namespace, tree: Path, rels: list[str], work: Path) -> in
             ("attest verify --method pull (CLI)", cli),
         ]
         # Rounds interleave the contenders, so that load from other processes hits them alike.
-        times: dict[str, list[float]] = {label: [] for label, _ in items}
-        print(f"load average before: {load()}", flush=True)
+        times: dict[str, list[tuple[float, float, float]]] = {label: [] for label, _ in items}
+        print(f"load average before: {load()}{'; device on CPU 0, dock on CPU 1' if args.pin else ''}", flush=True)
         for rnd in range(args.repeat):
             for label, fn in items:
+                dock0, device0 = dock_cpu(), device_cpu(sshd)
                 t0 = time.perf_counter()
                 fn()
                 t = time.perf_counter() - t0
-                times[label].append(t)
-                print(f"round {rnd + 1}: {t:6.2f} s  {label}", flush=True)
+                dock, device = dock_cpu() - dock0, device_cpu(sshd) - device0
+                times[label].append((t, dock, device))
+                print(
+                    f"round {rnd + 1}: {t:6.2f} s  (CPU: dock {dock:.2f} s, device {device:.2f} s)  {label}", flush=True
+                )
         print(f"load average after: {load()}\n")
-    med = {label: statistics.median(ts) for label, ts in times.items()}
+    med = {label: statistics.median(t for t, _, _ in ts) for label, ts in times.items()}
     for label, _ in items:
-        print(f"{med[label]:6.2f} s  {label} (median of {args.repeat})")
+        dock = statistics.median(d for _, d, _ in times[label])
+        device = statistics.median(d for _, _, d in times[label])
+        print(
+            f"{med[label]:6.2f} s  (CPU: dock {dock:.2f} s, device {device:.2f} s)  {label} (median of {args.repeat})"
+        )
     a = med[items[0][0]]
     print()
     for label, _ in items[1:]:
         ratio = med[label] / a
         print(f"{label:44s} {ratio:5.2f}x the anchor  (target <= 0.8x: {'ok' if ratio <= 0.8 else 'MISSED'})")
     return 0
+
+
+def dock_cpu() -> float:
+    """CPU seconds of this process and its finished children (the anchor's ssh and sha256sum, the CLI)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def device_cpu(sshd: Sshd) -> float:
+    """CPU seconds of every finished session of ``sshd`` (waits, up to 2 s, for the last one to end)."""
+    deadline = time.monotonic() + 2
+    while sshd.sessions() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    # utime, stime, cutime, cstime are fields 14-17 of /proc/PID/stat; the name before them may hold spaces.
+    fields = Path(f"/proc/{sshd.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
 
 
 def trials(n: int, tree: Path, rels: list[str], work: Path) -> None:

@@ -9,7 +9,7 @@ only those above it):
 * :mod:`attest.collectors.ssh.tools`      -- the device's programs: by absolute path, measured over SFTP first
 * :mod:`attest.collectors.ssh.listing`    -- the tree listed over SFTP, as the directory collector lists one
 * :mod:`attest.collectors.ssh.audit`      -- remote mode's nonce-chosen sample the dock re-reads over SFTP
-* :mod:`attest.collectors.ssh.devicehash` -- the device's sha256sum, batched, fed while the walk finds files
+* :mod:`attest.collectors.ssh.devicehash` -- the device's sha256sum or openssl, batched, fed while the walk lists
 * :mod:`attest.collectors.ssh.pull`       -- pull mode: the dock reads every file over SFTP, the device hashes all too
 * :mod:`attest.collectors.ssh.remote`     -- remote mode: the device hashes, the dock audits
 * :mod:`attest.collectors.ssh.blockdev`   -- device numbers: the device's stat, checked against sysfs

@@ -17,8 +17,8 @@ recorded per component (``Component.method``) and in the baseline's
 
 ``pull`` (default)
     The dock reads every file and partition over SFTP as the walk lists it
-    and hashes it: ``dock-read``. The device's ``sha256sum`` hashes every one
-    too, and every pair is compared: a disagreement is a critical
+    and hashes it: ``dock-read``. The device's ``openssl`` or ``sha256sum``
+    hashes every one too, and every pair is compared: a disagreement is a critical
     ``device_lied`` finding (:mod:`~attest.collectors.ssh.pull`).
 
 ``remote``
@@ -94,8 +94,10 @@ log = get_logger()
 #: ways into the device, remote trusts the device's digests beyond a sample.
 METHODS = ("pull", "remote")
 
-#: The device's programs a run may start (found in the dock's tool directories).
+#: The device's programs a run may start (found in the dock's tool directories);
+#: pull mode's cross-check may also run openssl.
 TOOLS = ("env", "xargs", "sha256sum", "cat", "sh", "stat", "getfattr")
+PULL_TOOLS = (*TOOLS, "openssl")
 
 #: The device selector facts an SSH baseline records.
 HOST_KEY_FACTS = ("host_key_sha256", "host_key_type")
@@ -278,7 +280,7 @@ class SshCollector(Collector):
                 raise TransportError(f"{self._text}: cannot open device path: {root}")
             if root.mode is None or not stat.S_ISDIR(root.mode):
                 raise TransportError(f"{self._text}: not a directory")
-            tools = DeviceTools.find(sftp, TOOLS, self._tool_dirs)
+            tools = DeviceTools.find(sftp, PULL_TOOLS if self._method == "pull" else TOOLS, self._tool_dirs)
             tools.measure(sftp)
 
             progress.start(None, "reading" if self._method == "pull" else "listing")
@@ -290,9 +292,17 @@ class SshCollector(Collector):
                 if self._method == "pull"
                 else RemoteHashing(conn, tools)
             )
+            # Symlink targets are read as the walk finds them, on its channel (no handles held).
+            links = sftp.link_reader()
             try:
                 listing = list_tree(
-                    sftp, t.root, selection, found=work.add, every=xattrs.add if xattrs else None, window=share
+                    sftp,
+                    t.root,
+                    selection,
+                    found=work.add,
+                    every=xattrs.add if xattrs else None,
+                    link=links.add,
+                    window=share,
                 )
             except BaseException:
                 work.close()
@@ -304,7 +314,8 @@ class SshCollector(Collector):
                 if xattrs is not None:
                     xattrs.end_input()
             components = listing.components
-            read_links(sftp, components, listing.links)
+            links.run()
+            read_links(components, listing.links, links.results)
             if listing.devices:
                 read_device_numbers(conn, tools, components, listing.devices)
 

@@ -1,8 +1,8 @@
 """Paths for a device command's stdin, handed over while the walk is still finding them.
 
-The SSH collector starts the device's command (``cat`` in pull mode,
-``sha256sum`` in remote mode) before the listing ends, so that the device
-works while the dock lists. :class:`PathFeed` is the queue between the two:
+The SSH collector starts the device's commands (its hashing program,
+``getfattr``) before the listing ends, so that the device works while the
+dock lists. :class:`PathFeed` is the queue between the two:
 the walk puts paths in, :meth:`~attest.transports.ssh.RemoteCommand.feed`
 sends them NUL-terminated and in batches.
 

@@ -4,8 +4,8 @@
 component exactly as :class:`~attest.collectors.directory.DirectoryCollector`
 would: the same names (:func:`~attest.names.encode_name` of the raw bytes),
 kinds and attributes. SFTP carries neither symlink targets in a listing nor
-device numbers, so :func:`read_links` and :func:`read_device_numbers` add
-them; :func:`set_digest` records each hash outcome later.
+device numbers, so :func:`read_links` (from targets read while the walk
+lists) and :func:`read_device_numbers` add them; :func:`set_digest` records each hash outcome later.
 
 Hand-written rather than the device's ``find``, which is never trusted. The
 walk also skips directories that no include pattern can reach (``usr/bin/**``
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from attest.collectors.directory import file_kind, stat_attributes
@@ -88,6 +88,7 @@ def list_tree(
     *,
     found: Callable[[bytes, int | None, SftpAttrs], None],
     every: Callable[[bytes], None] | None = None,
+    link: Callable[[bytes], None] | None = None,
     window: int = 64,
 ) -> Listing:
     """Walk the tree below ``root`` like the directory collector.
@@ -104,6 +105,8 @@ def list_tree(
             listed attributes of each thing to hash, as soon as it is listed.
         every: called with the path of every component listed without error
             (what the device's getfattr reads).
+        link: called with the path of every symlink, as soon as it is listed
+            (its target is read meanwhile; see :func:`read_links`).
         window: directories listed at once.
 
     Raises:
@@ -154,6 +157,8 @@ def list_tree(
             found(path, None, entry)
         elif component.kind == "symlink":
             listing.links.append((name, path))
+            if link is not None:
+                link(path)
         if component.kind in ("block-device", "char-device"):
             listing.devices.append((name, path))
     return listing
@@ -177,11 +182,10 @@ def _component(name: str, attrs: SftpAttrs) -> Component:
     return Component(name=name, kind=file_kind(attrs.mode), attributes=values)
 
 
-def read_links(sftp: SftpSession, components: dict[str, Component], links: list[tuple[str, bytes]]) -> None:
-    """Add each symlink's target (or why it could not be read) to its component."""
-    if not links:
-        return
-    targets = sftp.readlinks([p for _, p in links])
+def read_links(
+    components: dict[str, Component], links: list[tuple[str, bytes]], targets: Mapping[bytes, bytes | str]
+) -> None:
+    """Add each symlink's target (or why it could not be read), from ``targets`` (path -> target), to its component."""
     for name, path in links:
         target_or_error = targets[path]
         old = components[name]

@@ -1,17 +1,21 @@
-"""Pull mode (the default): the dock reads and hashes every file over SFTP; the device's sha256sum checks them all.
+"""Pull mode (the default): the dock reads and hashes every file over SFTP; the device hashes them all too.
 
 :class:`PullReads` hands each file to the SFTP read scheduler as soon as the
 walk lists it (the walk and the reads share one SFTP channel), so the dock's
 digests are ``dock-read``: the dock chose every read and the device's SFTP
 server answered it from the disk. No device command produces those bytes.
 
-At the same time the device hashes the same files with its own
-``sha256sum`` (:class:`~attest.collectors.ssh.devicehash.DeviceHashing`, by
-absolute path): a second, independent way into the device. Every file is
-compared, not a sample: a file whose two digests disagree is a critical
-``device_lied`` finding (unless it changed meanwhile, which is an error), so
-a lying SFTP server or a lying ``sha256sum`` is caught on the first file it
-lies about. A device whose ``sha256sum`` cannot print ``-z`` records
+At the same time the device hashes the same files with its own program
+(:class:`~attest.collectors.ssh.devicehash.DeviceHashing`, by absolute path):
+a second, independent way into the device. That program is ``openssl dgst
+-sha256`` or GNU ``sha256sum -z``, whichever the earliest tool directory
+holds (``openssl`` when one holds both: it hashes three times faster where
+the CPU has SHA instructions). Every file is compared, not a sample: a file
+whose two digests disagree is a critical ``device_lied`` finding (unless it
+changed meanwhile, which is an error), so a lying SFTP server or a lying
+hashing program is caught on the first file it lies about. When ``openssl``
+fails for any path its output cannot be attributed, and ``sha256sum`` hashes
+everything again; a device whose ``sha256sum`` cannot print ``-z`` records
 (BusyBox) is cross-checked with its ``cat`` instead: the dock hashes that
 stream too. A file that cannot be cross-checked is an error, never a pass.
 
@@ -34,7 +38,7 @@ from attest.model import Component, Finding, Method
 from attest.progress import Progress
 from attest.transports.ssh import FileReads, SftpAttrs, SftpSession, SshConnection, hash_cat_stream
 
-__all__ = ["CAT_TEMPLATE", "PullReads"]
+__all__ = ["CAT_TEMPLATE", "CROSS_CHECKERS", "PullReads"]
 
 log = get_logger()
 
@@ -44,6 +48,10 @@ CAT_TEMPLATE = "{xargs} -0 -r {cat} --"
 
 #: The start of the error on a file whose two ways into the device could not be compared.
 NOT_CROSS_CHECKED = "cannot cross-check"
+
+#: The device's programs that can hash for the cross-check, preferred first
+#: within one tool directory (:meth:`DeviceTools.first`); ``cat`` is the last resort.
+CROSS_CHECKERS = ("openssl", "sha256sum")
 
 
 class PullReads:
@@ -62,20 +70,21 @@ class PullReads:
             progress: receives the bytes the dock reads.
 
         Raises:
-            CollectionError: the device has neither ``xargs`` with ``sha256sum`` nor with ``cat``.
+            CollectionError: the device has no ``xargs``, or none of ``openssl``, ``sha256sum`` and ``cat``.
             TransportError: a channel could not be opened.
         """
-        if not (tools.has("xargs", "sha256sum") or tools.has("xargs", "cat")):
+        if not tools.has("xargs") or tools.first(*CROSS_CHECKERS, "cat") is None:
             raise CollectionError(
                 f"{conn.target.label}: pull mode cross-checks every file with the device's own tools and "
-                "needs xargs with sha256sum or cat in the dock's tool directories; found "
+                "needs xargs with openssl, sha256sum or cat in the dock's tool directories; found "
                 f"{', '.join(sorted(tools.paths)) or 'none of them'}"
             )
         self._conn = conn
         self._tools = tools
         self._max_bytes = sftp.limits.max_file_bytes
         self._reads: FileReads = sftp.reader(on_bytes=progress.advance, max_open=max_open)
-        self._hashing = DeviceHashing(conn, tools, channels=1) if tools.has("xargs", "sha256sum") else None
+        program = tools.first(*CROSS_CHECKERS)
+        self._hashing = DeviceHashing(conn, tools, channels=1, program=program) if program is not None else None
 
     def add(self, path: bytes, size: int | None, listed: SftpAttrs | None) -> None:
         """Read ``path`` over SFTP and have the device hash it (``size`` None: a partition)."""
@@ -117,7 +126,7 @@ class PullReads:
             notes: the evidence notes (``cross_check``).
 
         Raises:
-            CollectionError: the device's hashing printed what ``sha256sum -z`` does not.
+            CollectionError: the device's hashing printed what its program does not.
             TransportError: the device stopped answering, or the connection dropped.
         """
         self._reads.run()
@@ -174,17 +183,29 @@ class PullReads:
         """Every path's digest by the device's other way in, and what that way was.
 
         Raises:
-            CollectionError: the device's hashing printed what ``sha256sum -z`` does not.
+            CollectionError: the device's hashing printed what its program does not.
             TransportError: the device stopped answering, or the connection dropped.
         """
-        if self._hashing is not None:
+        hashing = self._hashing
+        while hashing is not None:
             try:
-                return self._hashing.digests(), "the device's sha256sum"
+                return hashing.digests(), f"the device's {hashing.program}"
             except HashToolFailedError as e:
-                if not self._tools.has("cat"):
+                # openssl's output is all or nothing: sha256sum says which files failed.
+                again = hashing.program == "openssl" and self._tools.has("sha256sum")
+                if not (again or self._tools.has("cat")):
                     raise
                 log.info("ssh_cross_check_fallback", device=self._conn.target.label, reason=str(e))
+                hashing = self._rehash(contents) if again else None
         return self._cat_digests(contents), "the device's cat stream"
+
+    def _rehash(self, contents: list[tuple[str, bytes, int | None]]) -> DeviceHashing:
+        """The device's ``sha256sum`` started anew, fed every path (after its ``openssl`` failed)."""
+        hashing = DeviceHashing(self._conn, self._tools, channels=1, program="sha256sum")
+        for _, path, size in contents:
+            hashing.add(path, size)
+        hashing.end_input()
+        return hashing
 
     def _cat_digests(self, contents: list[tuple[str, bytes, int | None]]) -> dict[bytes, str]:
         """The dock's digests of what the device's ``cat`` prints for each file (partitions one by one)."""

@@ -52,9 +52,18 @@ class DeviceTools:
         real: tool name -> the real path it runs (symlinks resolved by the device's SFTP server).
     """
 
-    def __init__(self, paths: dict[str, bytes], missing: list[str]) -> None:
+    def __init__(self, paths: dict[str, bytes], missing: list[str], *, rank: dict[str, int] | None = None) -> None:
+        """The tools found (``paths``) and not found (``missing``).
+
+        Args:
+            paths: tool name -> absolute path on the device.
+            missing: tool names found in none of the directories.
+            rank: tool name -> the index of the tool directory it was found in
+                (default: all in the first); :meth:`first` prefers lower ones.
+        """
         self.paths = paths
         self.missing = missing
+        self._rank = rank if rank is not None else dict.fromkeys(paths, 0)
         self.measured: dict[bytes, str] = {}
         self.real: dict[str, bytes] = {}
 
@@ -72,8 +81,9 @@ class DeviceTools:
         candidates = [d.rstrip(b"/") + b"/" + n.encode() for n in names for d in tool_dirs]
         found = sftp.stat_paths(candidates, follow=True)
         paths: dict[str, bytes] = {}
+        rank: dict[str, int] = {}
         for name in names:
-            for d in tool_dirs:
+            for i, d in enumerate(tool_dirs):
                 path = d.rstrip(b"/") + b"/" + name.encode()
                 attrs = found[path]
                 if (
@@ -83,8 +93,9 @@ class DeviceTools:
                     and attrs.mode & 0o111
                 ):
                     paths[name] = path
+                    rank[name] = i
                     break
-        return cls(paths, [n for n in names if n not in paths])
+        return cls(paths, [n for n in names if n not in paths], rank=rank)
 
     def measure(self, sftp: SftpSession) -> None:
         """Hash every tool found over SFTP, at its real path (see the module docstring).
@@ -107,6 +118,16 @@ class DeviceTools:
     def has(self, *names: str) -> bool:
         """Whether every one of ``names`` was found."""
         return all(n in self.paths for n in names)
+
+    def first(self, *names: str) -> str | None:
+        """Of ``names``, the one found in the earliest tool directory (within one, the earlier in ``names``).
+
+        The tool directories are the dock's search order, as PATH is a
+        shell's: a program in an earlier directory stands in front of the same
+        job's programs in later ones. ``None`` if none was found.
+        """
+        found = [(self._rank.get(n, 0), i, n) for i, n in enumerate(names) if n in self.paths]
+        return min(found)[2] if found else None
 
     def command(self, template: str) -> str:
         """``template`` with each ``{tool}`` replaced by its absolute path, run as ``exec [env -i] ...``.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from attest.transports.ssh.sftp.read import FileReads
 from attest.transports.ssh.sftp.session import SftpLimits, SftpSession
+from attest.transports.ssh.sftp.walk import LinkReads
 from attest.transports.ssh.sftp.wire import SftpAttrs, SftpProtocolError
 
-__all__ = ["FileReads", "SftpAttrs", "SftpLimits", "SftpProtocolError", "SftpSession"]
+__all__ = ["FileReads", "LinkReads", "SftpAttrs", "SftpLimits", "SftpProtocolError", "SftpSession"]

@@ -33,7 +33,14 @@ import paramiko
 from attest.transports.ssh.sftp.channel import SftpChannel
 from attest.transports.ssh.sftp.paths import SMALL_FILE_BYTES, read_small, realpaths, stat_paths
 from attest.transports.ssh.sftp.read import MAX_FILE_BYTES, FileReads
-from attest.transports.ssh.sftp.walk import MAX_WALK_BYTES, MAX_WALK_DEPTH, MAX_WALK_ENTRIES, readlinks, walk
+from attest.transports.ssh.sftp.walk import (
+    MAX_WALK_BYTES,
+    MAX_WALK_DEPTH,
+    MAX_WALK_ENTRIES,
+    LinkReads,
+    readlinks,
+    walk,
+)
 from attest.transports.ssh.sftp.wire import FXP_ATTRS, FXP_STAT, SftpAttrs, pack_string, read_attrs
 
 __all__ = ["SftpLimits", "SftpSession"]
@@ -154,6 +161,13 @@ class SftpSession:
         See :func:`attest.transports.ssh.sftp.walk.readlinks` for what it raises.
         """
         return readlinks(self._channel, paths, window=window)
+
+    def link_reader(self, *, window: int = 64) -> LinkReads:
+        """A symlink reader on this session: add links (also while a walk runs), then run it.
+
+        Its ``results`` are those of :meth:`readlinks`.
+        """
+        return LinkReads(self._channel, window=window)
 
     def stat_paths(self, paths: Sequence[bytes], *, follow: bool = False) -> dict[bytes, SftpAttrs | str]:
         """``LSTAT`` (or, ``follow``, ``STAT``) of many paths at once: path -> attributes, or an error message.

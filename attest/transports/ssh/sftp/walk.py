@@ -7,7 +7,8 @@ depth, bytes of names; defaults here, set per session by
 :class:`~attest.transports.ssh.sftp.session.SftpLimits`) and by Linux's own
 limits on one name and one path, so a device that never ends a listing, or
 whose tree contains itself, is stopped with an error, never a partial pass.
-Symlink targets are read many at a time and bounded the same way.
+Symlink targets are read many at a time (:class:`LinkReads`, also while
+the walk lists) and bounded the same way.
 
 Hand-written because paramiko's ``SFTPClient`` lists one directory at a time,
 waits for each reply before the next request and decodes names as UTF-8; here
@@ -34,7 +35,6 @@ from attest.transports.ssh.sftp.wire import (
     Handler,
     SftpAttrs,
     SftpProtocolError,
-    ignore_reply,
     pack_string,
     read_attrs,
     read_string,
@@ -44,7 +44,7 @@ from attest.transports.ssh.sftp.wire import (
 if TYPE_CHECKING:
     from attest.transports.ssh.sftp.channel import SftpChannel
 
-__all__ = ["MAX_PATH", "MAX_WALK_BYTES", "MAX_WALK_DEPTH", "MAX_WALK_ENTRIES", "readlinks", "walk"]
+__all__ = ["MAX_PATH", "MAX_WALK_BYTES", "MAX_WALK_DEPTH", "MAX_WALK_ENTRIES", "LinkReads", "readlinks", "walk"]
 
 #: Longest name accepted in a listing: Linux's NAME_MAX is 255 bytes, and a
 #: long VFAT name in UTF-8 (iocharset=utf8) at most three times that.
@@ -83,6 +83,10 @@ def walk(
         max_bytes: the most bytes of relative paths it accepts in all.
         window: directories listed at once.
 
+    The walk ends as soon as its own requests are answered; other requests
+    sharing the channel (file reads started while it lists) are left to
+    whoever made them.
+
     Yields:
         ``(relative path, lstat attributes)`` for every entry, and
         ``(relative path of a directory, error message)`` for a directory
@@ -99,6 +103,7 @@ def walk(
     base = root.rstrip(b"/") + b"/" if root != b"/" else b"/"
     todo: deque[bytes] = deque([b""])
     active = 0
+    closing = 0  # CLOSEs of listed directories not yet answered
     out: deque[tuple[bytes, SftpAttrs | str]] = deque()
     listed = 0  # names received (a batch counts at least one)
     listed_bytes = 0  # bytes of relative paths kept
@@ -125,7 +130,7 @@ def walk(
 
         def listing(handle: bytes) -> Handler:
             def got(kind: int, body: bytes, data: Sequence[memoryview]) -> None:
-                nonlocal active, listed, listed_bytes
+                nonlocal active, closing, listed, listed_bytes
                 del data
                 if kind == FXP_NAME:
                     count, pos = read_u32(body, 0)
@@ -163,13 +168,19 @@ def walk(
                     return
                 code, text = channel.status(kind, body, "READDIR")
                 active -= 1
-                channel.request(FXP_CLOSE, pack_string(handle), ignore_reply, "CLOSE of", path)
+                closing += 1
+                channel.request(FXP_CLOSE, pack_string(handle), closed, "CLOSE of", path)
                 if code != FX_EOF:
                     out.append((rel, f"cannot list directory: {text}"))
 
             return got
 
         channel.request(FXP_OPENDIR, pack_string(path), opened, "OPENDIR of", path)
+
+    def closed(kind: int, body: bytes, data: Sequence[memoryview]) -> None:
+        nonlocal closing
+        del kind, body, data
+        closing -= 1
 
     window = min(window, channel.max_handles)
     while todo or active or out:
@@ -179,7 +190,69 @@ def walk(
             yield out.popleft()
         if active:
             channel.pump()
-    channel.drain()  # the last CLOSE replies
+    # The last CLOSE replies; not every request on the channel: file reads that share it
+    # finish later, so that whoever waits for the end of the listing is told at once.
+    while closing:
+        channel.pump()
+
+
+class LinkReads:
+    """Symlink targets read as the symlinks are found (also while a walk shares the channel), ``window`` at once.
+
+    :meth:`add` asks for one target (at once if fewer than ``window`` are in
+    flight, else when an answer makes room); answers land in :attr:`results`
+    while anyone pumps the channel, and :meth:`run` pumps until every target
+    added is answered. Raises from the pump as :func:`readlinks` says.
+
+    Attributes:
+        results: path -> target bytes, or an error message (``cannot read link: ...``).
+    """
+
+    def __init__(self, channel: SftpChannel, *, window: int = 64) -> None:
+        self._channel = channel
+        self._window = window
+        self._queue: deque[bytes] = deque()
+        self._in_flight = 0
+        self.results: dict[bytes, bytes | str] = {}
+
+    def add(self, path: bytes) -> None:
+        """Read the target of the symlink at ``path``."""
+        self._queue.append(path)
+        self._ask()
+
+    def run(self) -> None:
+        """Pump the channel until every target added is answered."""
+        while self._queue or self._in_flight:
+            self._channel.pump()
+
+    def _ask(self) -> None:
+        while self._queue and self._in_flight < self._window:
+            path = self._queue.popleft()
+            self._in_flight += 1
+            self._channel.request(FXP_READLINK, pack_string(path), self._handler(path), "READLINK of", path)
+
+    def _handler(self, path: bytes) -> Handler:
+        channel = self._channel
+
+        def got(kind: int, body: bytes, data: Sequence[memoryview]) -> None:
+            del data
+            self._in_flight -= 1
+            if kind == FXP_NAME:
+                count, pos = read_u32(body, 0)
+                if count != 1:
+                    raise SftpProtocolError(f"{channel.label}: READLINK answered with {count} names")
+                target, _ = read_string(body, pos)
+                if len(target) > MAX_PATH:
+                    raise SftpProtocolError(
+                        f"{channel.label}: READLINK of {printable(path)!r} answered with "
+                        f"a target of {len(target)} bytes"
+                    )
+                self.results[path] = target
+            else:
+                self.results[path] = f"cannot read link: {channel.status(kind, body, 'READLINK')[1]}"
+            self._ask()
+
+        return got
 
 
 def readlinks(channel: SftpChannel, paths: Sequence[bytes], *, window: int = 64) -> dict[bytes, bytes | str]:
@@ -194,31 +267,8 @@ def readlinks(channel: SftpChannel, paths: Sequence[bytes], *, window: int = 64)
         TransportError: the connection dropped or the device stopped answering.
         SftpProtocolError: an answer is not one target of at most :data:`MAX_PATH` bytes.
     """
-    result: dict[bytes, bytes | str] = {}
-    queue = deque(paths)
-
-    def handler(path: bytes) -> Handler:
-        def got(kind: int, body: bytes, data: Sequence[memoryview]) -> None:
-            del data
-            if kind == FXP_NAME:
-                count, pos = read_u32(body, 0)
-                if count != 1:
-                    raise SftpProtocolError(f"{channel.label}: READLINK answered with {count} names")
-                target, _ = read_string(body, pos)
-                if len(target) > MAX_PATH:
-                    raise SftpProtocolError(
-                        f"{channel.label}: READLINK of {printable(path)!r} answered with "
-                        f"a target of {len(target)} bytes"
-                    )
-                result[path] = target
-            else:
-                result[path] = f"cannot read link: {channel.status(kind, body, 'READLINK')[1]}"
-
-        return got
-
-    while queue or channel.in_flight:
-        while queue and channel.in_flight < window:
-            path = queue.popleft()
-            channel.request(FXP_READLINK, pack_string(path), handler(path), "READLINK of", path)
-        channel.pump()
-    return result
+    reads = LinkReads(channel, window=window)
+    for path in paths:
+        reads.add(path)
+    reads.run()
+    return reads.results
