@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from attest.collectors.ssh.devicehash import parse_openssl_dgst
 from attest.errors import CollectionError, ConfigError, TransportError
 from attest.transports.ssh import SftpLimits, SftpSession, SshTarget, load_known_hosts
 
@@ -50,6 +51,26 @@ def _known_hosts_seeds() -> list[bytes]:
     ]
 
 
+#: Paths the dock asked the device's ``openssl dgst -sha256 -r`` to hash: a plain one, one with a
+#: newline and one with a backslash (OpenSSL 3 escapes the first and not the second).
+_DGST_PATHS = [b"usr/bin/px4", b"etc/a\nb", b"opt/x\\y"]
+
+
+def _openssl_dgst(data: bytes) -> None:
+    """The device's ``openssl dgst`` output for three paths, parsed by position (pull mode's cross-check)."""
+    parse_openssl_dgst(data, _DGST_PATHS, label="fuzz@device:22")
+
+
+def _openssl_dgst_seeds() -> list[bytes]:
+    digest = b"ab" * 32
+    plain = b"".join(digest + b" *" + p + b"\n" for p in _DGST_PATHS)
+    openssl3 = b"".join(
+        (b"\\" + digest + b" *" + p.replace(b"\n", b"\\n") if b"\n" in p else digest + b" *" + p) + b"\n"
+        for p in _DGST_PATHS
+    )
+    return [plain, openssl3]
+
+
 TARGETS = [
     Target(
         "sftp",
@@ -58,6 +79,14 @@ TARGETS = [
         _SFTP,
         _sftp_seeds,
         64 * 1024,
+    ),
+    Target(
+        "openssl_dgst",
+        "attest.collectors.ssh.devicehash.parse_openssl_dgst",
+        _openssl_dgst,
+        (CollectionError,),
+        _openssl_dgst_seeds,
+        4 * 1024,
     ),
     Target(
         "known_hosts",
