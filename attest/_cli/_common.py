@@ -95,8 +95,8 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
         "--method",
         choices=["pull", "remote"],
         default="pull",
-        help="SSH and ADB: pull = the dock reads every file (SFTP) or APK (ADB sync) and hashes it itself "
-        "(default); remote = the device's sha256sum, the dock audits a sample",
+        help="SSH and ADB: pull = the dock reads and hashes every file over SFTP (the device's own hash must "
+        "agree on each) or every APK over ADB sync (default); remote = the device hashes, the dock audits a sample",
     )
     g.add_argument(
         "--audit-sample",
