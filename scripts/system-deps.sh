@@ -17,6 +17,7 @@ declare -A need=(
   [/usr/bin/udevadm]=udev
   [/usr/bin/adb]=adb
   [/usr/bin/apksigner]=apksigner
+  [/usr/share/doc/libusb-1.0-0/copyright]=libusb-1.0-0
 )
 missing=()
 for cmd in "${!need[@]}"; do

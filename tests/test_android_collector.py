@@ -607,8 +607,8 @@ def test_ten_thousand_packages_are_bounded(sim_android, dock_key, tmp_path: Path
         measure(crowd.target, dock_key)
 
 
-def test_usb_targets_are_refused_with_exit_3(dock_key) -> None:  # noqa: F811
-    with pytest.raises(TransportError, match="not supported yet"):
+def test_usb_target_without_the_device_is_exit_3(dock_key) -> None:  # noqa: F811
+    with pytest.raises(TransportError, match="no Android device with USB serial number 'RCPRO0000001'"):
         measure("adb://RCPRO0000001", dock_key)
 
 

@@ -1,4 +1,4 @@
-"""Measure an Android controller over ADB: ``adb+tcp://HOST[:PORT]`` (``adb://SERIAL``, USB, is refused for now).
+"""Measure an Android controller over ADB: ``adb://SERIAL`` (USB) or ``adb+tcp://HOST[:PORT]`` (adbd over TCP).
 
 The dock connects with its own ADB key (``adbkey`` in its state directory,
 created on first use; a controller that has not authorised it is exit 3 with

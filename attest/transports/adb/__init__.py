@@ -7,7 +7,9 @@ Modules, one job each (lower ones first; each imports only those above it):
   (exported here for the simulator's server side; ``encode`` as :func:`encode_message`)
 * :mod:`attest.transports.adb.keys`       -- the dock's RSA key (0600), Android's public-key format, AUTH signatures
 * :mod:`attest.transports.adb.target`     -- :class:`AdbTarget`: ``adb://SERIAL``, ``adb+tcp://HOST[:PORT]``
-* :mod:`attest.transports.adb.link`       -- the TCP link, every wait bounded by a deadline
+* :mod:`attest.transports.adb.link`       -- the :class:`Link` interface; the TCP link, every wait bounded by a deadline
+* :mod:`attest.transports.adb.usb`        -- :class:`UsbLink`: ``adb://SERIAL`` over USB bulk endpoints (pyusb,
+  imported only for USB targets)
 * :mod:`attest.transports.adb.shell`      -- argument quoting (:func:`command_line`), the shell v2 protocol
 * :mod:`attest.transports.adb.connection` -- :class:`AdbConnection`: handshake, streams, shell
 * :mod:`attest.transports.adb.sync`       -- :class:`SyncSession`: STAT, LIST, RECV
@@ -19,8 +21,8 @@ must be bounded the project's way (a deadline that only progress extends, a
 floor rate, size caps on shell output and pulls), which ``adb-shell`` does not
 offer (it accumulates shell output unbounded and retries reads on its own
 timers); and it needs no dependency beyond ``cryptography``, which the
-project has (``adb-shell`` brings ``rsa`` and ``pyasn1`` and had its last
-release in 2023).
+project has, and ``pyusb`` for USB (``adb-shell`` brings ``rsa`` and
+``pyasn1`` and had its last release in 2023).
 """
 
 from __future__ import annotations
@@ -35,10 +37,11 @@ from attest.transports.adb.keys import (
     sign_token,
     verify_token,
 )
-from attest.transports.adb.link import LinkTimeoutError
+from attest.transports.adb.link import Link, LinkTimeoutError
 from attest.transports.adb.shell import ShellDecoder, ShellResult, command_line
 from attest.transports.adb.sync import SyncEntry, SyncSession
 from attest.transports.adb.target import AdbTarget
+from attest.transports.adb.usb import UsbLink
 from attest.transports.adb.wire import (
     A_AUTH,
     A_CLSE,
@@ -88,11 +91,13 @@ __all__ = [
     "DeviceBanner",
     "DockAdbKey",
     "Header",
+    "Link",
     "LinkTimeoutError",
     "ShellDecoder",
     "ShellResult",
     "SyncEntry",
     "SyncSession",
+    "UsbLink",
     "android_fingerprint",
     "check_payload",
     "command_line",

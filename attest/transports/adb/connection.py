@@ -3,6 +3,13 @@ r"""An ADB connection to a device's adbd, spoken directly (no adb server): hands
 Primary source: ``adb/protocol.txt`` and ``adb/adb.cpp`` (``handle_packet``,
 ``parse_banner``) at aosp-mirror/platform_system_core 5cf7868b7.
 
+The link under it is chosen by the target: ``adb+tcp://`` a
+:class:`~attest.transports.adb.link.TcpLink`, ``adb://SERIAL`` a
+:class:`~attest.transports.adb.usb.UsbLink` (bulk transfers). Everything
+here -- handshake, streams, shell, sync -- only sends whole messages and reads
+exact byte counts (:class:`~attest.transports.adb.link.Link`), so it is the
+same over both.
+
 Handshake: the dock sends ``CNXN(version, maxdata, "host::features=...")``;
 adbd answers ``AUTH(TOKEN)`` with 20 random bytes; the dock signs it with its
 key (:mod:`attest.transports.adb.keys`). A device that knows the key answers
@@ -41,9 +48,10 @@ from typing import Self
 from attest.errors import TransportError
 from attest.transports.adb import wire
 from attest.transports.adb.keys import DockAdbKey
-from attest.transports.adb.link import LinkTimeoutError, TcpLink
+from attest.transports.adb.link import Link, LinkTimeoutError, TcpLink
 from attest.transports.adb.shell import ShellDecoder, ShellResult, command_line, service_name
 from attest.transports.adb.target import AdbTarget
+from attest.transports.adb.usb import UsbLink
 from attest.transports.budget import Budget
 
 __all__ = ["AdbConnection", "AdbLimits", "AdbStream", "DeviceBanner"]
@@ -112,7 +120,7 @@ class AdbConnection:
     close it (or use it as a context manager).
     """
 
-    def __init__(self, link: TcpLink, target: AdbTarget, limits: AdbLimits) -> None:
+    def __init__(self, link: Link, target: AdbTarget, limits: AdbLimits) -> None:
         self._link = link
         self.target = target
         self.label = target.label
@@ -131,17 +139,17 @@ class AdbConnection:
         """Connect, authenticate with ``key`` and return the connection.
 
         Raises:
-            TransportError: unreachable, not ADB, not authorised within ``limits.auth_wait``,
-                asks for TLS, not in the ``device`` state, or any wait timed out.
+            TransportError: unreachable (over USB: not connected, several with that serial number,
+                permission denied, the interface busy), not ADB, not authorised within
+                ``limits.auth_wait``, asks for TLS, not in the ``device`` state, or any wait timed out.
         """
         limits = limits or AdbLimits()
+        link: Link
         if target.serial is not None:
-            raise TransportError(
-                f"{target.label}: ADB over USB is not supported yet; use adb+tcp://HOST:PORT "
-                "(enable it with 'adb tcpip 5555' from a workstation)"
-            )
-        assert target.host is not None  # noqa: S101 - AdbTarget.parse gives one or the other
-        link = TcpLink(target.host, target.port, timeout=limits.timeout, label=target.label)
+            link = UsbLink.open(target.serial, timeout=limits.timeout, label=target.label)
+        else:
+            assert target.host is not None  # noqa: S101 - AdbTarget.parse gives one or the other
+            link = TcpLink(target.host, target.port, timeout=limits.timeout, label=target.label)
         conn = cls(link, target, limits)
         try:
             conn._handshake(key)
@@ -215,8 +223,9 @@ class AdbConnection:
     # -- messages --------------------------------------------------------------------------
 
     def _send(self, command: int, arg0: int, arg1: int, payload: bytes = b"", *, what: str) -> None:
-        data = wire.encode(command, arg0, arg1, payload, with_checksum=self.version < wire.VERSION_SKIP_CHECKSUM)
-        self._link.send(data, deadline=time.monotonic() + self.limits.timeout, what=what)
+        skip = self.version >= wire.VERSION_SKIP_CHECKSUM
+        header = wire.encode_header(command, arg0, arg1, payload, with_checksum=not skip)
+        self._link.send(header, payload, deadline=time.monotonic() + self.limits.timeout, what=what)
 
     def _recv(self, deadline: float, what: str) -> tuple[wire.Header, bytes]:
         raw = self._link.recv_exact(wire.HEADER.size, deadline=deadline, what=what)

@@ -1,9 +1,17 @@
-"""The byte link under ADB messages: a TCP socket to adbd, every wait bounded by a deadline.
+"""The byte links under ADB messages: the :class:`Link` interface, and TCP to adbd.
 
-:class:`TcpLink` connects (the host name lookup, which has no timeout of its
-own, runs in a helper thread under the deadline) and reads exact byte counts
-before a monotonic deadline. Every socket failure is a
+A link moves whole messages out (:meth:`Link.send`: the 24-byte header and
+its payload, kept apart because ADB over USB sends each as its own bulk
+transfer) and reads exact byte counts in (:meth:`Link.recv_exact`: the
+connection asks for a header, then for its payload), every wait before a
+monotonic deadline. A wait that reaches its deadline is a
+:class:`LinkTimeoutError`; every other failure a
 :class:`~attest.errors.TransportError` naming what was awaited.
+:mod:`attest.transports.adb.connection` speaks ADB over any link.
+
+:class:`TcpLink` connects to ``adb+tcp://`` targets (the host name lookup,
+which has no timeout of its own, runs in a helper thread under the deadline);
+:class:`~attest.transports.adb.usb.UsbLink` serves ``adb://SERIAL``.
 """
 
 from __future__ import annotations
@@ -13,14 +21,39 @@ import ipaddress
 import socket
 import threading
 import time
+from typing import Protocol
 
 from attest.errors import TransportError
 
-__all__ = ["LinkTimeoutError", "TcpLink"]
+__all__ = ["Link", "LinkTimeoutError", "TcpLink"]
 
 
 class LinkTimeoutError(TransportError):
     """A wait on the device ended at its deadline (the other failures are plain TransportError)."""
+
+
+class Link(Protocol):
+    """What the ADB connection needs of a byte link (TCP or USB)."""
+
+    label: str
+
+    def send(self, header: bytes, payload: bytes, *, deadline: float, what: str) -> None:
+        """Send one message, ``header`` (24 bytes) then ``payload`` (may be empty), before ``deadline``.
+
+        Raises:
+            TransportError: the deadline passed or the link failed.
+        """
+
+    def recv_exact(self, n: int, *, deadline: float, what: str) -> bytes:
+        """Exactly ``n`` bytes (a header, or one message's payload), all before ``deadline``.
+
+        Raises:
+            LinkTimeoutError: the deadline passed.
+            TransportError: the link failed or the device broke the framing.
+        """
+
+    def close(self) -> None:
+        """Release the link (idempotent)."""
 
 
 def _resolve(host: str, port: int, timeout: float, label: str) -> list[tuple[int, tuple[str, int]]]:
@@ -85,8 +118,8 @@ class TcpLink:
             raise TransportError(f"{label}: timed out after {timeout:g} s connecting to adbd")
         raise TransportError(f"{label}: cannot connect to adbd: {last.strerror or last}") from last
 
-    def send(self, data: bytes, *, deadline: float, what: str) -> None:
-        """Send all of ``data`` before ``deadline``.
+    def send(self, header: bytes, payload: bytes, *, deadline: float, what: str) -> None:
+        """Send one message (on TCP, header and payload are one byte stream) before ``deadline``.
 
         Raises:
             TransportError: the deadline passed or the connection failed.
@@ -96,7 +129,7 @@ class TcpLink:
             raise TransportError(f"{self.label}: timed out sending {what}")
         self._sock.settimeout(remaining)
         try:
-            self._sock.sendall(data)
+            self._sock.sendall(header + payload)
         except TimeoutError as e:
             raise TransportError(f"{self.label}: timed out sending {what} (the device stopped reading)") from e
         except OSError as e:

@@ -10,9 +10,11 @@ byte sum of the payload (``calculate_apacket_checksum``), required only below
 protocol version ``0x01000001`` (``A_VERSION_SKIP_CHECKSUM``); from that
 version on senders write 0 and receivers ignore it.
 
-This module is pure (no IO): :func:`encode` builds a message,
-:func:`decode_header` checks one header against the largest payload the
-receiver declared, and :func:`check_payload` checks the sum where it applies.
+This module is pure (no IO): :func:`encode` builds a message
+(:func:`encode_header` its header alone, which USB sends as its own
+transfer), :func:`decode_header` checks one header against the largest
+payload the receiver declared, and :func:`check_payload` checks the sum
+where it applies.
 A bad magic, an unknown command or an oversized length is a
 :class:`~attest.errors.TransportError`: the protocol says such a message
 "MUST result in the closing of the remote connection".
@@ -50,6 +52,7 @@ __all__ = [
     "checksum",
     "decode_header",
     "encode",
+    "encode_header",
 ]
 
 A_SYNC = 0x434E5953
@@ -123,6 +126,12 @@ def checksum(payload: bytes) -> int:
     return sum(payload) & 0xFFFFFFFF
 
 
+def encode_header(command: int, arg0: int, arg1: int, payload: bytes = b"", *, with_checksum: bool = True) -> bytes:
+    """The 24-byte header of a message carrying ``payload`` (arguments as for :func:`encode`)."""
+    check = checksum(payload) if with_checksum else 0
+    return HEADER.pack(command, arg0, arg1, len(payload), check, command ^ 0xFFFFFFFF)
+
+
 def encode(command: int, arg0: int, arg1: int, payload: bytes = b"", *, with_checksum: bool = True) -> bytes:
     """One message, header and payload.
 
@@ -134,8 +143,7 @@ def encode(command: int, arg0: int, arg1: int, payload: bytes = b"", *, with_che
         with_checksum: write the payload sum (needed until both sides agreed on
             ``VERSION_SKIP_CHECKSUM``; harmless after).
     """
-    check = checksum(payload) if with_checksum else 0
-    return HEADER.pack(command, arg0, arg1, len(payload), check, command ^ 0xFFFFFFFF) + payload
+    return encode_header(command, arg0, arg1, payload, with_checksum=with_checksum) + payload
 
 
 def decode_header(raw: bytes, *, max_payload: int, label: str) -> Header:
