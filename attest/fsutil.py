@@ -50,16 +50,26 @@ def write_new(path: Path, data: bytes, mode: int) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, owner: tuple[int, int] | None = None) -> None:
     """Replace ``path`` so that readers see the old or the new content, never a torn one.
+
+    ``owner`` (uid, gid), if given, owns the file from before it appears under ``path``
+    (root writing into another user's directory: the file is created afresh,
+    ``O_EXCL``, so that a file planted under the temporary name is never chowned).
 
     Raises:
         ConfigError: it cannot be written.
     """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, mode)
+        if owner is not None:
+            tmp.unlink(missing_ok=True)
+            flags |= os.O_EXCL
+        fd = os.open(tmp, flags, mode)
         try:
+            if owner is not None:
+                os.fchown(fd, *owner)
             _write_all(fd, data)
         finally:
             os.close(fd)

@@ -74,7 +74,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _init(args: argparse.Namespace) -> int:
     from attest.errors import ConfigError
     from attest.fsutil import atomic_write
-    from attest.signing import load_private_key
+    from attest.signing import key_id, load_private_key
     from attest.trust import TrustPolicy, make_document
 
     if (args.out.exists() or args.out.is_symlink()) and not args.force:
@@ -86,6 +86,10 @@ def _init(args: argparse.Namespace) -> int:
         doc = doc.signed_by(key)
     atomic_write(args.out, doc.to_bytes())
     print(f"wrote {args.out}: trust policy version {doc.version}, payload sha256 {doc.digest}")
+    for key in keys:
+        note = _key_note(doc, key_id(key.public_key()))
+        if note is not None:
+            print(note)
     _print_progress(doc)
     return 0
 
@@ -102,18 +106,37 @@ def _sign(args: argparse.Namespace) -> int:
     atomic_write(out, doc.to_bytes())
     print(f"signed {out}: {len(doc.envelope.signatures)} signature(s); payload sha256 {doc.digest}")
     kid = key_id(key.public_key())
-    revoked = doc.policy.revocation_of_key(kid)
-    if revoked is not None:
-        print(f"warning: this key is revoked in version {doc.version} ({printable(revoked.reason)}): it never counts")
-    elif doc.policy.key_name(kid) is None:
-        print(
-            f"note: key {kid} is not a key of version {doc.version}: its signature counts only as approval by "
-            "the version before, if that one lists it"
-        )
-    else:
-        print(f"key:    {printable(doc.policy.key_name(kid) or kid)}")
+    note = _key_note(doc, kid)
+    print(note if note is not None else f"key:    {printable(doc.policy.key_name(kid) or kid)}")
     _print_progress(doc)
     return 0
+
+
+def _key_note(doc: PolicyDocument, kid: str) -> str | None:
+    """What a signature by key ``kid`` is worth when it is not one of ``doc``'s own keys (``None`` when it is).
+
+    Such a signature never counts toward the document's own ``policy_threshold``;
+    from version 2 on it counts toward the approval by the version before when
+    that version lists the key (a key this version revokes or removes is still
+    a key of the version before: that is how the version before approves it).
+    """
+    from attest.report import printable
+
+    p = doc.policy
+    if p.key_name(kid) is not None:
+        return None
+    revoked = p.revocation_of_key(kid)
+    what = (
+        f"warning: key {kid} is revoked in version {doc.version} ({printable(revoked.reason)})"
+        if revoked is not None
+        else f"note: key {kid} is not a key of version {doc.version}"
+    )
+    if doc.version == 1:
+        return f"{what}: its signature never counts (version 1 has no version before it to approve it)"
+    return (
+        f"{what}: its signature does not count toward this version's own keys, only toward the approval by "
+        f"version {doc.version - 1}, if that version lists it as a key"
+    )
 
 
 def _print_progress(doc: PolicyDocument) -> None:
@@ -128,7 +151,7 @@ def _print_progress(doc: PolicyDocument) -> None:
     if doc.version > 1:
         print(
             f"a dock at version {doc.version - 1} also needs the signatures of that version's keys "
-            "(its policy_threshold) before it accepts this one"
+            "(its policy_threshold) before it accepts this one, and refuses it if it drops a revocation of that version"
         )
 
 
@@ -269,11 +292,16 @@ def _show_text(obj: dict[str, Any], where: str) -> None:
         print(f"  {name}{who}: {p(r['reason'])}")
     if obj["self_signed"] is not None:
         print(f"signatures:  {len(obj['signatures'])}")
+        # Neither a revoked nor an unknown signer can be checked here (a revocation holds a key id, not a key),
+        # and neither counts toward this version's own keys: at most toward the approval by the version before.
+        before = (
+            "never counts" if obj["version"] == 1 else f"counts at most as approval by version {obj['version'] - 1}"
+        )
         labels = {
             "valid": "valid (key {})",
             "invalid": "INVALID (key {})",
-            "revoked": "by a REVOKED key",
-            "unknown_key": "not by a key of this version",
+            "revoked": f"keyid of a REVOKED key (not checked; {before})",
+            "unknown_key": f"not by a key of this version ({before})",
         }
         for sig in obj["signatures"]:
             print(f"  {p(sig['keyid'] or '(no keyid)')}  {p(labels[sig['status']].format(sig['key']))}")

@@ -28,7 +28,11 @@ Rules (checked by :func:`check_self_signed` and :func:`check_successor`):
   own** signed it (a revoked or removed key is not one of its keys);
 * version N+1 replaces version N only when ``policy_threshold`` distinct
   keys of N **and** ``policy_threshold`` distinct keys of N+1 signed it, so
-  neither the old signers alone nor the new ones alone can change the policy.
+  neither the old signers alone nor the new ones alone can change the policy;
+* version N+1 still revokes every key and identity that N revokes (it may
+  reword the reason): a revocation is forever, so no threshold of signers can
+  quietly trust a stolen key again. A signer N+1 merely *removes* is not
+  revoked, and a later version may list it again.
 
 A document lists each key, and each Sigstore identity, once (one key under
 two ids would make ``attest trust show`` promise a spare key that does not
@@ -46,6 +50,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -439,7 +444,8 @@ def check_successor(current: PolicyDocument, new: PolicyDocument) -> None:
 
     Raises:
         UntrustedPolicyError: not version N+1 (a rollback, a replay, or a
-            skipped version), or too few current or new keys signed it.
+            skipped version), a revocation of ``current`` dropped, or too few
+            current or new keys signed it.
     """
     src = new.policy.source
     if new.version <= current.version:
@@ -456,21 +462,77 @@ def check_successor(current: PolicyDocument, new: PolicyDocument) -> None:
             f"dock; accept version {current.version + 1} first (each version is approved by the one before)"
         )
     old = current.policy
+    _check_revocations_kept(current, new)
     by_current = new.key_signers(old.keys)
     if len(by_current) < old.signing_threshold:
         missing = _without(old.keys, by_current)
         raise UntrustedPolicyError(
             f"{src}: trust policy version {new.version} is signed by {len(by_current)} key(s) of the current version "
             f"{current.version} ({_names(by_current)}), {old.signing_threshold} required; not signed by: "
-            f"{_names(missing)}" + _revoked_note(new, old)
+            f"{_names(missing)}" + _revoked_note(new, old, counted=by_current)
         )
     check_self_signed(new)
 
 
-def _revoked_note(doc: PolicyDocument, policy: TrustPolicy) -> str:
-    """Why signatures whose keyid hint names a revoked key did not count (the hint is for messages only)."""
+def _check_revocations_kept(current: PolicyDocument, new: PolicyDocument) -> None:
+    """Refuse ``new`` when it no longer revokes a key or identity that ``current`` revokes.
+
+    Without this, a threshold of signers (a stolen key among them, if the
+    threshold allows) could make the next version forget a revocation, and
+    the stolen key would count again wherever a later version lists it.
+    """
+    nxt = new.policy
+    dropped = [r for r in current.policy.revoked if not nxt.keeps(r)]
+    if not dropped:
+        return
+    parts = []
+    for r in dropped:
+        relisted = nxt.key_name(r.key) if r.key is not None else _identity_name(nxt, r.identity or "")
+        again = (
+            f", and lists it again as signer {relisted!r} (a revoked key or identity is never trusted again: "
+            "give its owner a new one)"
+            if relisted is not None
+            else ""
+        )
+        parts.append((r.describe(), f"(reason: {r.reason}){again}"))
+    was = f"version {current.version} lists"
+    what = (
+        f"the revocation of {parts[0][0]} that {was} {parts[0][1]}"
+        if len(parts) == 1
+        else f"{len(parts)} revocations that {was}: {'; '.join(f'{who} {why}' for who, why in parts)}"
+    )
+    entries = "; ".join(_toml_entry(r) for r in dropped)
+    raise UntrustedPolicyError(
+        f"{new.policy.source}: trust policy version {new.version} drops {what}. A revocation carries forward to "
+        f"every later version: keep {'it' if len(parts) == 1 else 'them'} in the draft of version {new.version} "
+        f"({entries}), make the document again and collect its signatures"
+    )
+
+
+def _identity_name(policy: TrustPolicy, identity: str) -> str | None:
+    return next((s.id for s in policy.sigstore if s.identity == identity), None)
+
+
+def _toml_entry(r: Revocation) -> str:
+    """A revocation as the ``[[revoked]]`` entry of a draft (JSON string escapes are TOML basic-string escapes)."""
+    fields = [f"key = {json.dumps(r.key)}" if r.key is not None else f"identity = {json.dumps(r.identity)}"]
+    if r.id is not None:
+        fields.append(f"id = {json.dumps(r.id)}")
+    fields.append(f"reason = {json.dumps(r.reason)}")
+    return f"[[revoked]] {', '.join(fields)}"
+
+
+def _revoked_note(doc: PolicyDocument, policy: TrustPolicy, *, counted: Iterable[TrustedKey] = ()) -> str:
+    """Why signatures whose keyid hint names a revoked key did not count (the hint is for messages only).
+
+    A key in ``counted`` did count (a key of version N that N+1 revokes still
+    approves N+1 for N): it is not named as revoked.
+    """
+    done = {k.key_id for k in counted}
     notes = []
     for sig in doc.envelope.signatures:
+        if sig.keyid in done:
+            continue
         r = policy.revocation_of_key(sig.keyid) or doc.policy.revocation_of_key(sig.keyid)
         if r is not None:
             notes.append(f"{r.describe()} is revoked: {r.reason}")

@@ -286,6 +286,12 @@ class TrustPolicy:
         """The revocation of a Sigstore ``identity``, if it is revoked."""
         return next((r for r in self.revoked if r.identity == identity), None)
 
+    def keeps(self, revocation: Revocation) -> bool:
+        """Whether this policy still revokes the key or identity ``revocation`` revokes (whatever its reason)."""
+        if revocation.key is not None:
+            return self.revocation_of_key(revocation.key) is not None
+        return revocation.identity is not None and self.revocation_of_identity(revocation.identity) is not None
+
     def expired(self, now: datetime) -> bool:
         """Whether the policy has expired at ``now``."""
         return self.expires is not None and now >= self.expires

@@ -11,7 +11,10 @@ never a reset: losing it would re-open every revoked key. So is a stored file
 that cannot be looked at (a state directory this user may not enter), or that
 is a symbolic link (the store is what lies inside the state directory, not an
 old copy somewhere else), a FIFO (which would hang every reader) or anything
-but a regular file: only "no such file" means "nothing accepted yet".
+but a regular file: only "no such file" means "nothing accepted yet". When
+root writes into a state directory owned by another user (``attest trust
+update`` run by root on a dock whose service runs as ``attest``), every file
+it makes belongs to that user, or the dock could no longer read its policy.
 
 :func:`load_trust` is what every command that takes ``--trust`` (or the
 dock's ``trust =``) calls:
@@ -122,6 +125,7 @@ class TrustStore:
         except OSError as e:
             raise ConfigError(f"{self.dir}: cannot use the state directory: {e.strerror}") from e
         try:
+            self._hand_over(fd)
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
@@ -137,18 +141,52 @@ class TrustStore:
         Raises:
             ConfigError: it cannot be written.
         """
+        owner = self._owner()
         if roots:
             rdir = self.dir / self.ROOTS
             try:
                 rdir.mkdir(mode=0o700, exist_ok=True)
                 is_dir = stat.S_ISDIR(os.lstat(rdir).st_mode)
+                if is_dir and owner is not None:
+                    os.chown(rdir, *owner, follow_symlinks=False)
             except OSError as e:
                 raise ConfigError(f"{rdir}: cannot create: {e.strerror}") from e
             if not is_dir:  # a symlink would put the dock's roots wherever it points
                 raise ConfigError(f"{rdir}: not a directory (a symbolic link?); refusing to continue")
             for digest, data in roots.items():
-                atomic_write(rdir / f"{digest}.json", data, mode=0o600)
-        atomic_write(self.path, doc.to_bytes(), mode=0o600)
+                atomic_write(rdir / f"{digest}.json", data, mode=0o600, owner=owner)
+        atomic_write(self.path, doc.to_bytes(), mode=0o600, owner=owner)
+
+    def _hand_over(self, fd: int) -> None:
+        """Give the open lock file to the state directory's owner when root made it (see :meth:`_owner`)."""
+        owner = self._owner()
+        if owner is None:
+            return
+        lock = self.dir / self.LOCK
+        try:
+            st = os.fstat(fd)
+            if (st.st_uid, st.st_gid) == owner:
+                return
+            # A hard link planted under the lock's name must not make root chown another file.
+            if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+                raise ConfigError(f"{lock}: not a regular file of its own (a hard link?); refusing to continue")
+            os.fchown(fd, *owner)
+        except OSError as e:
+            raise ConfigError(f"{lock}: cannot give it to the state directory's owner: {e.strerror}") from e
+
+    def _owner(self) -> tuple[int, int] | None:
+        """Whom the files root writes here must belong to: the state directory's owner, if not root.
+
+        ``None`` when this process is not root (its files are its own, as the
+        directory must be) or the directory is root's.
+        """
+        if os.geteuid() != 0:
+            return None
+        try:
+            st = os.stat(self.dir)
+        except OSError as e:
+            raise ConfigError(f"{self.dir}: cannot use the state directory: {e.strerror}") from e
+        return (st.st_uid, st.st_gid) if st.st_uid != 0 else None
 
 
 def _read_state_file(path: Path, limit: int, *, what: str) -> bytes | None:
