@@ -290,12 +290,16 @@ class Dock:
         return self.config
 
     def baseline(self, device: str, name: str, *extra: str, version: int = 1, out: str | None = None) -> str:
-        """Create and sign a baseline of ``device`` into ``baselines/``; returns its file name."""
+        """Create and sign a baseline of ``device`` into ``baselines/``; returns its file name.
+
+        It runs with the dock's state directory, so an ADB target sees the dock's own ADB key.
+        """
         file = out or f"{name}-v{version}.json"
         path = self.dir / "baselines" / file
         r = run_attest(
             ["baseline", "create", "--device", device, "--name", name, "--version", str(version), "--out", path,
-             "--force", "--timeout", "5", *extra]
+             "--force", "--timeout", "5", *extra],
+            env={"ATTEST_STATE_DIR": str(self.state)},
         )  # fmt: skip
         assert r.code == 0, r.err
         r = run_attest(["baseline", "sign", path, "--key", self.fleet.keys[0]])

@@ -36,7 +36,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "unknown device.",
     )
     g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--device", metavar="TTY", help="the serial port that appeared (udev: /dev/%%I)")
+    g.add_argument(
+        "--device",
+        metavar="TTY",
+        help="the serial port that appeared (udev: /dev/%%I): a flight controller or DJI aircraft",
+    )
     g.add_argument("--net", metavar="IFACE", help="the USB network interface that appeared (cdc_ether, rndis)")
     g.add_argument("--drone", metavar="NAME", help="attest this configured drone")
     add_config_option(p)

@@ -6,18 +6,34 @@ commented example)::
     [dock]                      origin, key, state_dir, trust, baselines, max_seconds, timeout
     [gate]                      fresh_for, ticket_valid_for
     [[hooks]]                   on, run, timeout
-    [[drones]]                  name, fc = {...}, companion = {...}
+    [[drones]]                  name, fc = {...}, companion = {...}, controller = {...}, aircraft = {...}
 
 :func:`load_config` refuses the file unless *every* key is known and of the
 right type, and reports every problem at once (a :class:`ConfigError` whose
 message has one line per problem). Relative paths resolve against the
-configuration file's directory, and baseline names against ``baselines``.
+configuration file's directory, and baseline and bundle names against
+``baselines``.
 Durations are written ``300ms``, ``10s``, ``15m``, ``1h``, ``2d`` or a sum
 such as ``1h30m``; ``max_seconds`` is a plain number of seconds.
 
+A part's kind fixes which targets it may have, so that a target of the
+wrong kind is a configuration problem, not a surprise at event time:
+
+==============  =====================================================================
+``fc``          ``device`` (a tty path or ``socket://``) or ``usb_serial`` (its tty)
+``companion``   ``target``: ``ssh://USER@HOST[:PORT][/DIR]`` or a directory
+``controller``  ``target``: ``adb+tcp://HOST[:PORT]`` or ``adb://SERIAL``; or only
+                ``usb_serial``, which makes the target ``adb://<usb_serial>``
+``aircraft``    ``device`` (``dji:///dev/ttyACM0``) or ``usb_serial`` (its tty, as ``dji://<tty>``)
+==============  =====================================================================
+
+Each part may list Sigstore bundles over its baselines' payloads
+(``bundles``, ``full_bundles``): they count toward the trust policy's
+threshold wherever the dock or the gate checks that baseline.
+
 Whether the files the configuration names are usable (keys, trust policy,
-baselines, hook programs) is :func:`config_problems`' job: ``attest config
-check`` runs both.
+baselines, bundles, hook programs) is
+:func:`attest.dock.readiness.check_files`' job: ``attest config check`` runs both.
 """
 
 from __future__ import annotations
@@ -54,8 +70,17 @@ DEFAULT_CONFIG = Path("/etc/attest/attest.toml")
 MAX_CONFIG_BYTES = 1024 * 1024
 #: What a hook can be run on.
 ACTIONS = ("block", "clear")
-#: The kinds of part a drone can have, in the order a dock event attests them.
-PART_KINDS = ("fc", "companion")
+#: The kinds of part a drone can have, in the order a dock event attests (and logs) them.
+PART_KINDS = ("fc", "companion", "controller", "aircraft")
+#: What a part of each kind is, for messages.
+PART_NAMES = {
+    "fc": "a flight controller",
+    "companion": "a companion computer",
+    "controller": "an Android controller",
+    "aircraft": "a DJI aircraft",
+}
+#: A Sigstore bundle list is short (one bundle per Sigstore signer); more is a mistake.
+MAX_BUNDLES = 32
 #: Drone names: ASCII, usable as a systemd instance name and a file name.
 DRONE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 #: Time kept back from ``max_seconds`` for signing, logging and the gate (at most this, at most a fifth).
@@ -109,17 +134,24 @@ class PartConfig:
     """One part of a drone and how the dock finds and attests it.
 
     Attributes:
-        kind: ``fc`` (flight controller) or ``companion``.
+        kind: ``fc`` (flight controller), ``companion``, ``controller`` (Android) or ``aircraft`` (DJI).
         baseline: the signed baseline file it is attested against.
-        usb_serial: found by this USB serial number (a tty whose USB device reports it), or ``None``.
-        device: a fixed target: a tty path or ``socket://`` (flight controllers), or ``None``.
-        target: a fixed target: ``ssh://USER@HOST[:PORT][/DIR]`` or a directory (companions), or ``None``.
-        options: transport options (baud, timeout, SSH identity and known_hosts, method).
+        usb_serial: found by this USB serial number (a tty whose USB device reports it; for a
+            companion its USB network link; for a controller its USB device), or ``None``.
+        device: a fixed port: a tty path or ``socket://`` (flight controllers), ``dji://TTY``
+            (aircraft), or ``None``.
+        target: a fixed target: ``ssh://USER@HOST[:PORT][/DIR]`` or a directory (companions),
+            ``adb+tcp://HOST[:PORT]`` or ``adb://SERIAL`` (controllers), or ``None``.
+        options: transport options (baud, timeout, SSH identity and known_hosts, method, the
+            state directory holding the dock's ADB key).
         match: identity facts the device must report (e.g. ``uid``), checked after
             the run in addition to the baseline's own device selector.
         full_baseline: a second baseline that measures more (e.g. the whole flash,
             minutes at 115,200 baud), used by ``attest dock --full`` instead of ``baseline``;
             a pass against either clears.
+        bundles: Sigstore bundle files over ``baseline``'s payload; each counts toward the
+            threshold for the Sigstore signer of the trust policy it names.
+        full_bundles: the same for ``full_baseline``.
     """
 
     kind: str
@@ -130,10 +162,21 @@ class PartConfig:
     options: TargetOptions = field(default_factory=TargetOptions)
     match: Mapping[str, str] = field(default_factory=dict)
     full_baseline: Path | None = None
+    bundles: tuple[Path, ...] = ()
+    full_bundles: tuple[Path, ...] = ()
 
     def baseline_for(self, *, full: bool) -> Path:
         """The baseline an event attests this part against: ``full_baseline`` for a full event, if set."""
         return self.full_baseline if full and self.full_baseline is not None else self.baseline
+
+    def bundles_for(self, *, full: bool) -> tuple[Path, ...]:
+        """The Sigstore bundles of the baseline :meth:`baseline_for` names."""
+        return self.full_bundles if full and self.full_baseline is not None else self.bundles
+
+    def baselines(self) -> tuple[tuple[Path, tuple[Path, ...]], ...]:
+        """Every configured baseline of the part with its bundles: ``baseline``, then ``full_baseline`` if set."""
+        both = ((self.baseline, self.bundles), (self.full_baseline, self.full_bundles))
+        return tuple((path, bundles) for path, bundles in both if path is not None)
 
     @property
     def fixed_target(self) -> str | None:
@@ -269,10 +312,21 @@ _DOCK = {"origin", "key", "state_dir", "trust", "baselines", "max_seconds", "tim
 _GATE = {"fresh_for", "ticket_valid_for"}
 _HOOK = {"on", "run", "timeout"}
 _DRONE = {"name", *PART_KINDS}
-_COMMON_PART = {"baseline", "full_baseline", "usb_serial", "timeout", "match"}
+_COMMON_PART = {"baseline", "full_baseline", "bundles", "full_bundles", "usb_serial", "timeout", "match"}
 _PART_KEYS = {
     "fc": _COMMON_PART | {"device", "baud", "bootloader"},
     "companion": _COMMON_PART | {"target", "identity", "known_hosts", "method", "audit_sample"},
+    "controller": _COMMON_PART | {"target", "method", "audit_sample"},
+    "aircraft": _COMMON_PART | {"device", "baud"},
+}
+#: The key naming a part's fixed target, by kind.
+_FIXED_KEY = {"fc": "device", "companion": "target", "controller": "target", "aircraft": "device"}
+#: The target kinds (:func:`attest.targets.target_kind`) each part kind accepts, and how to write them.
+_TARGET_KINDS = {
+    "fc": ({"serial"}, "a tty path or socket://HOST:PORT"),
+    "companion": ({"ssh", "directory"}, "ssh://USER@HOST[:PORT][/DIR] or a directory"),
+    "controller": ({"adb"}, "adb+tcp://HOST[:PORT] or adb://SERIAL"),
+    "aircraft": ({"dji"}, "dji:// followed by its tty, e.g. dji:///dev/ttyACM0"),
 }
 
 
@@ -386,7 +440,15 @@ def _from_data(data: dict[str, Any], path: Path) -> DockConfig:
         drones_data = []
     drones = []
     for i, d in enumerate(drones_data):
-        drone = _drone(p, f"drones[{i}]", d, base=base, baselines=baselines or base, timeout=timeout)
+        drone = _drone(
+            p,
+            f"drones[{i}]",
+            d,
+            base=base,
+            baselines=baselines or base,
+            timeout=timeout,
+            state_dir=state_dir or Path("/var/lib/attest"),
+        )
         if drone is not None:
             drones.append(drone)
     _check_unique(p, drones)
@@ -438,7 +500,9 @@ def _hook(p: _Problems, where: str, data: Any) -> HookConfig | None:
     return HookConfig(on=tuple(dict.fromkeys(on)), run=tuple(run), timeout=timeout)  # type: ignore[arg-type]
 
 
-def _drone(p: _Problems, where: str, data: Any, *, base: Path, baselines: Path, timeout: float) -> DroneConfig | None:
+def _drone(
+    p: _Problems, where: str, data: Any, *, base: Path, baselines: Path, timeout: float, state_dir: Path
+) -> DroneConfig | None:
     d = _table(p, where, data)
     if not d:
         return None
@@ -454,7 +518,16 @@ def _drone(p: _Problems, where: str, data: Any, *, base: Path, baselines: Path, 
     parts = []
     for kind in PART_KINDS:
         if kind in d:
-            part = _part(p, f"{label}.{kind}", kind, d[kind], base=base, baselines=baselines, timeout=timeout)
+            part = _part(
+                p,
+                f"{label}.{kind}",
+                kind,
+                d[kind],
+                base=base,
+                baselines=baselines,
+                timeout=timeout,
+                state_dir=state_dir,
+            )
             if part is not None:
                 parts.append(part)
     if not any(k in d for k in PART_KINDS):
@@ -464,8 +537,69 @@ def _drone(p: _Problems, where: str, data: Any, *, base: Path, baselines: Path, 
     return DroneConfig(name=name, parts=tuple(parts))
 
 
+def _paths(p: _Problems, where: str, value: Any, base: Path) -> tuple[Path, ...]:
+    """A list of file names (``bundles = ["a.sigstore.json"]``), each resolved against ``base``."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v and "\0" not in v for v in value):
+        p.add(where, f"expected a list of file names, got {value!r}")
+        return ()
+    if len(value) > MAX_BUNDLES:
+        p.add(where, f"{len(value)} files, more than {MAX_BUNDLES}")
+        return ()
+    return tuple(dict.fromkeys(base / v for v in value))
+
+
+def _target_problem(kind: str, fixed: str) -> str | None:
+    """Why ``fixed`` cannot be the target of a part of ``kind`` (a kind it is not measured through), or ``None``."""
+    key = _FIXED_KEY[kind]
+    accepted, how = _TARGET_KINDS[kind]
+    try:
+        found = target_kind(fixed)
+    except ConfigError as e:
+        return str(e)
+    if found not in accepted:
+        return f"{fixed!r} is not {how} ({PART_NAMES[kind]}'s {key})"
+    if found == "adb":
+        from attest.transports.adb import AdbTarget  # only docks with a controller pay for the import
+
+        try:
+            AdbTarget.parse(fixed)
+        except ConfigError as e:
+            return str(e)
+    elif found == "dji":
+        port = fixed.partition("://")[2]
+        if not port.startswith("/") or "\0" in port:
+            return f"{fixed!r}: expected dji:// followed by a device path, e.g. dji:///dev/ttyACM0"
+    return None
+
+
+def _locating(p: _Problems, where: str, kind: str, usb_serial: str | None, fixed: str | None) -> str | None:
+    """Check how the part is found; returns its fixed target (``adb://<usb_serial>`` for a bare controller)."""
+    key = _FIXED_KEY[kind]
+    if kind in ("fc", "aircraft") and (usb_serial is None) == (fixed is None):
+        p.add(where, f"give exactly one of usb_serial (found by its USB serial number) or {key} (a fixed port)")
+    if kind == "companion" and fixed is None:
+        # A companion is always reached by its target; usb_serial only recognises its USB network link.
+        p.add(f"{where}.target", "missing (required: ssh://USER@HOST[:PORT] or a directory)")
+    if kind == "controller" and fixed is None:
+        if usb_serial is None:
+            p.add(f"{where}.target", "missing (required: adb+tcp://HOST[:PORT], adb://SERIAL, or usb_serial alone)")
+            return None
+        # Over USB, adb names a device by its USB serial number: the target is adb://<usb_serial>.
+        fixed = f"adb://{usb_serial}"
+        why = _target_problem(kind, fixed)
+        if why is not None:
+            p.add(f"{where}.usb_serial", f"cannot name an ADB device: {why}")
+            return None
+        return fixed
+    if fixed is not None and (why := _target_problem(kind, fixed)) is not None:
+        p.add(f"{where}.{key}", why)
+    return fixed
+
+
 def _part(
-    p: _Problems, where: str, kind: str, data: Any, *, base: Path, baselines: Path, timeout: float
+    p: _Problems, where: str, kind: str, data: Any, *, base: Path, baselines: Path, timeout: float, state_dir: Path
 ) -> PartConfig | None:
     t = _table(p, where, data)
     if not t:
@@ -474,30 +608,19 @@ def _part(
     _unknown(p, where, t, _PART_KEYS[kind])
     baseline = _path(p, f"{where}.baseline", t.get("baseline"), baselines, required=True)
     full_baseline = _path(p, f"{where}.full_baseline", t.get("full_baseline"), baselines)
+    bundles = _paths(p, f"{where}.bundles", t.get("bundles"), baselines)
+    full_bundles = _paths(p, f"{where}.full_bundles", t.get("full_bundles"), baselines)
+    if full_bundles and "full_baseline" not in t:
+        p.add(f"{where}.full_bundles", "given without full_baseline (the bundles of baseline are bundles)")
     usb_serial = _string(p, f"{where}.usb_serial", t.get("usb_serial"))
-    fixed_key = "device" if kind == "fc" else "target"
-    fixed = _string(p, f"{where}.{fixed_key}", t.get(fixed_key))
-    if kind == "fc" and (usb_serial is None) == (fixed is None):
-        p.add(where, "give exactly one of usb_serial (found by its USB serial number) or device (a fixed port)")
-    if kind == "companion" and fixed is None:
-        # A companion is always reached by its target; usb_serial only recognises its USB network link.
-        p.add(f"{where}.target", "missing (required: ssh://USER@HOST[:PORT] or a directory)")
-    if fixed is not None:
-        try:
-            found = target_kind(fixed)
-        except ConfigError as e:
-            p.add(f"{where}.{fixed_key}", str(e))
-        else:
-            if kind == "fc" and found != "serial":
-                p.add(f"{where}.device", f"{fixed!r} is not a tty path or socket:// (a flight controller's port)")
-            if kind == "companion" and found == "serial":
-                p.add(f"{where}.target", f"{fixed!r} is a serial port; a companion is ssh://... or a directory")
+    key = _FIXED_KEY[kind]
+    fixed = _locating(p, where, kind, usb_serial, _string(p, f"{where}.{key}", t.get(key)))
     match = t.get("match", {})
     if not isinstance(match, dict) or not all(isinstance(v, str) for v in match.values()):
         p.add(f"{where}.match", f"expected a table of strings (identity facts, e.g. uid), got {match!r}")
         match = {}
     part_timeout = _duration(p, f"{where}.timeout", t.get("timeout"), timeout)
-    baud = _positive_int(p, f"{where}.baud", t.get("baud"), 115200) if kind == "fc" else 115200
+    baud = _positive_int(p, f"{where}.baud", t.get("baud"), 115200) if "baud" in _PART_KEYS[kind] else 115200
     bootloader = t.get("bootloader", False)
     if not isinstance(bootloader, bool):
         p.add(f"{where}.bootloader", f"expected true or false, got {bootloader!r}")
@@ -514,6 +637,8 @@ def _part(
         method=method,
         bootloader=bootloader,
         audit_sample=_positive_int(p, f"{where}.audit_sample", t.get("audit_sample"), None),
+        # The dock's ADB key (created on first use) lives in the state directory, as for attest verify.
+        state_dir=state_dir if kind == "controller" else None,
     )
     if len(p.items) != before or baseline is None:
         return None
@@ -523,9 +648,11 @@ def _part(
         kind=kind,
         baseline=baseline,
         full_baseline=full_baseline,
+        bundles=bundles,
+        full_bundles=full_bundles,
         usb_serial=usb_serial,
-        device=fixed if kind == "fc" else None,
-        target=fixed if kind == "companion" else None,
+        device=fixed if key == "device" else None,
+        target=fixed if key == "target" else None,
         options=options,
         match=dict(match),
     )
@@ -543,9 +670,11 @@ def _check_unique(p: _Problems, drones: list[DroneConfig]) -> None:
             for what, value in (("usb_serial", part.usb_serial), ("device", part.device)):
                 if value is None:
                     continue
-                other = owners.get(f"{what}:{value}")
+                # An aircraft's dji:///dev/ttyACM0 and a flight controller's /dev/ttyACM0 are one port.
+                owner_key = f"{what}:{value.removeprefix('dji://')}"
+                other = owners.get(owner_key)
                 if other is not None:
                     p.add(
                         f"drones[{d.name}].{part.kind}.{what}", f"{value!r} is also {other}'s: a device names one drone"
                     )
-                owners[f"{what}:{value}"] = f"drones[{d.name}].{part.kind}"
+                owners[owner_key] = f"drones[{d.name}].{part.kind}"

@@ -73,7 +73,7 @@ class PartOutcome:
     """One part's result in a dock event.
 
     Attributes:
-        kind: ``fc`` or ``companion``.
+        kind: ``fc``, ``companion``, ``controller`` or ``aircraft`` (:data:`~attest.dock.config.PART_KINDS`).
         target: where it was attested (``None``: not found).
         result: its result.
         expires: when its baseline expires (read from the trusted baseline), or ``None``.
@@ -182,7 +182,7 @@ class LoggedPart:
     """One part of a logged dock event.
 
     Attributes:
-        part: ``fc`` or ``companion``.
+        part: ``fc``, ``companion``, ``controller`` or ``aircraft``.
         verdict: the part's verdict.
         baseline: ``{"name", "version", "digest", "expires"}`` (values may be ``None``).
         message: why an error or untrusted verdict was given.

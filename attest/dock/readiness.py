@@ -1,9 +1,10 @@
-"""Whether what a checked configuration names is usable: keys, trust policy, baselines, hooks, state.
+"""Whether what a checked configuration names is usable: keys, trust policy, baselines, bundles, hooks, state.
 
 :func:`check_files` is the second half of ``attest config check`` (the first
 is :func:`attest.dock.config.load_config`). It touches no device and changes
-nothing: baselines are checked for signatures, expiry and rollback without
-being recorded as accepted.
+nothing: baselines are checked for signatures (with the Sigstore bundles the
+configuration lists for them: each must be readable, and together they must
+reach the threshold), expiry and rollback without being recorded as accepted.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from attest.errors import AttestError, ConfigError
 from attest.log import Log
 from attest.signing import key_id, load_private_key, raw_public_bytes
 from attest.timeutil import format_time
-from attest.trust import RollbackState, TrustPolicy, load_trust, read_baseline_file, verify_envelope
+from attest.trust import RollbackState, TrustPolicy, load_trust, read_baseline_file, read_bundle_file, verify_envelope
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -92,11 +93,11 @@ def check_files(cfg: DockConfig, *, now: datetime | None = None) -> Readiness:
             if policy is None:
                 continue
             labels = []
-            for field_name, baseline in (("baseline", part.baseline), ("full_baseline", part.full_baseline)):
-                if baseline is not None:
-                    field = f"{where}.{field_name}"
-                    label = _check_baseline(cfg, policy, baseline, where=field, now=now, problems=out.problems)
-                    labels.append(label or "?")
+            for field_name, (baseline, bundles) in zip(("baseline", "full_baseline"), part.baselines(), strict=False):
+                field = f"{where}.{field_name}"
+                label = _check_baseline(cfg, policy, baseline, bundles, where=field, now=now, problems=out.problems)
+                n = len(bundles)
+                labels.append((label or "?") + (f" + {n} Sigstore bundle{'s' if n != 1 else ''}" if n else ""))
             out.baselines[(drone.name, part.kind)] = " / full ".join(labels)
     for i, hook in enumerate(cfg.hooks):
         program = hook.run[0]
@@ -108,12 +109,35 @@ def check_files(cfg: DockConfig, *, now: datetime | None = None) -> Readiness:
 
 
 def _check_baseline(
-    cfg: DockConfig, policy: TrustPolicy, path: Path, *, where: str, now: datetime, problems: list[str]
+    cfg: DockConfig,
+    policy: TrustPolicy,
+    path: Path,
+    bundles: tuple[Path, ...],
+    *,
+    where: str,
+    now: datetime,
+    problems: list[str],
 ) -> str | None:
-    """``name vN`` of a trusted, unexpired baseline that is no rollback on this dock; else a problem, ``None``."""
+    """``name vN`` of a trusted, unexpired baseline that is no rollback on this dock; else a problem, ``None``.
+
+    Every bundle that cannot be read is a problem of its own (``...bundles``:
+    an event would refuse the baseline), and the baseline is also judged
+    without it, so that every other problem is listed too.
+    """
+    bundle_field = where.removesuffix("baseline") + "bundles"
     try:
         data = read_baseline_file(path)
-        env, _ = verify_envelope(data, policy, source=str(path))
+    except AttestError as e:
+        problems.append(f"{where}: {e}")
+        return None
+    signed = []
+    for bundle in bundles:
+        try:
+            signed.append(read_bundle_file(bundle, payload_size=len(data)))
+        except AttestError as e:
+            problems.append(f"{bundle_field}: {e}")
+    try:
+        env, _ = verify_envelope(data, policy, source=str(path), bundles=signed)
         b = Baseline.from_payload(env.payload, source=str(path))
     except AttestError as e:
         problems.append(f"{where}: {e}")

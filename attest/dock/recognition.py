@@ -2,9 +2,10 @@
 
 A dock event starts from one of three triggers:
 
-* ``--device PATH`` (udev, a flight controller's tty): a part whose fixed
-  ``device`` is that path, else the part whose ``usb_serial`` is the USB
-  serial number sysfs reports for the port;
+* ``--device PATH`` (udev, a flight controller's or DJI aircraft's tty): a
+  part whose fixed ``device`` is that path (``dji://PATH`` for an aircraft),
+  else the ``fc`` or ``aircraft`` whose ``usb_serial`` is the USB serial
+  number sysfs reports for the port;
 * ``--net IFACE`` (udev, a USB network link): the part whose ``usb_serial``
   the interface's USB device reports;
 * ``--drone NAME``: that drone.
@@ -13,7 +14,10 @@ Recognising never fails silently: a port that no drone entry matches is an
 *unknown device* (:attr:`Recognised.drone` is ``None``), which the dock logs
 and blocks. Then every part of the drone gets a target: its fixed one, the
 triggering port, or the tty sysfs finds for its ``usb_serial`` (``None`` when
-it is not plugged in: that part's result is an error).
+it is not plugged in: that part's result is an error). A tty is a flight
+controller's target as it is and an aircraft's as ``dji://TTY``; a controller
+always has a fixed target (``adb://<usb_serial>`` when only that is
+configured), which its collector finds over USB itself.
 """
 
 from __future__ import annotations
@@ -27,6 +31,11 @@ from attest.errors import ConfigError
 from attest.targets import target_kind
 
 __all__ = ["Recognised", "Trigger", "recognise"]
+
+#: Part kinds reached through a tty of their own, which a ``--device`` trigger or a USB serial number finds.
+TTY_KINDS = ("fc", "aircraft")
+#: The URL scheme that makes a tty path an aircraft's target.
+_DJI = "dji://"
 
 
 @dataclass(frozen=True)
@@ -114,10 +123,10 @@ def recognise(cfg: DockConfig, trigger: Trigger) -> Recognised:
         device = trigger.device
         for d in cfg.drones:
             for p in d.parts:
-                if p.device is not None and _same_path(p.device, device):
+                if p.device is not None and _same_path(p.device.removeprefix(_DJI), device):
                     return _locate(cfg, Recognised(trigger, d), (p.kind, device))
         usb = tty_usb(device, cfg.sysfs)
-        found = _by_serial(cfg, usb.serial if usb else None, ("fc",))
+        found = _by_serial(cfg, usb.serial if usb else None, TTY_KINDS)
         if found is not None:
             return _locate(cfg, Recognised(trigger, found[0], usb), (found[1].kind, device))
         what = usb.describe() if usb is not None else "not a USB device sysfs knows"
@@ -143,19 +152,25 @@ def _serial(path: str) -> str:
     return real if target_kind(real) == "serial" else path
 
 
+def _tty_target(kind: str, path: str) -> str:
+    """The target of a part of ``kind`` on the tty ``path``: the port itself, or ``dji://PORT`` for an aircraft."""
+    port = _serial(path)
+    return f"{_DJI}{port}" if kind == "aircraft" else port
+
+
 def _locate(cfg: DockConfig, rec: Recognised, given: tuple[str, str] | None = None) -> Recognised:
     """Fill in every part's target: the triggering port, its fixed target, or the tty found by USB serial."""
     if rec.drone is None:  # pragma: no cover - callers pass a drone
         raise ValueError("no drone to locate")
     for p in rec.drone.parts:
         if given is not None and p.kind == given[0]:
-            rec.targets[p.kind] = _serial(given[1])
+            rec.targets[p.kind] = _tty_target(p.kind, given[1])
         elif p.fixed_target is not None:
             rec.targets[p.kind] = p.fixed_target
         elif p.usb_serial is not None:
             names = find_ttys(p.usb_serial, cfg.sysfs)
             if names:
-                rec.targets[p.kind] = _serial(str(cfg.devfs / names[0]))
+                rec.targets[p.kind] = _tty_target(p.kind, str(cfg.devfs / names[0]))
             else:
                 rec.targets[p.kind] = None
                 rec.missing[p.kind] = f"no serial port with USB serial {p.usb_serial} is connected"

@@ -1,9 +1,10 @@
 """One dock event: attest every part of the recognised drone within the deadline, sign, and log it.
 
 :func:`run_event` attests the parts in parallel (a flight controller on its
-serial port and a companion over SSH wait on different devices), each with
-:func:`attest.attestation.run_attestation` bounded by the event's measuring
-budget, and always returns a :class:`~attest.dock.event.DockEvent`: an unknown
+serial port, a companion over SSH and a controller over ADB wait on different
+devices), each with :func:`attest.attestation.run_attestation` bounded by the
+event's measuring budget and with the Sigstore bundles its baseline is listed
+with, and always returns a :class:`~attest.dock.event.DockEvent`: an unknown
 device, a part that is not plugged in, a bad part configuration, a deadline,
 or a defect of ours all end in a result that blocks. :func:`record_event`
 signs it with the dock key and appends it to the log.
@@ -29,7 +30,7 @@ from attest.dock.recognition import Recognised
 from attest.errors import AttestError, ConfigError, LogError, LogWriteError
 from attest.log import Log
 from attest.model import BaselineRef, DeviceIdentity, Result, Verdict
-from attest.trust import RollbackState, TrustPolicy, read_baseline_file, verify_envelope
+from attest.trust import RollbackState, TrustPolicy, read_baseline_file, read_bundle_file, verify_envelope
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -60,13 +61,17 @@ def _check_match(part: PartConfig, result: Result) -> Result:
     return replace(result, verdict=Verdict.UNTRUSTED, message=f"the device reports {', '.join(wrong)}: not this drone")
 
 
-def _expiry(baseline: Path, result: Result, policy: TrustPolicy) -> tuple[Result, datetime | None]:
+def _expiry(
+    baseline: Path, bundles: tuple[Path, ...], result: Result, policy: TrustPolicy
+) -> tuple[Result, datetime | None]:
     """The baseline's expiry, from the very bytes the part was judged against (else the part is an error)."""
     if result.baseline.digest is None:
         return result, None
     try:
         data = read_baseline_file(baseline)
-        env, _ = verify_envelope(data, policy, source=str(baseline))
+        # The same bundles, read with the same bound, as the run counted: the same signers count again.
+        signed = [read_bundle_file(path, payload_size=len(data)) for path in bundles]
+        env, _ = verify_envelope(data, policy, source=str(baseline), bundles=signed)
         if hashlib.sha256(env.payload).hexdigest() != result.baseline.digest:
             raise ConfigError(f"{baseline} changed during the event")
         return result, Baseline.from_payload(env.payload, source=str(baseline)).expires
@@ -160,6 +165,7 @@ def run_event(
         job = Attestation(
             target=target,
             baseline=part.baseline_for(full=full),
+            bundles=part.bundles_for(full=full),
             policy=policy,
             state=state,
             nonce=secrets.token_hex(32),
@@ -178,7 +184,9 @@ def run_event(
         )
     outcomes = []
     for part in rec.drone.parts:
-        result, expires = _expiry(part.baseline_for(full=full), _check_match(part, results[part.kind]), policy)
+        result, expires = _expiry(
+            part.baseline_for(full=full), part.bundles_for(full=full), _check_match(part, results[part.kind]), policy
+        )
         outcomes.append(PartOutcome(part.kind, rec.targets.get(part.kind), result, expires))
     verdict = worst([o.result.verdict for o in outcomes])
     return _event(cfg, rec, started, verdict, message=None, parts=tuple(outcomes))

@@ -12,7 +12,8 @@ is not USB (a pty, ``ttyS0``) simply has no USB facts: :func:`tty_usb`
 returns ``None``, and recognising the drone falls back to fixed ``device``
 entries. The serial number is a claim of the device's USB firmware, not
 proof: the dock checks identity again against what the device reports over
-MAVLink or SSH (the baseline's device selector).
+MAVLink, SSH, ADB or DUML (the baseline's device selector). A DJI aircraft's
+tty found here becomes its ``dji://`` target in :mod:`attest.dock.recognition`.
 """
 
 from __future__ import annotations

@@ -17,8 +17,9 @@ first that fails is the reason it is blocked):
 6. it is not stamped in the future (``future``) and not older than
    ``fresh_for`` (``stale``);
 7. it attested every part the drone has now (``incomplete``), each against
-   the very baseline the configuration names now, still signed by enough keys
-   of today's trust policy, not superseded on this dock by a higher version
+   the very baseline the configuration names now, still signed by enough
+   signers of today's trust policy (keys, and the Sigstore bundles the
+   configuration lists with it), not superseded on this dock by a higher version
    of the same name, and not expired (``baseline_superseded``, ``baseline_expired``).
 
 Nothing here writes anything; the gate's state only says where to look.
@@ -38,7 +39,7 @@ from attest.gate.state import MAX_TAIL, DroneMark, dock_public_key, read_state, 
 from attest.log import Checkpoint, Log, VerifierKey
 from attest.signing import Envelope, pae, signature_checker
 from attest.timeutil import format_time, parse_time
-from attest.trust import RollbackState, TrustPolicy, load_trust, read_baseline_file, verify_envelope
+from attest.trust import RollbackState, TrustPolicy, load_trust, read_baseline_file, read_bundle_file, verify_envelope
 
 __all__ = ["CLEAR", "Decision", "GateContext", "check_drone"]
 
@@ -114,7 +115,7 @@ class GateContext:
     log: Log | None = None
     marks: dict[str, DroneMark] = field(default_factory=dict)
     problem: tuple[str, str] | None = None
-    _baselines: dict[str, str | tuple[str, str]] = field(default_factory=dict)
+    _baselines: dict[tuple[str, tuple[str, ...]], str | tuple[str, str]] = field(default_factory=dict)
 
     @classmethod
     def open(cls, cfg: DockConfig, *, now: datetime | None = None) -> GateContext:
@@ -188,16 +189,24 @@ class GateContext:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def baseline_digest(self, path: str) -> str | tuple[str, str]:
-        """The hex digest of the baseline at ``path`` if today's policy trusts its signatures, else ``(code, why)``."""
-        if path not in self._baselines:
+    def baseline_digest(self, path: str, bundles: tuple[Path, ...] = ()) -> str | tuple[str, str]:
+        """The hex digest of the baseline at ``path`` if today's policy trusts it, else ``(code, why)``.
+
+        Args:
+            path: the baseline file.
+            bundles: the Sigstore bundles the configuration lists with it; an
+                unreadable one blocks (it is never skipped).
+        """
+        key = (path, tuple(str(b) for b in bundles))
+        if key not in self._baselines:
             try:
                 data = read_baseline_file(Path(path))
-                env, _ = verify_envelope(data, self.policy, source=path)
-                self._baselines[path] = hashlib.sha256(env.payload).hexdigest()
+                signed = [read_bundle_file(b, payload_size=len(data)) for b in bundles]
+                env, _ = verify_envelope(data, self.policy, source=path, bundles=signed)
+                self._baselines[key] = hashlib.sha256(env.payload).hexdigest()
             except AttestError as e:
-                self._baselines[path] = ("baseline_superseded", f"the configured baseline is not trusted now: {e}")
-        return self._baselines[path]
+                self._baselines[key] = ("baseline_superseded", f"the configured baseline is not trusted now: {e}")
+        return self._baselines[key]
 
 
 def _signed(entry: bytes, ctx: GateContext) -> bool:
@@ -288,8 +297,8 @@ def _baselines(  # noqa: PLR0911 (one return per reason)
         if logged is None or logged.verdict != "pass":
             return "incomplete", f"the latest pass did not attest its {part.kind}, which the configuration names now"
         b = logged.baseline
-        configured = [p for p in (part.baseline, part.full_baseline) if p is not None]
-        digests = [ctx.baseline_digest(str(p)) for p in configured]
+        configured = [p for p, _ in part.baselines()]
+        digests = [ctx.baseline_digest(str(p), bundles) for p, bundles in part.baselines()]
         if b.get("digest") not in digests:
             untrusted = next((d for d in digests if isinstance(d, tuple)), None)
             if untrusted is not None:
