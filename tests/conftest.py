@@ -69,6 +69,23 @@ def run_attest(
     return Run(proc.returncode, proc.stdout, proc.stderr)
 
 
+def run_hw_tests(paths: Sequence[str], device: str, *, env: dict[str, str] | None = None) -> str:
+    """Run ``pytest PATHS --device DEVICE`` as hw_tests/README.md tells a person to; its report (asserted to pass)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", *paths, "--device", device, "-p", "no:randomly", "-p", "no:cacheprovider",
+         "-p", "no:xdist", "-q", "-rA"],
+        cwd=Path(__file__).resolve().parents[1],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )  # fmt: skip
+    report = proc.stdout + proc.stderr
+    assert proc.returncode == 0, report
+    return report
+
+
 @pytest.fixture
 def attest(tmp_path: Path) -> Callable[..., Run]:
     """Run the CLI with a private state directory (``ATTEST_STATE_DIR``) under tmp_path."""

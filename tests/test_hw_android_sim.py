@@ -9,13 +9,12 @@ tests would only be found at the next session with a real controller.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from conftest import run_hw_tests
 
 if TYPE_CHECKING:
     from adb_fixture import AndroidSim
@@ -27,18 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_android_hw_tests_pass_against_the_simulator(sim_android: Callable[..., AndroidSim], tmp_path: Path) -> None:
     sim = sim_android("--apk-dir", str(ROOT / "baselines" / "android-apks"))
-    r = subprocess.run(
-        [sys.executable, "-m", "pytest", "hw_tests/test_android_hw.py", "--device", sim.target,
-         "-p", "no:randomly", "-p", "no:cacheprovider", "-q", "-rA"],
-        cwd=ROOT,
-        env={**os.environ, "ATTEST_STATE_DIR": str(tmp_path / "state")},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )  # fmt: skip
-    report = r.stdout + r.stderr
-    assert r.returncode == 0, report
+    state = {"ATTEST_STATE_DIR": str(tmp_path / "state")}
+    report = run_hw_tests(["hw_tests/test_android_hw.py"], sim.target, env=state)
     for test in (
         "test_the_dock_connects_and_is_authorised",
         "test_device_facts_are_measured",

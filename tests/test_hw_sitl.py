@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import run_hw_tests
 
 from attest.collectors.mavlink import MavlinkCollector
 from attest.targets import TargetOptions
@@ -48,17 +49,7 @@ def test_the_stand_in_presents_itself_as_sitl(sitl: str) -> None:
 
 
 def test_hw_tests_pass_against_sitl(sitl: str) -> None:
-    r = subprocess.run(
-        [sys.executable, "-m", "pytest", "hw_tests", "--device", sitl, "-p", "no:randomly", "-p", "no:cacheprovider",
-         "-q", "-rA"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )  # fmt: skip
-    report = r.stdout + r.stderr
-    assert r.returncode == 0, report
+    report = run_hw_tests(["hw_tests"], sitl)
     for test in (
         "test_acceptance.py::test_baseline_from_device_then_verify_passes",
         "test_mavlink_hw.py::test_identity_fields_are_present",
