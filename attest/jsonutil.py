@@ -146,7 +146,9 @@ def is_canonical(data: bytes, obj: Any, *, has_floats: bool = True) -> bool:
         # escaping: integers are exact (loads refuses |n| > 2**53 - 1), and both escape
         # only '"', '\\' and U+0000..U+001F, the same way (\b \t \n \f \r, else \u00xx).
         try:
-            fast = json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
+            fast = json.dumps(
+                obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False, check_circular=False
+            )
             return fast.encode("utf-8") == data
         except (UnicodeEncodeError, ValueError):  # a lone surrogate: let rfc8785 judge
             pass
@@ -191,8 +193,8 @@ def _canonical_fast(data: bytes) -> Any:
     object or a scan of the text (duplicate keys, integer range, depth) were most
     of the trust decision's time. For canonical bytes they are redundant or cheap:
     with a duplicate key ``json.loads`` keeps one value, so the re-serialisation
-    differs from ``data``; depth is checked on the parsed data (the C parser
-    raises ``RecursionError`` long before the stack is at risk).
+    differs from ``data``; depth and the integer range are checked on the parsed
+    data (the C parser raises ``RecursionError`` long before the stack is at risk).
     """
     floats: list[str] = []
 
@@ -205,18 +207,23 @@ def _canonical_fast(data: bytes) -> Any:
     except UnicodeDecodeError:
         return _SLOW
     try:
-        obj = json.loads(text, parse_int=_int, parse_float=saw_float, parse_constant=_constant)
+        # No parse_int hook (a Python call per integer): integers are range-checked in the
+        # depth walk below, and one past Python's digit limit (4,300) fails the parse.
+        obj = json.loads(text, parse_float=saw_float, parse_constant=_constant)
     except (ValueError, RecursionError):  # JSONFormatError included: the full path words it
         return _SLOW
-    if _deeper_than(obj, MAX_DEPTH) or not is_canonical(data, obj, has_floats=bool(floats)):
+    if _unsafe(obj, MAX_DEPTH) or not is_canonical(data, obj, has_floats=bool(floats)):
         return _SLOW
     return obj
 
 
-def _deeper_than(obj: Any, limit: int) -> bool:
-    """Whether parsed JSON data nests arrays and objects more than ``limit`` deep (iteratively)."""
+def _unsafe(obj: Any, limit: int) -> bool:
+    """Whether parsed JSON data is refused: nested more than ``limit`` deep, or an integer beyond ±2**53 - 1.
+
+    Iterative; it visits every value once, so the integer check costs no call per integer.
+    """
     if type(obj) is not dict and type(obj) is not list:
-        return False
+        return type(obj) is int and not -MAX_SAFE_INTEGER <= obj <= MAX_SAFE_INTEGER
     stack: list[tuple[Any, int]] = [(obj, 1)]
     while stack:
         item, depth = stack.pop()
@@ -225,6 +232,8 @@ def _deeper_than(obj: Any, limit: int) -> bool:
                 if depth >= limit:
                     return True
                 stack.append((child, depth + 1))
+            elif type(child) is int and not -MAX_SAFE_INTEGER <= child <= MAX_SAFE_INTEGER:
+                return True
     return False
 
 

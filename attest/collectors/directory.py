@@ -100,12 +100,12 @@ class DirectoryCollector(Collector):
         if not os.path.isdir("/proc/self/fd"):
             raise CollectionError("cannot measure a directory without /proc (extended attributes are read through it)")
 
-        components: dict[str, Component] = {}
+        unlisted: dict[str, Component] = {}  # entries the walk could not stat, directories it could not list
         files: list[_Entry] = []
         others: list[_Entry] = []
         for name, path, entry_st in _walk(self._root, selection, unselected=unselected):
             if isinstance(entry_st, str):
-                components[name] = Component(name=name, kind="unknown", error=entry_st)
+                unlisted[name] = Component(name=name, kind="unknown", error=entry_st)
             elif stat.S_ISREG(entry_st.st_mode):
                 files.append((name, path, entry_st))
             else:
@@ -113,7 +113,7 @@ class DirectoryCollector(Collector):
 
         # Largest first: a big file started last would leave one core hashing alone.
         files.sort(key=lambda entry: -entry[2].st_size)
-        progress.start(sum(e[2].st_size for e in files if _will_hash(e, expected)), "hashing")
+        progress.start(_hashed_bytes(files, expected), "hashing")
         measured_others: list[Measured] = []
 
         def one_file(entry: _Entry, buffer: bytearray) -> Measured:
@@ -125,9 +125,10 @@ class DirectoryCollector(Collector):
 
         measured = map_parallel(one_file, files, workers=self._workers, meanwhile=the_others)
         unsupported = []
+        components = dict(unlisted)
         for m in (*measured, *measured_others):
             name = m.component.name
-            if name in components and components[name].error is not None:
+            if name in unlisted:
                 continue  # a directory that could not be listed: what is below it is unknown, keep the error
             components[name] = m.component
             if m.xattrs_unsupported:
@@ -155,12 +156,16 @@ class DirectoryCollector(Collector):
         )
 
 
-def _will_hash(entry: _Entry, expected: Mapping[str, Component] | None) -> bool:
-    """Whether ``entry`` will probably be hashed (for the progress total only)."""
+def _hashed_bytes(files: list[_Entry], expected: Mapping[str, Component] | None) -> int:
+    """How many bytes will probably be hashed (for the progress total only): a file the baseline names at its size."""
     if expected is None:
-        return True
-    want = expected.get(entry[0])
-    return want is not None and want.attributes.get("size") == entry[2].st_size
+        return sum(entry[2].st_size for entry in files)
+    total = 0
+    for name, _, walked in files:  # a loop, not a call per file: thousands of files
+        want = expected.get(name)
+        if want is not None and want.attributes.get("size") == walked.st_size:
+            total += walked.st_size
+    return total
 
 
 def _has_error(components: Mapping[str, Component], name: str) -> bool:
@@ -178,19 +183,25 @@ def _walk(
     entry listed but not selected is appended to ``unselected`` as ``(name,
     is a directory)``, when given.
     """
-    stack: list[bytes] = [b""]
+    # Each directory's path and name prefixes are built once, not per entry: a name is
+    # its directory's name, "/", and the entry's own encoded name (encode_name escapes
+    # byte by byte, and "/" is never part of a multi-byte character, so this is the
+    # encoding of the whole relative path).
+    stack: list[tuple[bytes, str]] = [(b"", "")]
     while stack:
-        rel = stack.pop()
+        rel, rel_name = stack.pop()
         path = os.path.join(root, rel) if rel else root
         try:
             with os.scandir(path) as it:
                 entries = list(it)
         except OSError as e:
-            yield encode_name(rel) if rel else ".", path, f"cannot list directory: {e.strerror}"
+            yield rel_name if rel else ".", path, f"cannot list directory: {e.strerror}"
             continue
+        rel_prefix = rel + b"/" if rel else b""
+        name_prefix = rel_name + "/" if rel else ""
         for entry in entries:
-            child = os.path.join(rel, entry.name) if rel else entry.name
-            name = encode_name(child)
+            raw = entry.name
+            name = name_prefix + encode_name(raw)
             try:
                 st = entry.stat(follow_symlinks=False)
             except OSError as e:
@@ -201,4 +212,4 @@ def _walk(
             elif unselected is not None:
                 unselected.append((name, stat.S_ISDIR(st.st_mode)))
             if stat.S_ISDIR(st.st_mode) and not selection.prunes(name):
-                stack.append(child)
+                stack.append((rel_prefix + raw, name))

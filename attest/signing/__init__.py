@@ -12,6 +12,9 @@ Nothing here reads or writes the log (:mod:`attest.log` stores the entries).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from attest.lazy import lazy_exports
 from attest.signing.dsse import Envelope, Signature, pae
 from attest.signing.keys import (
     SignatureChecker,
@@ -24,7 +27,9 @@ from attest.signing.keys import (
     raw_public_bytes,
     signature_checker,
 )
-from attest.signing.results import PREDICATE_TYPE, LoggedResult, read_result, result_statement, sign_result
+
+if TYPE_CHECKING:
+    from attest.signing.results import PREDICATE_TYPE, LoggedResult, read_result, result_statement, sign_result
 
 __all__ = [
     "PREDICATE_TYPE",
@@ -45,3 +50,11 @@ __all__ = [
     "sign_result",
     "signature_checker",
 ]
+
+# Results are signed and read only by some commands (verify --dock-key, log, dock): loaded on first use.
+__getattr__ = lazy_exports(
+    __name__,
+    dict.fromkeys(
+        ("PREDICATE_TYPE", "LoggedResult", "read_result", "result_statement", "sign_result"), "attest.signing.results"
+    ),
+)

@@ -56,7 +56,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -74,7 +74,9 @@ from attest.trust.policy import (
     TrustedKey,
     TrustPolicy,
 )
-from attest.trust.sigstore import SigstoreSigner
+
+if TYPE_CHECKING:
+    from attest.trust.sigstore import SigstoreSigner
 
 __all__ = [
     "MAX_VERSION",
@@ -310,10 +312,7 @@ def _parse(obj: Any, env: Envelope, source: str) -> PolicyDocument:
             raise ConfigError(f"{source}: more than {MAX_SIGNERS} {name} entries")
     keys = [_key(e, source) for e in _list(obj, "keys", source)]
     pins = [_pin(e, source) for e in _list(obj, "sigstore", source)]
-    sigstore = [
-        SigstoreSigner(id=p.signer, identity=e["identity"], issuer=e["issuer"], trusted_root=Path(p.path))
-        for p, e in zip(pins, obj["sigstore"], strict=True)
-    ]
+    sigstore = [_signer(p, e) for p, e in zip(pins, obj["sigstore"], strict=True)]
     revoked = [_revoked(e, source) for e in _list(obj, "revoked", source)]
     _once(keys, sigstore, source)
     policy = TrustPolicy.build(
@@ -328,6 +327,14 @@ def _parse(obj: Any, env: Envelope, source: str) -> PolicyDocument:
         source=source,
     )
     return PolicyDocument(envelope=env, policy=policy, roots=tuple(pins))
+
+
+def _signer(pin: RootPin, entry: dict[str, Any]) -> SigstoreSigner:
+    from attest.trust.sigstore import SigstoreSigner  # only a policy with Sigstore signers loads it
+
+    return SigstoreSigner(
+        id=pin.signer, identity=entry["identity"], issuer=entry["issuer"], trusted_root=Path(pin.path)
+    )
 
 
 def _once(keys: list[TrustedKey], sigstore: list[SigstoreSigner], source: str) -> None:

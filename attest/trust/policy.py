@@ -46,7 +46,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -54,7 +54,9 @@ from attest.errors import ConfigError
 from attest.fsutil import read_bounded
 from attest.signing import key_id, load_public_key, raw_public_bytes
 from attest.timeutil import parse_time
-from attest.trust.sigstore import SigstoreSigner
+
+if TYPE_CHECKING:
+    from attest.trust.sigstore import SigstoreSigner
 
 __all__ = [
     "MAX_POLICY_BYTES",
@@ -346,6 +348,8 @@ def _toml_key(entry: dict[str, Any], i: int, base: Path, source: str) -> Trusted
 
 
 def _toml_sigstore(entry: dict[str, Any], i: int, base: Path, source: str) -> SigstoreSigner:
+    from attest.trust.sigstore import SigstoreSigner  # only a policy with Sigstore signers loads it
+
     where = f"{source}: [[sigstore]] entry {i}"
     if set(entry) != {"id", "identity", "issuer", "trusted_root"}:
         raise ConfigError(f"{where} needs exactly 'id', 'identity', 'issuer' and 'trusted_root'")
