@@ -511,10 +511,9 @@ def test_a_kernel_driver_is_detached_and_given_back(usb_bus) -> None:
 
 
 def test_missing_libusb_is_named(dock_key, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
-    def no_backend(**_: Any) -> None:
-        raise usb.core.NoBackendError("No backend available")
+    import usb.backend.libusb1
 
-    monkeypatch.setattr(usb.core, "find", no_backend)
+    monkeypatch.setattr(usb.backend.libusb1, "get_backend", lambda **_: None)  # what pyusb returns without libusb-1.0
     with pytest.raises(TransportError, match=r"apt-get install libusb-1\.0-0"):
         usb_connect(dock_key)
 

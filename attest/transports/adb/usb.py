@@ -238,10 +238,15 @@ class UsbLink:
                 (the message gives the udev rule), the interface busy (an adb server?), or a USB failure.
         """
         core, _ = _usb()
+        # libusb-1.0 itself, never pyusb's fallbacks (openusb, libusb-0.1): the one backend that
+        # reports and detaches kernel drivers, and the one the docs and system-deps install.
+        from usb.backend import libusb1
+
+        backend = libusb1.get_backend()
+        if backend is None:
+            raise TransportError(f"{label}: libusb-1.0 is not installed (Debian: apt-get install libusb-1.0-0)")
         try:
-            devices = list(core.find(find_all=True))
-        except core.NoBackendError as e:
-            raise TransportError(f"{label}: libusb-1.0 is not installed (Debian: apt-get install libusb-1.0-0)") from e
+            devices = list(core.find(find_all=True, backend=backend))
         except core.USBError as e:
             raise TransportError(f"{label}: cannot list USB devices: {e}") from e
         cand = _find(serial, devices, label)
@@ -285,10 +290,9 @@ class UsbLink:
                 raise TransportError(
                     f"{self.label}: the ADB interface of {cand.where} is not in its active USB configuration"
                 )
-            with contextlib.suppress(NotImplementedError):  # backends without kernel drivers
-                if dev.is_kernel_driver_active(cand.interface):
-                    dev.detach_kernel_driver(cand.interface)
-                    self._reattach = True
+            if dev.is_kernel_driver_active(cand.interface):
+                dev.detach_kernel_driver(cand.interface)
+                self._reattach = True
             self._util.claim_interface(dev, cand.interface)
             self._claimed = True
             # As adb does after claiming: a halt left by an earlier session would stall the first transfer.
@@ -376,10 +380,11 @@ class UsbLink:
         if self._closed:
             return
         self._closed = True
-        with contextlib.suppress(Exception):  # a vanished device cannot be released; nothing is left to do
+        # A vanished device cannot be released or freed (libusb says so with a USBError): nothing is left to do.
+        with contextlib.suppress(self._usb_error):
             if self._claimed:
                 self._util.release_interface(self._dev, self._cand.interface)
             if self._reattach:
                 self._dev.attach_kernel_driver(self._cand.interface)
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(self._usb_error):
             self._util.dispose_resources(self._dev)
