@@ -30,7 +30,7 @@ from attest.dock.recognition import Recognised
 from attest.errors import AttestError, ConfigError, LogError, LogWriteError
 from attest.log import Log
 from attest.model import BaselineRef, DeviceIdentity, Result, Verdict
-from attest.trust import RollbackState, TrustPolicy, read_baseline_file, read_bundle_file, verify_envelope
+from attest.trust import RollbackState, TrustPolicy, verify_baseline_file
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -68,10 +68,8 @@ def _expiry(
     if result.baseline.digest is None:
         return result, None
     try:
-        data = read_baseline_file(baseline)
         # The same bundles, read with the same bound, as the run counted: the same signers count again.
-        signed = [read_bundle_file(path, payload_size=len(data)) for path in bundles]
-        env, _ = verify_envelope(data, policy, source=str(baseline), bundles=signed)
+        env = verify_baseline_file(baseline, policy, bundles=bundles)
         if hashlib.sha256(env.payload).hexdigest() != result.baseline.digest:
             raise ConfigError(f"{baseline} changed during the event")
         return result, Baseline.from_payload(env.payload, source=str(baseline)).expires

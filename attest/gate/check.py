@@ -39,7 +39,7 @@ from attest.gate.state import MAX_TAIL, DroneMark, dock_public_key, read_state, 
 from attest.log import Checkpoint, Log, VerifierKey
 from attest.signing import Envelope, pae, signature_checker
 from attest.timeutil import format_time, parse_time
-from attest.trust import RollbackState, TrustPolicy, load_trust, read_baseline_file, read_bundle_file, verify_envelope
+from attest.trust import RollbackState, TrustPolicy, load_trust, verify_baseline_file
 
 __all__ = ["CLEAR", "Decision", "GateContext", "check_drone"]
 
@@ -200,9 +200,7 @@ class GateContext:
         key = (path, tuple(str(b) for b in bundles))
         if key not in self._baselines:
             try:
-                data = read_baseline_file(Path(path))
-                signed = [read_bundle_file(b, payload_size=len(data)) for b in bundles]
-                env, _ = verify_envelope(data, self.policy, source=path, bundles=signed)
+                env = verify_baseline_file(Path(path), self.policy, bundles=bundles)
                 self._baselines[key] = hashlib.sha256(env.payload).hexdigest()
             except AttestError as e:
                 self._baselines[key] = ("baseline_superseded", f"the configured baseline is not trusted now: {e}")

@@ -16,7 +16,13 @@ Outside this package, import these names from here, not from the modules.
 from typing import TYPE_CHECKING
 
 from attest.lazy import lazy_exports
-from attest.trust.decision import TrustedBaseline, read_baseline_file, trust_baseline, verify_envelope
+from attest.trust.decision import (
+    TrustedBaseline,
+    read_baseline_file,
+    trust_baseline,
+    verify_baseline_file,
+    verify_envelope,
+)
 from attest.trust.document import (
     PAYLOAD_TYPE as POLICY_PAYLOAD_TYPE,
 )
@@ -58,6 +64,7 @@ __all__ = [
     "sign_with_sigstore",
     "trust_baseline",
     "update_trust",
+    "verify_baseline_file",
     "verify_envelope",
 ]
 

@@ -38,7 +38,7 @@ from attest.timeutil import format_time
 from attest.trust.policy import MAX_SIGNATURES, TrustPolicy
 from attest.trust.rollback import RollbackState
 
-__all__ = ["TrustedBaseline", "read_baseline_file", "trust_baseline", "verify_envelope"]
+__all__ = ["TrustedBaseline", "read_baseline_file", "trust_baseline", "verify_baseline_file", "verify_envelope"]
 
 log = get_logger()
 
@@ -76,6 +76,27 @@ def read_baseline_file(path: Path) -> bytes:
     if len(data) > MAX_BASELINE_BYTES:
         raise BaselineError(f"{path}: too large to be a baseline (over {MAX_BASELINE_BYTES} bytes)")
     return data
+
+
+def verify_baseline_file(path: Path, policy: TrustPolicy, *, bundles: Sequence[Path] = ()) -> Envelope:
+    """Read a baseline file and the Sigstore bundle files listed with it, and count their signers.
+
+    Each bundle is read bounded by the baseline file's size (as a run reads
+    them), so that a re-check counts the very signers the run counted.
+
+    Raises:
+        ConfigError: the baseline cannot be read.
+        BaselineError: too large, a bundle unreadable or too large, or not an envelope.
+        UntrustedBaselineError: too few signers count (:func:`verify_envelope`).
+    """
+    data = read_baseline_file(path)
+    signed: list[bytes] = []
+    if bundles:  # the Sigstore module loads only for a baseline listed with bundles
+        from attest.trust.sigstore import read_bundle_file
+
+        signed = [read_bundle_file(b, payload_size=len(data)) for b in bundles]
+    env, _ = verify_envelope(data, policy, source=str(path), bundles=signed)
+    return env
 
 
 def verify_envelope(
