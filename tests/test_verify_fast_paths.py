@@ -47,14 +47,20 @@ def test_a_command_line_imports_only_its_own_command() -> None:
     assert out.stdout.strip() == "['attest._cli.verify']"
 
 
-def test_a_plain_verify_loads_no_sigstore_and_no_result_signing(
-    attest: Callable[..., Run], fleet: Fleet, tmp_path: Path
-) -> None:
+def _signed_tree(attest: Callable[..., Run], fleet: Fleet, tmp_path: Path) -> tuple[Path, Path]:
+    """A one-file tree and its baseline, signed by the fleet's first key."""
     tree, baseline = tmp_path / "tree", tmp_path / "b.json"
     (tree / "etc").mkdir(parents=True)
     (tree / "etc/hostname").write_text("drone\n")
     assert attest("baseline", "create", "--device", tree, "--name", "b", "--version", "1", "--out", baseline).code == 0
     assert attest("baseline", "sign", baseline, "--key", fleet.keys[0]).code == 0
+    return tree, baseline
+
+
+def test_a_plain_verify_loads_no_sigstore_and_no_result_signing(
+    attest: Callable[..., Run], fleet: Fleet, tmp_path: Path
+) -> None:
+    tree, baseline = _signed_tree(attest, fleet, tmp_path)
     args = ["verify", "--device", str(tree), "--baseline", str(baseline), "--trust", str(fleet.trust), "-q"]
     args += ["--state-dir", str(tmp_path / "state")]
     code = (
@@ -104,11 +110,7 @@ class _GcWatch(NullProgress):
 def test_a_run_pauses_the_cyclic_collector_and_restores_it(
     attest: Callable[..., Run], fleet: Fleet, tmp_path: Path, enabled: bool
 ) -> None:
-    tree, baseline = tmp_path / "tree", tmp_path / "b.json"
-    (tree / "etc").mkdir(parents=True)
-    (tree / "etc/hostname").write_text("drone\n")
-    assert attest("baseline", "create", "--device", tree, "--name", "b", "--version", "1", "--out", baseline).code == 0
-    assert attest("baseline", "sign", baseline, "--key", fleet.keys[0]).code == 0
+    tree, baseline = _signed_tree(attest, fleet, tmp_path)
     job = Attestation(
         target=str(tree),
         baseline=baseline,
