@@ -16,7 +16,7 @@ import pytest
 
 # Fixture modules are both imported by tests and loaded as plugins (``pytest_plugins``):
 # registered here, their asserts are rewritten whichever comes first.
-pytest.register_assert_rewrite("adb_fixture", "dji_fixture", "dock_fixture", "fc_fixture")
+pytest.register_assert_rewrite("adb_fixture", "dji_fixture", "dock_fixture", "fc_fixture", "sshd_fixture")
 
 #: Where ../shared would be in a developer checkout; conformance tests skip without it.
 SHARED = Path(__file__).resolve().parents[2] / "shared"

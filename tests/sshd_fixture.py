@@ -92,6 +92,16 @@ def process_name(pid: int) -> str:
         return ""
 
 
+def process_state(pid: int) -> str:
+    """The state letter of ``pid`` in /proc ('T': stopped; '' if it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    # The command name in parentheses may hold spaces; the state follows its closing parenthesis.
+    return stat[stat.rindex(")") + 2 :][:1]
+
+
 class Sshd:
     """One sshd instance; use :meth:`running` as a context manager.
 
@@ -299,6 +309,17 @@ def hostile_tree(root: Path) -> Path:
     os.mkfifo(root / "data/fifo")
     (root / "var/log").mkdir(parents=True)
     (root / "var/log/boot.log").write_text("noise")
+    return root
+
+
+@pytest.fixture
+def small_tree(tmp_path: Path) -> Path:
+    """Two files of a companion (firmware and its config): enough for a device program's faults."""
+    root = tmp_path / "root"
+    (root / "usr/bin").mkdir(parents=True)
+    (root / "usr/bin/px4").write_bytes(b"px4 firmware")
+    (root / "etc").mkdir()
+    (root / "etc/px4.conf").write_text("SYS_AUTOSTART=4001\n")
     return root
 
 

@@ -29,6 +29,8 @@ from attest.collectors.ssh.devicehash import parse_openssl_dgst
 from attest.collectors.ssh.tools import DeviceTools
 from attest.errors import CollectionError
 
+pytest_plugins = ["sshd_fixture"]  # small_tree
+
 ALL = {"selection": {"include": ["**"], "exclude": []}}
 OPENSSL = next((p for p in ("/usr/bin/openssl", "/bin/openssl") if os.access(p, os.X_OK)), None)
 needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="needs the Debian package openssl")
@@ -151,16 +153,6 @@ def fake_openssl(bin_dir: Path, body: str) -> Path:
 
 def with_bin(sshd: Sshd, root: Path, bin_dir: Path) -> SshCollector:
     return collector(sshd, root, tool_dirs=(os.fsencode(bin_dir), b"/usr/bin", b"/bin"))
-
-
-@pytest.fixture
-def small_tree(tmp_path: Path) -> Path:
-    root = tmp_path / "root"
-    (root / "usr/bin").mkdir(parents=True)
-    (root / "usr/bin/px4").write_bytes(b"px4 firmware")
-    (root / "etc").mkdir()
-    (root / "etc/px4.conf").write_text("SYS_AUTOSTART=4001\n")
-    return root
 
 
 @needs_openssl

@@ -18,11 +18,13 @@ from pathlib import Path
 import pytest
 import structlog
 from conftest import make_fleet, run_attest
-from sshd_fixture import Sshd, process_name
+from sshd_fixture import Sshd, process_name, process_state
 
 from attest.collectors.ssh import SshCollector
 from attest.errors import CollectionError, TransportError
 from attest.transports.ssh import HostKeyPins, SshConnection, SshTarget, load_known_hosts
+
+pytest_plugins = ["sshd_fixture"]  # small_tree
 
 ALL = {"selection": {"include": ["**"], "exclude": []}}
 
@@ -95,24 +97,20 @@ def test_sshd_killed_mid_transfer_raises(sshd: Sshd, tmp_path: Path) -> None:
 
 
 def test_frozen_device_hashing_times_out(sshd: Sshd, tmp_path: Path) -> None:
-    """Pull mode's cross-check stops answering mid-run: given up after the timeout (plus the file at 4 MB/s)."""
+    """Pull mode's cross-check never answers (its program is stopped): given up after the timeout + 8 MiB at 4 MB/s.
+
+    The device's openssl stops itself before it reads a byte, so the freeze cannot come too late
+    (an 8 MiB file hashes in milliseconds: a SIGSTOP sent from the test raced it and sometimes lost).
+    """
     root = big_tree(tmp_path / "root", size=8 * 1024 * 1024)
-    stopped: list[int] = []
-
-    def freeze() -> None:
-        stopped.extend(p for p in sshd.sessions() if process_name(p) in ("xargs", "openssl", "sha256sum"))
-        for pid in stopped:
-            os.kill(pid, signal.SIGSTOP)
-
+    bin_dir = fake_tools(tmp_path / "fakebin", openssl='kill -STOP $$\nexec /usr/bin/openssl "$@"')
     try:
-        with pytest.raises(
-            TransportError, match=r"timed out after 3 s waiting for digests from the device's (openssl|sha256sum)"
-        ):
-            collector(sshd, root, timeout=1.0).collect(ALL, nonce="00", progress=OnFirstBytes(freeze))
+        with pytest.raises(TransportError, match=r"timed out after 3 s waiting for digests from the device's openssl"):
+            with_tools(sshd, root, bin_dir, timeout=1.0).collect(ALL, nonce="00")
+        stopped = [p for p in sshd.sessions() if process_state(p) == "T"]
     finally:
-        for pid in stopped:
-            os.kill(pid, signal.SIGCONT)
-    assert stopped
+        sshd.kill_sessions(signal.SIGCONT)
+    assert stopped, "the device's hashing program was never started"
 
 
 def test_frozen_sftp_server_times_out(sshd: Sshd) -> None:
@@ -205,16 +203,6 @@ def with_tools(sshd: Sshd, root: Path, bin_dir: Path, *, only: bool = False, **k
     """A collector that looks in ``bin_dir`` first (``only``: nowhere else) for the device's programs."""
     dirs = (os.fsencode(bin_dir),) if only else (os.fsencode(bin_dir), b"/usr/bin", b"/bin")
     return collector(sshd, root, tool_dirs=dirs, **kw)
-
-
-@pytest.fixture
-def small_tree(tmp_path: Path) -> Path:
-    root = tmp_path / "root"
-    (root / "usr/bin").mkdir(parents=True)
-    (root / "usr/bin/px4").write_bytes(b"px4 firmware")
-    (root / "etc").mkdir()
-    (root / "etc/px4.conf").write_text("SYS_AUTOSTART=4001\n")
-    return root
 
 
 SKIP_TO_NAMES = 'while [ "$1" != "--" ]; do shift; done; shift'
