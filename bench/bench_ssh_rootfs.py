@@ -13,7 +13,8 @@ interleaved rounds (median of each):
 * attest pull: :class:`SshCollector` in this process, every file read over
   SFTP and cross-checked by the device's ``openssl`` (else ``sha256sum``);
 * ``attest verify --method pull`` (the real CLI: interpreter start, signed
-  baseline, compare, report).
+  baseline, compare, report), its bytecode cached as an installed package's
+  is (``--compile-each-run``: compiled at every start instead).
 
 Each line also gives the CPU seconds each side spent: the dock (this process
 and its children: the anchor's ``ssh`` and ``sha256sum``, the CLI) and the
@@ -48,6 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
+from _common import cli_env  # noqa: E402
 from sshd_fixture import SFTP_SERVER, Sshd  # noqa: E402
 
 from attest.collectors.ssh import SshCollector  # noqa: E402
@@ -108,6 +110,11 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--trials", type=int, default=0, help="runs of the cross-check measurement (needs root)")
     ap.add_argument("--pin", action="store_true", help="device (sshd) on CPU 0, dock on CPU 1; needs 2 cores")
+    ap.add_argument(
+        "--compile-each-run",
+        action="store_true",
+        help="no bytecode cache for attest (every module compiled at each start, as PYTHONDONTWRITEBYTECODE=1 does)",
+    )
     args = ap.parse_args()
     set_level("warning")  # one ssh_cross_check line per run is not what this prints
 
@@ -165,7 +172,7 @@ def run(args: argparse.Namespace, tree: Path, rels: list[str], work: Path) -> in
             assert not ev.findings, ev.findings
             assert ev.notes["cross_check"]["files"] == len(rels), ev.notes["cross_check"]
 
-        env = {**os.environ, "ATTEST_STATE_DIR": str(work / "state")}
+        env = cli_env(work / "pycache", compile_each_run=args.compile_each_run, ATTEST_STATE_DIR=str(work / "state"))
 
         def attest(*a: str | os.PathLike[str]) -> str:
             cmd = [sys.executable, "-m", "attest", *map(str, a)]
@@ -189,6 +196,7 @@ def run(args: argparse.Namespace, tree: Path, rels: list[str], work: Path) -> in
             )  # fmt: skip
             assert '"verdict": "pass"' in out, out[:500]
 
+        cli()  # untimed: fills the bytecode cache and records the baseline's version in the rollback state
         items: list[tuple[str, Callable[[], None]]] = [
             ("anchor: ssh host 'cd ROOT && xargs cat <FILES' | sha256sum", anchor),
             ("attest pull (collector, cross-check incl.)", collect),
@@ -197,6 +205,8 @@ def run(args: argparse.Namespace, tree: Path, rels: list[str], work: Path) -> in
         # Rounds interleave the contenders, so that load from other processes hits them alike.
         times: dict[str, list[tuple[float, float, float]]] = {label: [] for label, _ in items}
         print(f"load average before: {load()}{'; device on CPU 0, dock on CPU 1' if args.pin else ''}", flush=True)
+        bytecode = "compiled at each start" if args.compile_each_run else "cached, as installed"
+        print(f"bytecode: {bytecode}", flush=True)
         for rnd in range(args.repeat):
             for label, fn in items:
                 dock0, device0 = dock_cpu(), device_cpu(sshd)

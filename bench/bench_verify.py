@@ -31,7 +31,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from _common import make_tree, median, timings
+from _common import cli_env, make_tree, median, timings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -110,12 +110,7 @@ def main() -> int:
         for p in paths:
             f.write(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p}\n")
 
-    env = dict(os.environ)
-    if args.compile_each_run:
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-    else:
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+    env = cli_env(work / "pycache", compile_each_run=args.compile_each_run)
 
     results: dict[str, float] = {}
     hashlib_limit(paths, cores)  # warm the page cache
