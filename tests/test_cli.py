@@ -290,6 +290,22 @@ def test_threshold_needs_distinct_signers(attest: Callable[..., Run], tmp_path: 
     assert verify(attest, fleet, one, tmp_path / "golden").code == 0
 
 
+def test_sign_with_several_keys_at_once(attest: Callable[..., Run], tmp_path: Path) -> None:
+    """``--key A --key B`` adds both signatures (a second --key used to replace the first, silently)."""
+    fleet = make_fleet(tmp_path / "f", n=2, threshold=2)
+    one = _signed(attest, fleet, tmp_path, keys=fleet.keys[:1])
+    before = one.read_bytes()
+    # A bad key anywhere in the list: an error before anything is written.
+    junk = tmp_path / "junk.key"
+    junk.write_text("not a key\n")
+    r = attest("baseline", "sign", one, "--key", fleet.keys[1], "--key", junk)
+    assert r.code == 2 and "junk.key" in r.err
+    assert one.read_bytes() == before
+    r = attest("baseline", "sign", one, "--key", fleet.keys[0], "--key", fleet.keys[1])
+    assert r.code == 0 and "2 signature(s)" in r.out, r.out + r.err
+    assert verify(attest, fleet, one, tmp_path / "golden").code == 0
+
+
 def test_expired_baseline(attest: Callable[..., Run], fleet: Fleet, tmp_path: Path) -> None:
     _tree(tmp_path / "golden")
     r = attest(

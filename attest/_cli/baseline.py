@@ -90,13 +90,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "sign",
         help="sign a baseline (or add a signature)",
         description="Wrap an unsigned baseline in a DSSE envelope signed with KEY, or add KEY's "
-        "signature to an envelope. Writes in place unless --out is given; never replaces another "
+        "signature to an envelope (--key again for each further key). Writes in place unless --out is "
+        "given; never replaces another "
         "existing file without --force. With --sigstore, write a Sigstore bundle over the same payload "
         "instead (needs the network and an OIDC login; pass it to verify with --bundle).",
     )
     s.add_argument("file", type=Path, metavar="FILE")
     how = s.add_mutually_exclusive_group(required=True)
-    how.add_argument("--key", type=Path, metavar="KEYFILE", help="Ed25519 private key (PEM)")
+    how.add_argument(
+        "--key", action="append", type=Path, metavar="KEYFILE", help="Ed25519 private key (PEM); repeatable"
+    )
     how.add_argument(
         "--sigstore",
         action="store_true",
@@ -238,12 +241,13 @@ def _sign(args: argparse.Namespace) -> int:
     require_readable(args.file, "baseline")
     if args.sigstore and args.out is None:
         raise ConfigError("--sigstore writes a separate bundle: give it a file with --out B.sigstore.json")
-    key = None if args.sigstore else load_private_key(args.key)
+    # Every key is loaded before anything is written: a bad second key leaves the file unsigned by the first.
+    keys = [] if args.sigstore else [load_private_key(path) for path in args.key]
     out = args.out or args.file
     if args.out is not None and not args.force and _is_other_file(args.out, args.file):
         raise ConfigError(f"{args.out}: already exists (use --force to replace it)")
     _, payload, env = _read(args.file)  # never sign what we cannot read
-    if key is None:
+    if not keys:
         from attest.trust import sign_with_sigstore
 
         atomic_write(out, sign_with_sigstore(payload, payload_type=PAYLOAD_TYPE))
@@ -251,7 +255,8 @@ def _sign(args: argparse.Namespace) -> int:
         return 0
     if env is None:
         env = Envelope(payload=payload, payload_type=PAYLOAD_TYPE)
-    env = env.signed_by(key)
+    for key in keys:
+        env = env.signed_by(key)
     atomic_write(out, env.to_bytes(indent=2))
     digest = hashlib.sha256(env.payload).hexdigest()
     print(f"signed {out}: {len(env.signatures)} signature(s); payload sha256 {digest}")

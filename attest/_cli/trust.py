@@ -44,7 +44,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "Writes in place unless --out is given.",
     )
     s.add_argument("file", type=Path, metavar="FILE")
-    s.add_argument("--key", required=True, type=Path, metavar="KEYFILE", help="Ed25519 private key (PEM)")
+    s.add_argument(
+        "--key",
+        required=True,
+        action="append",
+        type=Path,
+        metavar="KEYFILE",
+        help="Ed25519 private key (PEM); repeatable",
+    )
     s.add_argument("--out", type=Path, metavar="FILE", help="write here instead of in place")
     s.set_defaults(func=_sign)
 
@@ -99,15 +106,17 @@ def _sign(args: argparse.Namespace) -> int:
     from attest.report import printable
     from attest.signing import key_id, load_private_key
 
-    key = load_private_key(args.key)
+    keys = [load_private_key(path) for path in args.key]  # all loaded before anything is written
     doc = _read_document(args.file)  # never sign what we cannot read
-    doc = doc.signed_by(key)
+    for key in keys:
+        doc = doc.signed_by(key)
     out = args.out or args.file
     atomic_write(out, doc.to_bytes())
     print(f"signed {out}: {len(doc.envelope.signatures)} signature(s); payload sha256 {doc.digest}")
-    kid = key_id(key.public_key())
-    note = _key_note(doc, kid)
-    print(note if note is not None else f"key:    {printable(doc.policy.key_name(kid) or kid)}")
+    for key in keys:
+        kid = key_id(key.public_key())
+        note = _key_note(doc, kid)
+        print(note if note is not None else f"key:    {printable(doc.policy.key_name(kid) or kid)}")
     _print_progress(doc)
     return 0
 
