@@ -122,6 +122,18 @@ def test_dock_key_created_once_0600(tmp_path: Path) -> None:
     assert len(first.fingerprint.split(":")) == 16
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: root making the key in the dock user's directory")
+def test_dock_key_made_by_root_belongs_to_the_state_directory_owner(tmp_path: Path) -> None:
+    """``sudo attest verify --device adb://...`` on a dock: the key must be the dock's user's, who reads it."""
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    os.chown(state, 65534, 65534)
+    DockAdbKey.load_or_create(state)
+    for name, mode in (("adbkey", 0o600), ("adbkey.pub", 0o644)):
+        st = (state / name).lstat()
+        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (65534, 65534, mode), name
+
+
 def test_dock_key_readable_by_others_is_refused(tmp_path: Path) -> None:
     DockAdbKey.load_or_create(tmp_path)
     (tmp_path / "adbkey").chmod(0o640)

@@ -83,6 +83,21 @@ def test_no_result_then_pass_then_drift(dock: Dock) -> None:
     assert decide(dock, "UAV-08").code == "no_result"
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: root writing the gate state in the dock user's directory")
+def test_root_rebuilding_the_gate_state_leaves_it_to_the_dock(dock: Dock) -> None:
+    """``sudo attest gate rebuild`` on a dock: the gate's directory, state and lock are the dock user's, who
+    updates them after every event (root's 0600 files would have failed every later event)."""
+    assert cli(dock, "dock", "--drone", "UAV-07")[0] == 0
+    nobody = 65534
+    for path in (dock.state, *dock.state.rglob("*")):  # the state directory as the dock's user keeps it
+        os.chown(path, nobody, nobody, follow_symlinks=False)
+    shutil.rmtree(dock.state / "gate")
+    assert cli(dock, "gate", "rebuild")[0] == 0
+    made = [dock.state / "gate", *(dock.state / "gate").iterdir()]
+    assert len(made) >= 3, made  # the directory, its state and its lock
+    assert {(p.name, p.lstat().st_uid, p.lstat().st_gid) for p in made} == {(p.name, nobody, nobody) for p in made}
+
+
 def test_an_unknown_drone_is_blocked(dock: Dock) -> None:
     assert cli(dock, "dock", "--drone", "UAV-07")[0] == 0
     code, out = cli(dock, "gate", "check", "UAV-99", "--json")

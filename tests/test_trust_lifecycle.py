@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import Run, run_attest
 
-from attest.trust import TrustStore
+from attest.trust import RollbackState, TrustStore
 
 NOBODY = 65534
 SETPRIV = shutil.which("setpriv")
@@ -202,3 +202,60 @@ def test_root_never_chowns_a_file_planted_as_the_lock(dock_dir: Path, fleet: Fle
     assert r.code == 2 and "hard link" in r.err, (r.out, r.err)
     assert victim.stat().st_uid == 0
     assert not (state / TrustStore.FILE).exists()
+
+
+def _verify_args(dock_dir: Path, fleet: Fleet, policy: Path, state: Path) -> tuple[str | os.PathLike[str], ...]:
+    """``attest verify`` of a directory the dock's user can read, against a baseline signed by alice and bob."""
+    golden = dock_dir / "golden"
+    (golden / "etc").mkdir(parents=True)
+    (golden / "etc/app.conf").write_text("ok\n")
+    fleet.ok("baseline", "create", "--device", golden, "--name", "companion", "--version", "1",
+             "--out", "companion.json")  # fmt: skip
+    fleet.ok("baseline", "sign", "companion.json", "--key", "alice.key", "--key", "bob.key")
+    baseline = dock_dir / "companion.json"
+    shutil.copy(fleet.dir / "companion.json", baseline)
+    baseline.chmod(0o644)
+    return ("verify", "--device", golden, "--baseline", baseline, "--trust", policy, "--state-dir", state)
+
+
+@as_root
+def test_root_running_verify_leaves_the_rollback_state_to_the_dock(dock_dir: Path, fleet: Fleet) -> None:
+    """A technician's ``sudo attest verify`` on a dock: the rollback state and its lock were root's 0600 files,
+    and the dock's user then could not verify anything (exit 2, every drone blocked). Now they are the
+    state directory owner's, and the dock's user verifies after root as before."""
+    policy, state = _dock(dock_dir, fleet)
+    args = _verify_args(dock_dir, fleet, policy, state)
+    r = run_attest(args)
+    assert r.code == 0, r.err
+    for name in (RollbackState.FILE, ".lock"):
+        st = (state / name).lstat()
+        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (NOBODY, NOBODY, 0o600), name
+    again = _as_nobody(*args)
+    assert again.code == 0, again.err
+
+
+@as_root
+def test_root_never_chowns_a_file_planted_as_the_rollback_lock(dock_dir: Path, fleet: Fleet) -> None:
+    """The same guard for the rollback state's lock: a planted hard link is refused (exit 2), never chowned."""
+    policy, state = _dock(dock_dir, fleet)
+    args = _verify_args(dock_dir, fleet, policy, state)
+    victim = dock_dir / "root-only"
+    victim.write_text("secret\n")
+    victim.chmod(0o600)
+    os.link(victim, state / ".lock")
+    r = run_attest(args)
+    assert r.code == 2 and "hard link" in r.err, (r.out, r.err)
+    assert victim.stat().st_uid == 0
+    assert not (state / RollbackState.FILE).exists()
+
+
+@as_root
+def test_root_never_writes_the_dock_users_log(dock_dir: Path, fleet: Fleet) -> None:
+    """Root appending to (or creating) the log in the dock user's state directory would leave root's files
+    there and lock the dock out of its own log: refused (exit 2) with the command to use, nothing created."""
+    policy, state = _dock(dock_dir, fleet)
+    args = _verify_args(dock_dir, fleet, policy, state)
+    fleet.ok("key", "generate", "--out", "dock.key")
+    r = run_attest([*args, "--dock-key", fleet.dir / "dock.key"])
+    assert r.code == 2 and "sudo -u attest" in r.err, (r.out, r.err)
+    assert not (state / "log").exists()

@@ -32,7 +32,7 @@ import rfc8785
 
 from attest.dock import peek_drone, read_event
 from attest.errors import AttestError, ConfigError, LogError
-from attest.fsutil import atomic_write, read_bounded
+from attest.fsutil import atomic_write, hand_over, make_private_dir, owner_for_root, read_bounded
 from attest.jsonutil import loads
 from attest.log import Checkpoint, Log, VerifierKey
 from attest.signing import Envelope, load_private_key, load_public_key, public_key_path_for, signature_checker
@@ -170,7 +170,8 @@ def write_state(gate_dir: Path, state: GateState, key: Ed25519PrivateKey) -> Non
         ConfigError: it cannot be written.
     """
     env = Envelope(state.payload(), STATE_PAYLOAD_TYPE).signed_by(key)
-    atomic_write(gate_dir / STATE_FILE, env.to_bytes(), mode=0o600)
+    # Root (`sudo attest gate check`) writes as the gate directory's owner, who must read the state.
+    atomic_write(gate_dir / STATE_FILE, env.to_bytes(), mode=0o600, owner=owner_for_root(gate_dir))
 
 
 def verified_checkpoint(log: Log, vkey: VerifierKey) -> Checkpoint | None:
@@ -208,12 +209,18 @@ def scan(log: Log, start: int, stop: int, marks: dict[str, DroneMark]) -> None:
 
 @contextlib.contextmanager
 def _locked(gate_dir: Path) -> Iterator[None]:
-    gate_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        gate_dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"{gate_dir.parent}: cannot create the state directory: {e.strerror}") from e
+    # Made by root (`sudo attest gate check`), the gate's directory is the state directory owner's too.
+    make_private_dir(gate_dir, owner_for_root(gate_dir.parent))
     try:
         fd = os.open(gate_dir / "state.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     except OSError as e:
         raise ConfigError(f"{gate_dir}: cannot lock the gate state: {e.strerror}") from e
     try:
+        hand_over(fd, owner_for_root(gate_dir), gate_dir / "state.lock")
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:

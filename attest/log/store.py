@@ -23,6 +23,7 @@ from typing import Self
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from attest.errors import ConfigError, LogError, LogWriteError
+from attest.fsutil import owner_for_root
 from attest.log.checkpoint import Checkpoint
 from attest.log.entry import MAX_ENTRY_BYTES, RESULTS_ONLY, EntryKinds, dsse_key_id, entry_problem, make_verifier
 from attest.log.files import LogFiles
@@ -87,6 +88,7 @@ class Log:
                 checkpoint commits to are missing), so repair would lose data.
         """
         directory = Path(directory)
+        _refuse_root_in_a_users_log(directory)
         if create:
             try:
                 directory.mkdir(parents=True, exist_ok=True)
@@ -387,3 +389,23 @@ class Log:
             return write(self._files, head, batch, key)
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+
+def _refuse_root_in_a_users_log(directory: Path) -> None:
+    """Refuse root appending to (or creating) a log in a directory another user owns.
+
+    The dock's log lives in its state directory, which belongs to the dock's
+    user: entry, hash and lock files that root wrote there would be root's,
+    and the dock could no longer append its own results.
+
+    Raises:
+        ConfigError: root, and the log directory (or, before it exists, the
+            nearest existing directory above it) belongs to another user.
+    """
+    existing = next((d for d in (directory, *directory.parents) if d.exists()), None)
+    owner = owner_for_root(existing) if existing is not None else None
+    if owner is not None:
+        raise ConfigError(
+            f"{directory}: this log belongs to user id {owner[0]}; append to it as that user "
+            f"(for the dock's log: sudo -u attest attest ...), not as root, or the dock could no longer write it"
+        )

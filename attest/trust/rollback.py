@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from attest.errors import ConfigError, UntrustedBaselineError
-from attest.fsutil import atomic_write, read_bounded
+from attest.fsutil import atomic_write, hand_over, owner_for_root, read_bounded
 from attest.jsonutil import JSONFormatError, loads
 
 __all__ = ["RollbackState"]
@@ -78,11 +78,15 @@ class RollbackState:
             ConfigError: the state cannot be read or written.
         """
         lock_path = self.dir / ".lock"
+        # Root (a technician's sudo) writes as the dock's user: root's 0600 files would block the dock.
+        owner = owner_for_root(self.dir)
         try:
-            lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            # O_NOFOLLOW: a planted symlink must not make us create or lock some other file.
+            lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         except OSError as e:
             raise ConfigError(f"{lock_path}: cannot open: {e.strerror}") from e
         try:
+            hand_over(lock_fd, owner, lock_path)
             fcntl.flock(lock_fd, fcntl.LOCK_EX)
             data = self._read()
             best = data.get(name)
@@ -92,6 +96,8 @@ class RollbackState:
                 )
             if best is None or version > best:
                 data[name] = version
-                atomic_write(self._path, (json.dumps(data, sort_keys=True, indent=2) + "\n").encode(), mode=0o600)
+                atomic_write(
+                    self._path, (json.dumps(data, sort_keys=True, indent=2) + "\n").encode(), mode=0o600, owner=owner
+                )
         finally:
             os.close(lock_fd)

@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from attest.errors import ConfigError
-from attest.fsutil import atomic_write, read_bounded
+from attest.fsutil import atomic_write, hand_over, make_private_dir, owner_for_root, read_bounded
 from attest.logs import get_logger
 from attest.timeutil import format_time
 from attest.trust.document import (
@@ -125,7 +125,7 @@ class TrustStore:
         except OSError as e:
             raise ConfigError(f"{self.dir}: cannot use the state directory: {e.strerror}") from e
         try:
-            self._hand_over(fd)
+            hand_over(fd, owner_for_root(self.dir), self.dir / self.LOCK)
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
@@ -141,52 +141,13 @@ class TrustStore:
         Raises:
             ConfigError: it cannot be written.
         """
-        owner = self._owner()
+        owner = owner_for_root(self.dir)
         if roots:
             rdir = self.dir / self.ROOTS
-            try:
-                rdir.mkdir(mode=0o700, exist_ok=True)
-                is_dir = stat.S_ISDIR(os.lstat(rdir).st_mode)
-                if is_dir and owner is not None:
-                    os.chown(rdir, *owner, follow_symlinks=False)
-            except OSError as e:
-                raise ConfigError(f"{rdir}: cannot create: {e.strerror}") from e
-            if not is_dir:  # a symlink would put the dock's roots wherever it points
-                raise ConfigError(f"{rdir}: not a directory (a symbolic link?); refusing to continue")
+            make_private_dir(rdir, owner)
             for digest, data in roots.items():
                 atomic_write(rdir / f"{digest}.json", data, mode=0o600, owner=owner)
         atomic_write(self.path, doc.to_bytes(), mode=0o600, owner=owner)
-
-    def _hand_over(self, fd: int) -> None:
-        """Give the open lock file to the state directory's owner when root made it (see :meth:`_owner`)."""
-        owner = self._owner()
-        if owner is None:
-            return
-        lock = self.dir / self.LOCK
-        try:
-            st = os.fstat(fd)
-            if (st.st_uid, st.st_gid) == owner:
-                return
-            # A hard link planted under the lock's name must not make root chown another file.
-            if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
-                raise ConfigError(f"{lock}: not a regular file of its own (a hard link?); refusing to continue")
-            os.fchown(fd, *owner)
-        except OSError as e:
-            raise ConfigError(f"{lock}: cannot give it to the state directory's owner: {e.strerror}") from e
-
-    def _owner(self) -> tuple[int, int] | None:
-        """Whom the files root writes here must belong to: the state directory's owner, if not root.
-
-        ``None`` when this process is not root (its files are its own, as the
-        directory must be) or the directory is root's.
-        """
-        if os.geteuid() != 0:
-            return None
-        try:
-            st = os.stat(self.dir)
-        except OSError as e:
-            raise ConfigError(f"{self.dir}: cannot use the state directory: {e.strerror}") from e
-        return (st.st_uid, st.st_gid) if st.st_uid != 0 else None
 
 
 def _read_state_file(path: Path, limit: int, *, what: str) -> bytes | None:

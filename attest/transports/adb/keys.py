@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from attest.errors import ConfigError
-from attest.fsutil import read_bounded, write_new
+from attest.fsutil import owner_for_root, read_bounded, write_new
 
 __all__ = [
     "KEY_FILE",
@@ -191,12 +191,14 @@ class DockAdbKey:
 
     @staticmethod
     def _create(path: Path) -> None:
+        # Root (a technician's sudo) creates the key as the dock's user, who must read it.
+        owner = owner_for_root(path.parent)
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
         try:
-            write_new(path, pem, 0o600)
+            write_new(path, pem, 0o600, owner=owner)
         except ConfigError:
             if path.exists():  # another run created it first: use that one
                 return
@@ -205,7 +207,7 @@ class DockAdbKey:
         pub_path = path.with_name(KEY_FILE + ".pub")
         try:
             pub_path.unlink(missing_ok=True)
-            write_new(pub_path, pub, 0o644)
+            write_new(pub_path, pub, 0o644, owner=owner)
         except (ConfigError, OSError):
             pass  # a convenience copy only: the private key carries the public key
 
