@@ -3,6 +3,8 @@
 Outside this package, import the names below from here, never from the modules.
 Modules, one job each (lower ones first):
 
+* :mod:`attest.dock.tomlcheck` -- typed reading of TOML tables, every problem collected; durations
+* :mod:`attest.dock.parts`     -- a drone's parts: their kinds, the targets each accepts, reading one
 * :mod:`attest.dock.config`    -- ``/etc/attest/attest.toml``: read it, check every key, resolve paths
 * :mod:`attest.dock.readiness` -- whether the files a configuration names are usable (``attest config check``)
 * :mod:`attest.dock.usb`       -- USB facts (serial number, vendor:product) of a tty or network link, from sysfs
@@ -17,19 +19,7 @@ The gate (:mod:`attest.gate`) sits above: it judges what the dock logged.
 
 from __future__ import annotations
 
-from attest.dock.config import (
-    ACTIONS,
-    DEFAULT_CONFIG,
-    PART_KINDS,
-    DockConfig,
-    DroneConfig,
-    HookConfig,
-    PartConfig,
-    config_path,
-    format_duration,
-    load_config,
-    parse_duration,
-)
+from attest.dock.config import ACTIONS, DEFAULT_CONFIG, DockConfig, DroneConfig, HookConfig, config_path, load_config
 from attest.dock.event import (
     ENTRY_KINDS,
     EVENT_PREDICATE_TYPE,
@@ -46,10 +36,12 @@ from attest.dock.event import (
     worst,
 )
 from attest.dock.hooks import MAX_HOOK_OUTPUT, HookReport, run_hooks
+from attest.dock.parts import PART_KINDS, PartConfig
 from attest.dock.pending import EventBusyError, Pending, PendingEvent, drone_lock, read_pending
 from attest.dock.readiness import Readiness, check_files
 from attest.dock.recognition import Recognised, Trigger, recognise
 from attest.dock.runner import Recorded, failed_event, record_event, run_event
+from attest.dock.tomlcheck import format_duration, parse_duration
 from attest.dock.usb import UsbInfo, find_ttys, net_usb, tty_name, tty_usb
 
 __all__ = [

@@ -73,7 +73,7 @@ class PartOutcome:
     """One part's result in a dock event.
 
     Attributes:
-        kind: ``fc``, ``companion``, ``controller`` or ``aircraft`` (:data:`~attest.dock.config.PART_KINDS`).
+        kind: ``fc``, ``companion``, ``controller`` or ``aircraft`` (:data:`~attest.dock.parts.PART_KINDS`).
         target: where it was attested (``None``: not found).
         result: its result.
         expires: when its baseline expires (read from the trusted baseline), or ``None``.

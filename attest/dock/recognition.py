@@ -25,7 +25,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from attest.dock.config import DockConfig, DroneConfig, PartConfig
+from attest.dock.config import DockConfig, DroneConfig
+from attest.dock.parts import PartConfig
 from attest.dock.usb import UsbInfo, find_ttys, net_usb, tty_usb
 from attest.errors import ConfigError
 from attest.targets import target_kind

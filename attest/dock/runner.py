@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING
 
 from attest.attestation import Attestation, device_identity, run_attestation
 from attest.baseline import Baseline
-from attest.dock.config import DockConfig, PartConfig
+from attest.dock.config import DockConfig
 from attest.dock.event import ENTRY_KINDS, DockEvent, PartOutcome, sign_event, worst
+from attest.dock.parts import PartConfig
 from attest.dock.recognition import Recognised
 from attest.errors import AttestError, ConfigError, LogError, LogWriteError
 from attest.log import Log
