@@ -37,6 +37,8 @@ def test_baseline_of_a_controller_verifies_it(sim_fc, fc_bench):
     assert out["device"]["facts"]["git_hash"] == "4f3d6a1b"
     shown = fc_bench.attest("baseline", "show", baseline)
     assert "device:     mavlink (board_id=140)" in shown.out
+    # A flight controller's components have no owner: show says so rather than implying uid/gid are compared.
+    assert "owner:      true (uid/gid compared); no component records an owner" in shown.out
 
 
 def test_baseline_records_components_and_exclusions(sim_fc, fc_bench):

@@ -386,6 +386,8 @@ def _show_text(
         if key != "selection":  # collector settings: measured parts, FTP roots, image size...
             print(f"  {p(key) + ':':<9} {compact(value)}")
     owner = "true (uid/gid compared)" if b.compare_owner else "false (uid/gid NOT compared)"
+    if not any("uid" in c.attributes or "gid" in c.attributes for c in b.components.values()):
+        owner += "; no component records an owner"  # a flight controller or an Android device
     print(f"owner:      {owner}")
     kinds = Counter(c.kind for c in b.components.values())
     methods = Counter(c.method.value for c in b.components.values())
