@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import zipfile
 from collections.abc import Iterator
 from io import BytesIO
@@ -138,11 +139,25 @@ def _run(adb: tuple[list[str], dict[str, str]], *args: str) -> subprocess.Comple
     return subprocess.run([*base, *args], env=env, capture_output=True, timeout=60, check=False)
 
 
+def _connect(adb: tuple[list[str], dict[str, str]], host_port: str) -> str:
+    """``adb connect`` until adb lists the device as ready (at most 30 s); returns ``adb devices -l``.
+
+    adb's server finishes the handshake after ``connect`` returns (meanwhile the device is
+    listed ``offline`` or ``authorizing``), and on a loaded machine its first connect
+    sometimes fails outright: a later command would race either.
+    """
+    deadline = time.monotonic() + 30
+    while True:
+        _run(adb, "connect", host_port)
+        devices = _run(adb, "devices", "-l").stdout.decode()
+        if re.search(rf"^{re.escape(host_port)}\s+device\b", devices, re.MULTILINE) or time.monotonic() > deadline:
+            return devices
+        time.sleep(0.2)
+
+
 def test_debian_adb_connects_shells_and_pulls(sim_android, adb, dock_key, tmp_path: Path) -> None:  # noqa: F811
     sim: AndroidSim = sim_android()
-    r = _run(adb, "connect", sim.host_port)
-    assert r.returncode == 0, r
-    devices = _run(adb, "devices", "-l").stdout.decode()
+    devices = _connect(adb, sim.host_port)
     listed = rf"^{re.escape(sim.host_port)}\s+device .*model:RC_Pro_Smart_Controller"
     assert re.search(listed, devices, re.MULTILINE), devices
     r = _run(adb, "-s", sim.host_port, "shell", "getprop", "ro.build.version.security_patch")
@@ -176,6 +191,6 @@ def test_keys_adb_generated_are_accepted_by_signature(sim_android, adb, tmp_path
     keys = tmp_path / "adb_keys"
     keys.write_bytes((android_dir / "adbkey.pub").read_bytes())
     sim = sim_android("--unauthorised", "--adb-keys", str(keys))
-    _run(adb, "connect", sim.host_port)
+    _connect(adb, sim.host_port)
     r = _run(adb, "-s", sim.host_port, "shell", "getprop", "ro.serialno")
     assert (r.returncode, r.stdout) == (0, b"RCPRO0000001\n"), r

@@ -433,3 +433,21 @@ def test_show_refuses_what_verify_refuses(attest: Callable[..., Run], signed: Pa
     r = attest("baseline", "show", signed)
     assert r.code == 4
     assert "payloadType" in r.err and "Traceback" not in r.err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("sim", "fc", "--drip", "x"), "'x' is not a number"),
+        (("sim", "fc", "--volatile-period", "0.01"), "'0.01' must be between 0.1 and 3600 seconds"),
+        (("sim", "android", "--rate", "0"), "'0' must be a positive number"),
+        (("sim", "android", "--rate", "inf"), "'inf' must be a positive number"),
+        (("sim", "dji", "--drip", "nan"), "'nan' must be between 0 and 3600 seconds"),
+        (("sim", "dji", "--garbage", "2"), "'2' must be a probability between 0 and 1"),
+    ],
+)
+def test_simulator_numbers_are_checked(attest: Callable[..., Run], args: tuple[str, ...], message: str) -> None:
+    """Out-of-range, non-finite or non-numeric simulator settings: exit 2 naming the value, no simulator started."""
+    r = attest(*args)
+    assert r.code == 2 and message in r.err, (r.out, r.err)
+    assert r.out == ""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import secrets
 import stat
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from attest.errors import ConfigError
@@ -30,10 +32,12 @@ def default_state_dir() -> Path:
 
 
 __all__ = [
+    "SECONDS",
     "add_state_dir",
     "add_target_options",
     "count",
     "new_nonce",
+    "number",
     "positive_int",
     "probability",
     "require_readable",
@@ -53,15 +57,28 @@ def positive_int(text: str) -> int:
     return n
 
 
-def probability(text: str) -> float:
-    """Argparse type: a number from 0 to 1 (a simulator's fault rate)."""
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= x <= 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a probability between 0 and 1")
-    return x
+def number(low: float, high: float = math.inf, *, what: str, low_included: bool = True) -> Callable[[str], float]:
+    """Argparse type: a finite number from ``low`` (``low_included``: or above it) to ``high``.
+
+    ``what`` completes the refusal: ``'3x' must be <what>``.
+    """
+
+    def parse(text: str) -> float:
+        try:
+            x = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not (math.isfinite(x) and (low <= x if low_included else low < x) and x <= high):
+            raise argparse.ArgumentTypeError(f"{text!r} must be {what}")
+        return x
+
+    return parse
+
+
+#: Argparse type: a fault rate of a simulator.
+probability = number(0, 1, what="a probability between 0 and 1")
+#: Argparse type: a simulator's delay, 0 to an hour.
+SECONDS = number(0, 3600, what="between 0 and 3600 seconds")
 
 
 def count(text: str) -> int:

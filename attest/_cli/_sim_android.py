@@ -12,30 +12,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from attest._cli._common import count
+from attest._cli._common import SECONDS, count, number
 from attest.errors import ConfigError
 
 __all__ = ["register_android"]
-
-
-def _seconds(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= x <= 3600:
-        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 3600 seconds")
-    return x
-
-
-def _positive(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not x > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
-    return x
 
 
 def register_android(ssub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -80,8 +60,13 @@ def register_android(ssub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     g.add_argument("--stall-after", type=count, metavar="N", help="go silent after sending N messages")
     g.add_argument("--keepalive", action="store_true", help="while stalled, send empty writes on open streams")
     g.add_argument("--garbage-after", type=count, metavar="N", help="send bytes that are not ADB after N messages")
-    g.add_argument("--drip", type=_seconds, default=0.0, metavar="SECONDS", help="16 bytes per write, one per SECONDS")
-    g.add_argument("--rate", type=_positive, metavar="BYTES_PER_S", help="throttle output (USB 2.0: about 35e6)")
+    g.add_argument("--drip", type=SECONDS, default=0.0, metavar="SECONDS", help="16 bytes per write, one per SECONDS")
+    g.add_argument(
+        "--rate",
+        type=number(0, what="a positive number", low_included=False),
+        metavar="BYTES_PER_S",
+        help="throttle output (USB 2.0: about 35e6)",
+    )
     g.add_argument("--no-shell-v2", action="store_true", help="an old adbd: shell v1 only (no exit status)")
     h = a.add_argument_group("hostile controller (tests: each must end in a bounded error or a correct verdict)")
     h.add_argument("--hostile-names", action="store_true", help="packages named with shell syntax, escapes, newlines")

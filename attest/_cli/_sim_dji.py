@@ -11,20 +11,10 @@ from __future__ import annotations
 
 import argparse
 
-from attest._cli._common import count, probability
+from attest._cli._common import SECONDS, count, probability
 from attest.errors import ConfigError
 
 __all__ = ["register_dji"]
-
-
-def _seconds(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= x <= 3600:
-        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 3600 seconds")
-    return x
 
 
 def register_dji(ssub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -72,7 +62,7 @@ def register_dji(ssub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     g.add_argument(
         "--answer-everything", action="store_true", help="every module address answers (a bus of 232 modules)"
     )
-    g.add_argument("--drip", type=_seconds, default=0.0, metavar="SECONDS", help="one answer per SECONDS")
+    g.add_argument("--drip", type=SECONDS, default=0.0, metavar="SECONDS", help="one answer per SECONDS")
     g.add_argument("--stall-after", type=count, metavar="N", help="go silent after N frames")
     g.add_argument("--seed", type=int, default=1, help="seed of the fault generator")
     d.set_defaults(func=_dji)

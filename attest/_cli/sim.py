@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from attest._cli._common import count, probability
+from attest._cli._common import SECONDS, count, number, probability
 from attest._cli._sim_android import register_android
 from attest._cli._sim_dji import register_dji
 from attest._cli._sim_sigstore import register_sigstore
@@ -81,7 +81,7 @@ def _register_fc(ssub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     f.add_argument(
         "--volatile-period",
-        type=_period,
+        type=number(0.1, 3600, what="between 0.1 and 3600 seconds"),
         default=None,
         metavar="SECONDS",
         help="with --volatile: STAT_RUNTIME is saved every SECONDS (default 30, as ArduPilot does)",
@@ -114,7 +114,7 @@ def _register_fc(ssub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     h.add_argument("--dup-param", action="store_true", help="answer a parameter list with parameter 0 forever")
     h.add_argument(
         "--drip",
-        type=_seconds,
+        type=SECONDS,
         default=0.0,
         metavar="SECONDS",
         help="answer only the newest request, file data and parameter values one frame per SECONDS",
@@ -129,26 +129,6 @@ def _register_fc(ssub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--bl-chatter", action="store_true", help="the bootloader refuses READ_MULTI, then sends noise without end"
     )
     f.set_defaults(func=_fc)
-
-
-def _seconds(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= x <= 3600:
-        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 3600 seconds")
-    return x
-
-
-def _period(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.1 <= x <= 3600:
-        raise argparse.ArgumentTypeError(f"{text!r} must be between 0.1 and 3600 seconds")
-    return x
 
 
 def _fc(args: argparse.Namespace) -> int:
