@@ -7,7 +7,8 @@ flash, ``fc_faults`` its misbehaviour, ``bootloader`` its serial
 bootloader). Imported only by ``attest sim`` (:mod:`attest._cli.sim`) and
 the tests, from here. ``android`` (with ``android_device``, ``android_shell``,
 ``android_adbd``) is an Android controller speaking ADB over TCP.
-``dji`` is a DJI aircraft speaking DUML v1 on a pty. ``sigstore`` is a
+``dji`` is a DJI aircraft speaking DUML v1 on a pty (``serial_line``: the pty and
+the line faults both pty simulators share). ``sigstore`` is a
 private Sigstore instance (TEST ONLY: a CA, a CT log, a transparency log) that
 mints trusted roots and bundles offline.
 """

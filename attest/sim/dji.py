@@ -29,7 +29,6 @@ import random
 import select
 import sys
 import time
-import tty
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -45,6 +44,7 @@ from attest.duml import (
     parse_version,
     version_reply_payload,
 )
+from attest.sim.serial_line import mangle, serve_on_pty
 
 __all__ = ["DjiFaults", "DjiSimConfig", "SimModule", "default_modules", "run_dji"]
 
@@ -167,16 +167,8 @@ class SimDji:
             for _ in range(rng.randint(0, 3)):  # false start bytes make the noise hard
                 junk[rng.randrange(len(junk))] = MAGIC
             out += bytes(junk)
-        if f.drop and rng.random() < f.drop:
-            return out
-        body = frame
-        if f.corrupt and rng.random() < f.corrupt:
-            b = bytearray(body)
-            b[rng.randrange(len(b))] ^= 1 << rng.randrange(8)
-            body = bytes(b)
-        if f.truncate and rng.random() < f.truncate:
-            body = body[: rng.randrange(1, len(body))]
-        return out + body
+        body = mangle(frame, rng, drop=f.drop, corrupt=f.corrupt, truncate=f.truncate)
+        return out if body is None else out + body
 
     def _queue(self, frame: bytes) -> None:
         if self.f.stall_after is not None and self._sent >= self.f.stall_after:
@@ -248,12 +240,4 @@ class SimDji:
 def run_dji(cfg: DjiSimConfig, stdout: TextIO = sys.stdout) -> None:
     """Open a pty, print its path, serve until killed."""
     sim = SimDji(cfg)  # build everything first: the printed path means "ready"
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    stdout.write(os.ttyname(slave) + "\n")
-    stdout.flush()
-    try:
-        sim.serve(master)
-    finally:
-        os.close(slave)
-        os.close(master)
+    serve_on_pty(sim, stdout)

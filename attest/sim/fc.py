@@ -23,7 +23,6 @@ import os
 import select
 import sys
 import time
-import tty
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from attest.sim.fc_flash import Board, board_for, build_flash, build_image, stas
 from attest.sim.fc_ftp import FtpServer, VirtualFile
 from attest.sim.fc_params import default_params
 from attest.sim.fc_volatile import VolatileParams
+from attest.sim.serial_line import serve_on_pty
 
 __all__ = ["SimConfig", "SimFC", "default_files", "run_fc"]
 
@@ -291,12 +291,4 @@ class SimFC:
 def run_fc(cfg: SimConfig, stdout: TextIO = sys.stdout) -> None:
     """Open a pty, print its path, serve until killed."""
     sim = SimFC(cfg)  # build everything first: the printed path means "ready"
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    stdout.write(os.ttyname(slave) + "\n")
-    stdout.flush()
-    try:
-        sim.serve(master)
-    finally:
-        os.close(slave)
-        os.close(master)
+    serve_on_pty(sim, stdout)

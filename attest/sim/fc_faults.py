@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from attest.firmware import APP_MAGIC
 from attest.mavlink import FTP_MSG_ID, MAGIC_V1, MAGIC_V2, Opcode, mavlink, x25
+from attest.sim.serial_line import mangle
 
 __all__ = ["Faults", "Hostile", "LineFaults", "is_data_frame", "long_name_files", "stuff_descriptors"]
 
@@ -95,16 +96,8 @@ class LineFaults:
             out += self._v1(frame)
         if f.other_system and rng.random() < 0.3:
             out += self._other(frame)
-        if f.drop and rng.random() < f.drop:
-            return out
-        body = frame
-        if f.corrupt and rng.random() < f.corrupt:
-            b = bytearray(body)
-            b[rng.randrange(len(b))] ^= 1 << rng.randrange(8)
-            body = bytes(b)
-        if f.truncate and rng.random() < f.truncate:
-            body = body[: rng.randrange(1, len(body))]
-        return out + body
+        body = mangle(frame, rng, drop=f.drop, corrupt=f.corrupt, truncate=f.truncate)
+        return out if body is None else out + body
 
 
 @dataclass(frozen=True)
