@@ -15,20 +15,14 @@ from __future__ import annotations
 import base64
 import json
 import os
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import rfc8785
 from conftest import run_attest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
-from test_trust_policy import NAMES, NOW, World
+from test_trust_policy import NAMES, NOW, World, bundle_naming
 
 from attest.errors import BaselineError, ConfigError, UntrustedBaselineError
 from attest.signing import Envelope, generate_key_files, load_private_key, raw_public_bytes
@@ -253,25 +247,6 @@ def test_trust_show_checks_the_stored_trusted_roots(world: World) -> None:
 # -- revocation ---------------------------------------------------------------------------------------------------
 
 
-def _two_name_bundle(*identities: str) -> bytes:
-    """Bundle-shaped JSON whose certificate names every one of ``identities`` (only the SANs are read)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "test")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(NOW - timedelta(minutes=1))
-        .not_valid_after(NOW + timedelta(minutes=10))
-        .add_extension(x509.SubjectAlternativeName([x509.RFC822Name(i) for i in identities]), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    raw = base64.b64encode(cert.public_bytes(Encoding.DER)).decode()
-    return json.dumps({"verificationMaterial": {"certificate": {"rawBytes": raw}}}).encode()
-
-
 def test_certificate_naming_a_revoked_identity_second_does_not_count(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -292,6 +267,6 @@ def test_certificate_naming_a_revoked_identity_second_does_not_count(
         '[[revoked]]\nidentity = "eve@force.example"\nreason = "left the company 2026-05-31"\n'
     )
     policy = TrustPolicy.from_file(world.draft(["a"], threshold=2, policy_threshold=1, extra=extra))
-    bundle = _two_name_bundle("alice@force.example", "eve@force.example")
+    bundle = bundle_naming("alice@force.example", "eve@force.example")
     with pytest.raises(UntrustedBaselineError, match=r"eve@force\.example is revoked: left the company"):
         trust_baseline(world.baseline("a"), policy=policy, state=RollbackState(world.state), now=NOW, bundles=[bundle])

@@ -465,8 +465,8 @@ def test_bundles_are_not_checked_without_sigstore_signers(world: World, fake_che
     assert t.signers == ("a",) and fake_check.calls == []
 
 
-def _bundle_for(identity: str) -> bytes:
-    """A bundle-shaped JSON whose certificate names ``identity`` (its signature need not verify for this test)."""
+def bundle_naming(*identities: str) -> bytes:
+    """Bundle-shaped JSON whose certificate names every one of ``identities`` (only its SANs are read: no signature)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "test")])
     cert = (
@@ -477,7 +477,7 @@ def _bundle_for(identity: str) -> bytes:
         .serial_number(1)
         .not_valid_before(NOW - timedelta(minutes=1))
         .not_valid_after(NOW + timedelta(minutes=10))
-        .add_extension(x509.SubjectAlternativeName([x509.RFC822Name(identity)]), critical=True)
+        .add_extension(x509.SubjectAlternativeName([x509.RFC822Name(i) for i in identities]), critical=True)
         .sign(key, hashes.SHA256())
     )
     from cryptography.hazmat.primitives.serialization import Encoding
@@ -495,7 +495,7 @@ def test_revoked_identity_is_refused_with_its_reason(world: World, fake_check: F
             policy=policy,
             state=RollbackState(world.state),
             now=NOW,
-            bundles=[_bundle_for("bob@force.example")],
+            bundles=[bundle_naming("bob@force.example")],
         )
     assert fake_check.calls == []  # a revoked identity's bundle is never counted, whatever it proves
 
