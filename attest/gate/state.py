@@ -170,7 +170,7 @@ def write_state(gate_dir: Path, state: GateState, key: Ed25519PrivateKey) -> Non
         ConfigError: it cannot be written.
     """
     env = Envelope(state.payload(), STATE_PAYLOAD_TYPE).signed_by(key)
-    # Root (`sudo attest gate check`) writes as the gate directory's owner, who must read the state.
+    # Root (`sudo attest gate rebuild`) writes as the gate directory's owner, who must read the state.
     atomic_write(gate_dir / STATE_FILE, env.to_bytes(), mode=0o600, owner=owner_for_root(gate_dir))
 
 
@@ -213,7 +213,7 @@ def _locked(gate_dir: Path) -> Iterator[None]:
         gate_dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as e:
         raise ConfigError(f"{gate_dir.parent}: cannot create the state directory: {e.strerror}") from e
-    # Made by root (`sudo attest gate check`), the gate's directory is the state directory owner's too.
+    # Made by root (`sudo attest gate rebuild`), the gate's directory is the state directory owner's too.
     make_private_dir(gate_dir, owner_for_root(gate_dir.parent))
     try:
         fd = os.open(gate_dir / "state.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
