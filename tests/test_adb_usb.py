@@ -404,6 +404,45 @@ def test_a_transfer_longer_than_what_was_due_breaks_the_framing(usb_bus) -> None
     link.close()
 
 
+@pytest.mark.parametrize(
+    ("pieces", "due", "match"),
+    [
+        # A payload the header says is 1000 bytes, ended by a short packet after 100: the next
+        # message (well framed) must not fill the rest.
+        ((b"A" * 100,), 1000, "ended a USB transfer after 100 of the 1000 bytes"),
+        # A header in short transfers (5, a zero-length packet, then the rest): adb takes 24 in one.
+        ((b"H" * 5, b"", b"H" * 19), 24, "ended a USB transfer after 5 of the 24 bytes"),
+        # A zero-length packet in the middle of a payload of whole packets.
+        ((b"P" * 512, b"", b"P" * 512), 1024, "ended a USB transfer after 512 of the 1024 bytes"),
+    ],
+    ids=["short-payload", "split-header", "zlp-mid-payload"],
+)
+def test_a_transfer_that_ends_before_what_was_due_breaks_the_framing(
+    usb_bus, pieces: tuple[bytes, ...], due: int, match: str
+) -> None:
+    """adb reads a header and a payload as one transfer each: a shorter one is an error, never completed."""
+    dev = FakeUsbDevice()
+    usb_bus.append(dev)
+    link = UsbLink.open(SERIAL, timeout=1.0, label="adb://x")
+    dev._packets.extend(pieces)
+    dev.inject(encode_message(A_WRTE, 1, 2, b"N" * 876))  # a next message the short one must not swallow
+    with pytest.raises(TransportError, match=match):
+        link.recv_exact(due, deadline=time.monotonic() + 5, what="a message")
+    link.close()
+
+
+def test_a_zero_length_packet_before_a_message_is_skipped(usb_bus) -> None:
+    """The zero-length packet that ends a payload of whole packets may arrive before the next header."""
+    dev = FakeUsbDevice()
+    usb_bus.append(dev)
+    link = UsbLink.open(SERIAL, timeout=1.0, label="adb://x")
+    message = encode_message(A_WRTE, 1, 2, b"after the zlp")
+    dev._packets.append(b"")
+    dev.inject(message)
+    assert link.recv_exact(24, deadline=time.monotonic() + 5, what="a header") == message[:24]
+    link.close()
+
+
 # -- faults ---------------------------------------------------------------------------------------------
 
 
@@ -490,6 +529,70 @@ def test_a_busy_interface_suggests_stopping_the_adb_server(dock_key, usb_bus) ->
     usb_bus.append(FakeUsbDevice(busy=True))
     with pytest.raises(TransportError, match="adb kill-server"):
         usb_connect(dock_key)
+
+
+class TwoConfigurations(FakeUsbDevice):
+    """The adb interface is #1 of configuration 2; the active configuration 1 has mass storage as #1."""
+
+    def __iter__(self) -> Iterator[FakeConfiguration]:
+        storage = FakeInterface(1, (0x08, 0x06, 0x50), [FakeEndpoint(0x83, 512), FakeEndpoint(0x04, 512)])
+        return iter([
+            FakeConfiguration([adb_interface()], bConfigurationValue=2),
+            FakeConfiguration([mtp_interface(), storage], bConfigurationValue=1),
+        ])  # fmt: skip
+
+    def get_active_configuration(self) -> FakeConfiguration:
+        self._open()
+        return list(iter(self))[1]
+
+
+def test_only_the_active_configurations_adb_interface_is_used(usb_bus) -> None:
+    """An adb interface of a configuration that is not active: refused, and nothing of the active one touched
+    (its interface of the same number, mass storage here, kept its kernel driver and was never claimed)."""
+    dev = TwoConfigurations(kernel_driver=True)
+    usb_bus.append(dev)
+    with pytest.raises(TransportError, match="not in its active USB configuration"):
+        UsbLink.open(SERIAL, timeout=1.0, label="adb://x")
+    assert dev.events == ["dispose"]
+
+
+@dataclass
+class Chatty(FakeUsbDevice):
+    """Never quiet: a short transfer every 50 ms (or, with ``zlp``, zero-length packets without end)."""
+
+    zlp: bool = False
+
+    def read(self, ep: int, size: int, timeout: int) -> array.array[int]:
+        del ep, timeout
+        self.read_sizes.append(size)
+        time.sleep(0.001 if self.zlp else 0.05)
+        return array.array("B", b"" if self.zlp else b"s" * 100)
+
+
+@pytest.mark.parametrize("zlp", [False, True], ids=["short-transfers", "zero-length-packets"])
+def test_a_controller_that_never_stops_sending_is_refused(usb_bus, zlp: bool) -> None:
+    """Stale data is drained until the device is quiet; one that never is cannot be framed: an error, at the timeout."""
+    dev = Chatty(zlp=zlp)
+    usb_bus.append(dev)
+    started = time.monotonic()
+    with pytest.raises(TransportError, match="keeps sending before the dock has spoken"):
+        UsbLink.open(SERIAL, timeout=0.5, label="adb://x")
+    assert time.monotonic() - started < 5
+    assert dev.events[-2:] == ["release 1", "dispose"]
+
+
+class ReleaseFails(FakeUsbDevice):
+    def release(self, number: int) -> None:
+        self.events.append(f"release {number} failed")
+        raise usb.core.USBError("Entity not found", errno=errno.ENOENT)
+
+
+def test_a_failed_release_still_gives_the_kernel_driver_back(usb_bus) -> None:
+    dev = ReleaseFails(kernel_driver=True)
+    usb_bus.append(dev)
+    UsbLink.open(SERIAL, timeout=1.0, label="adb://x").close()
+    assert dev.events[-3:] == ["release 1 failed", "attach 1", "dispose"]
+    assert dev.kernel_driver
 
 
 def test_a_kernel_driver_is_detached_and_given_back(usb_bus) -> None:

@@ -105,9 +105,13 @@ class _Candidate:
         return f"/dev/bus/usb/{self.device.bus:03d}/{self.device.address:03d}"
 
 
-def _adb_interface(device: Any) -> _Candidate | None:
-    """The first adb interface of ``device`` with bulk endpoints both ways, like adb's ``process_device``."""
-    for config in device:
+def _adb_interface(device: Any, configs: Iterable[Any] | None = None) -> _Candidate | None:
+    """The first adb interface with bulk endpoints both ways, like adb's ``process_device``.
+
+    ``configs``: the configurations to look in (default: all of ``device``'s; reading which one is
+    active needs the device opened, so :meth:`UsbLink._claim` looks again in the active one).
+    """
+    for config in device if configs is None else configs:
         alternates: dict[int, int] = {}
         for intf in config:
             alternates[intf.bInterfaceNumber] = alternates.get(intf.bInterfaceNumber, 0) + 1
@@ -219,15 +223,19 @@ class UsbLink:
     def __init__(self, device: Any, candidate: _Candidate, *, label: str) -> None:
         self.label = label
         self._dev = device
-        self._cand = candidate
+        self._use(candidate)
         self._claimed = False
         self._reattach = False
         self._closed = False
+        core, self._util = _usb()
+        # pyusb raises ValueError too (an endpoint it does not know): a USB failure all the same.
+        self._usb_error: tuple[type[Exception], ...] = (core.USBError, ValueError)
+        self._usb_timeout: type[Exception] = core.USBTimeoutError
+
+    def _use(self, candidate: _Candidate) -> None:
+        self._cand = candidate
         # Bulk reads of whole packets, at most READ_CHUNK bytes.
         self._chunk = max(candidate.in_packet, READ_CHUNK // candidate.in_packet * candidate.in_packet)
-        core, self._util = _usb()
-        self._usb_error: type[Exception] = core.USBError
-        self._usb_timeout: type[Exception] = core.USBTimeoutError
 
     @classmethod
     def open(cls, serial: str, *, timeout: float, label: str) -> UsbLink:
@@ -285,11 +293,15 @@ class UsbLink:
     def _claim(self) -> None:
         cand, dev = self._cand, self._dev
         try:
-            config = dev.get_active_configuration()
-            if not any(i.bInterfaceNumber == cand.interface for i in config):
+            # adb uses the interface of the active configuration only: another configuration's
+            # interface number may name something else here (a mass-storage interface, say).
+            active = _adb_interface(dev, [dev.get_active_configuration()])
+            if active is None:
                 raise TransportError(
                     f"{self.label}: the ADB interface of {cand.where} is not in its active USB configuration"
                 )
+            self._use(active)
+            cand = active
             if dev.is_kernel_driver_active(cand.interface):
                 dev.detach_kernel_driver(cand.interface)
                 self._reattach = True
@@ -306,8 +318,8 @@ class UsbLink:
         drained = 0
         while True:
             ms = _ms(min(deadline, time.monotonic() + _DRAIN_QUIET))
-            if ms is None:
-                return
+            if ms is None:  # never quiet for _DRAIN_QUIET: what it sends would break the framing
+                raise TransportError(f"{self.label}: the controller keeps sending before the dock has spoken")
             try:
                 data = self._dev.read(self._cand.ep_in, READ_CHUNK, ms)
             except self._usb_timeout:
@@ -372,7 +384,15 @@ class UsbLink:
                     f"{self.label}: the controller sent {len(data)} bytes in one USB transfer where {due} "
                     f"were due for {what} (not ADB-over-USB framing)"
                 )
-            buf += bytes(data)  # an empty transfer is no progress: the deadline stands
+            if len(data) < min(size, due) and (data or buf):
+                # A short packet (or a zero-length one) ended the device's transfer before the bytes
+                # the header promised: adb reads a header and a payload as one transfer each, and so
+                # must we, or the next message's bytes would fill this one.
+                raise TransportError(
+                    f"{self.label}: the controller ended a USB transfer after {len(buf) + len(data)} of the "
+                    f"{n} bytes due for {what} (not ADB-over-USB framing)"
+                )
+            buf += bytes(data)  # a zero-length packet before a message (ending the last one) is no progress
         return bytes(buf)
 
     def close(self) -> None:
@@ -381,10 +401,11 @@ class UsbLink:
             return
         self._closed = True
         # A vanished device cannot be released or freed (libusb says so with a USBError): nothing is left to do.
-        with contextlib.suppress(self._usb_error):
-            if self._claimed:
+        if self._claimed:
+            with contextlib.suppress(*self._usb_error):
                 self._util.release_interface(self._dev, self._cand.interface)
-            if self._reattach:
+        if self._reattach:  # even when the release failed: the kernel driver is the device's, not ours
+            with contextlib.suppress(*self._usb_error):
                 self._dev.attach_kernel_driver(self._cand.interface)
-        with contextlib.suppress(self._usb_error):
+        with contextlib.suppress(*self._usb_error):
             self._util.dispose_resources(self._dev)
