@@ -98,6 +98,19 @@ def test_root_rebuilding_the_gate_state_leaves_it_to_the_dock(dock: Dock) -> Non
     assert {(p.name, p.lstat().st_uid, p.lstat().st_gid) for p in made} == {(p.name, nobody, nobody) for p in made}
 
 
+def test_a_gate_directory_replaced_by_a_link_is_refused_not_followed(dock: Dock, tmp_path: Path) -> None:
+    """Whoever owns the state directory may put a link where the gate's directory was: `gate rebuild`
+    (run by root, perhaps) refuses it with exit 2 and writes nothing where it points."""
+    assert cli(dock, "dock", "--drone", "UAV-07")[0] == 0
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    shutil.rmtree(dock.state / "gate")
+    (dock.state / "gate").symlink_to(victim)
+    code, _ = cli(dock, "gate", "rebuild")
+    assert code == 2
+    assert list(victim.iterdir()) == []
+
+
 def test_an_unknown_drone_is_blocked(dock: Dock) -> None:
     assert cli(dock, "dock", "--drone", "UAV-07")[0] == 0
     code, out = cli(dock, "gate", "check", "UAV-99", "--json")

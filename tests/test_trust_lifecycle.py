@@ -257,5 +257,5 @@ def test_root_never_writes_the_dock_users_log(dock_dir: Path, fleet: Fleet) -> N
     args = _verify_args(dock_dir, fleet, policy, state)
     fleet.ok("key", "generate", "--out", "dock.key")
     r = run_attest([*args, "--dock-key", fleet.dir / "dock.key"])
-    assert r.code == 2 and "sudo -u attest" in r.err, (r.out, r.err)
+    assert r.code == 2 and "sudo -u nobody" in r.err and "--state-dir" in r.err, (r.out, r.err)
     assert not (state / "log").exists()

@@ -32,11 +32,11 @@ import rfc8785
 
 from attest.dock import peek_drone, read_event
 from attest.errors import AttestError, ConfigError, LogError
-from attest.fsutil import atomic_write, hand_over, make_private_dir, owner_for_root, read_bounded
 from attest.jsonutil import loads
 from attest.log import Checkpoint, Log, VerifierKey
 from attest.signing import Envelope, load_private_key, load_public_key, public_key_path_for, signature_checker
 from attest.signing import pae as dsse_pae
+from attest.statedir import PrivateDir, read_state_file
 from attest.timeutil import format_time, parse_time
 
 if TYPE_CHECKING:
@@ -145,10 +145,20 @@ def dock_public_key(key: Path) -> Ed25519PublicKey:
 def read_state(gate_dir: Path, public: Ed25519PublicKey, origin: str) -> tuple[GateState | None, str | None]:
     """The state, if present and signed by ``public`` for ``origin``; else ``(None, why)``."""
     path = gate_dir / STATE_FILE
-    if not path.exists():
+    try:
+        data = read_state_file(path, MAX_STATE_BYTES, what="gate state")
+    except ConfigError as e:
+        return None, f"{path}: unusable gate state: {e}"
+    return _parse_state(data, path, public, origin)
+
+
+def _parse_state(
+    data: bytes | None, path: Path, public: Ed25519PublicKey, origin: str
+) -> tuple[GateState | None, str | None]:
+    if data is None:
         return None, "no gate state yet"
     try:
-        env = Envelope.from_bytes(read_bounded(path, MAX_STATE_BYTES, what="gate state"), source=str(path))
+        env = Envelope.from_bytes(data, source=str(path))
         if env.payload_type != STATE_PAYLOAD_TYPE:
             raise ValueError(f"payloadType is not {STATE_PAYLOAD_TYPE}")
         check = signature_checker(public)
@@ -163,15 +173,14 @@ def read_state(gate_dir: Path, public: Ed25519PublicKey, origin: str) -> tuple[G
     return state, None
 
 
-def write_state(gate_dir: Path, state: GateState, key: Ed25519PrivateKey) -> None:
-    """Sign ``state`` with the dock key and replace the state file atomically.
+def _write_state(gate: PrivateDir, state: GateState, key: Ed25519PrivateKey) -> None:
+    """Sign ``state`` with the dock key and replace the state file atomically (the owner's, when root writes it).
 
     Raises:
         ConfigError: it cannot be written.
     """
     env = Envelope(state.payload(), STATE_PAYLOAD_TYPE).signed_by(key)
-    # Root (`sudo attest gate rebuild`) writes as the gate directory's owner, who must read the state.
-    atomic_write(gate_dir / STATE_FILE, env.to_bytes(), mode=0o600, owner=owner_for_root(gate_dir))
+    gate.write(STATE_FILE, env.to_bytes())
 
 
 def verified_checkpoint(log: Log, vkey: VerifierKey) -> Checkpoint | None:
@@ -208,23 +217,15 @@ def scan(log: Log, start: int, stop: int, marks: dict[str, DroneMark]) -> None:
 
 
 @contextlib.contextmanager
-def _locked(gate_dir: Path) -> Iterator[None]:
-    try:
-        gate_dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as e:
-        raise ConfigError(f"{gate_dir.parent}: cannot create the state directory: {e.strerror}") from e
-    # Made by root (`sudo attest gate rebuild`), the gate's directory is the state directory owner's too.
-    make_private_dir(gate_dir, owner_for_root(gate_dir.parent))
-    try:
-        fd = os.open(gate_dir / "state.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-    except OSError as e:
-        raise ConfigError(f"{gate_dir}: cannot lock the gate state: {e.strerror}") from e
-    try:
-        hand_over(fd, owner_for_root(gate_dir), gate_dir / "state.lock")
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+def _locked(gate_dir: Path) -> Iterator[PrivateDir]:
+    """The gate's directory, opened once (a link put at its name later is never followed), its lock held."""
+    with PrivateDir.open(gate_dir) as gate:
+        fd = gate.lock_file("state.lock")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield gate
+        finally:
+            os.close(fd)
 
 
 def update_state(
@@ -245,9 +246,10 @@ def update_state(
         ConfigError: the log or the state cannot be read or written.
     """
     vkey = VerifierKey.for_key(origin, key.public_key())
-    with _locked(gate_dir), Log.read(log_dir) as log:
+    with _locked(gate_dir) as gate, Log.read(log_dir) as log:
         checkpoint = verified_checkpoint(log, vkey)
-        state, _ = read_state(gate_dir, key.public_key(), origin)
+        data = gate.read(STATE_FILE, MAX_STATE_BYTES, what="gate state")
+        state, _ = _parse_state(data, gate.path / STATE_FILE, key.public_key(), origin)
         if state is not None and (state.size > log.size or state.root != log.root(state.size)):
             if not rebuild:
                 raise LogError(
@@ -264,5 +266,5 @@ def update_state(
             marks,
             datetime.now(UTC),
         )
-        write_state(gate_dir, new, key)
+        _write_state(gate, new, key)
         return new

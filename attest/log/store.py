@@ -14,6 +14,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import pwd
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -23,7 +24,6 @@ from typing import Self
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from attest.errors import ConfigError, LogError, LogWriteError
-from attest.fsutil import owner_for_root
 from attest.log.checkpoint import Checkpoint
 from attest.log.entry import MAX_ENTRY_BYTES, RESULTS_ONLY, EntryKinds, dsse_key_id, entry_problem, make_verifier
 from attest.log.files import LogFiles
@@ -34,6 +34,7 @@ from attest.log.proof import TlogProof
 from attest.log.tiles import ReadHashes, subtree_hash
 from attest.log.writer import check_key, repair, verified_head, write
 from attest.signing import raw_public_bytes
+from attest.statedir import owner_for_root
 
 __all__ = ["READ_LOCK_WAIT", "Log"]
 
@@ -405,7 +406,13 @@ def _refuse_root_in_a_users_log(directory: Path) -> None:
     existing = next((d for d in (directory, *directory.parents) if d.exists()), None)
     owner = owner_for_root(existing) if existing is not None else None
     if owner is not None:
+        try:
+            user = pwd.getpwuid(owner[0]).pw_name
+        except KeyError:
+            user = f"#{owner[0]}"
+        # The same directory must be named again: as that user, the default state directory is another one.
         raise ConfigError(
-            f"{directory}: this log belongs to user id {owner[0]}; append to it as that user "
-            f"(for the dock's log: sudo -u attest attest ...), not as root, or the dock could no longer write it"
+            f"{directory}: this log belongs to user {user}; run the command as that user with the same "
+            f"directory (sudo -u {user} attest ... with the same --state-dir, --log or --config), not as root, "
+            "or the dock could no longer write its own log"
         )

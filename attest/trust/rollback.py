@@ -14,8 +14,9 @@ import os
 from pathlib import Path
 
 from attest.errors import ConfigError, UntrustedBaselineError
-from attest.fsutil import atomic_write, hand_over, owner_for_root, read_bounded
+from attest.fsutil import atomic_write
 from attest.jsonutil import JSONFormatError, loads
+from attest.statedir import hand_over, owner_for_root, read_state_file
 
 __all__ = ["RollbackState"]
 
@@ -54,9 +55,10 @@ class RollbackState:
                 (:func:`attest.jsonutil.loads`: duplicate names, huge integers,
                 deep nesting), or not an object of positive integer versions.
         """
-        if not self._path.exists() and not self._path.is_symlink():
+        # Never through a link, never blocking on a FIFO: root may read this in the dock user's directory.
+        raw = read_state_file(self._path, self.MAX_BYTES, what="rollback state")
+        if raw is None:
             return {}
-        raw = read_bounded(self._path, self.MAX_BYTES, what="rollback state")
         try:
             data = loads(raw)
         except JSONFormatError as e:
@@ -94,10 +96,21 @@ class RollbackState:
                 raise UntrustedBaselineError(
                     f"baseline {name!r} version {version} is older than accepted version {best} (rollback)"
                 )
-            if best is None or version > best:
-                data[name] = version
+            # Root also rewrites a state file that is not the owner's (an older release left root's there).
+            if best is None or version > best or (owner is not None and self._owned_by() != owner):
+                data[name] = version  # not below best: a rollback was refused above
                 atomic_write(
                     self._path, (json.dumps(data, sort_keys=True, indent=2) + "\n").encode(), mode=0o600, owner=owner
                 )
         finally:
             os.close(lock_fd)
+
+    def _owned_by(self) -> tuple[int, int] | None:
+        """The state file's owner and group (``None`` when there is none)."""
+        try:
+            st = os.lstat(self._path)
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise ConfigError(f"{self._path}: cannot use the rollback state: {e.strerror}") from e
+        return st.st_uid, st.st_gid

@@ -33,18 +33,17 @@ An expired policy trusts nothing (exit 4).
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import os
-import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
 from attest.errors import ConfigError
-from attest.fsutil import atomic_write, hand_over, make_private_dir, owner_for_root, read_bounded
+from attest.fsutil import atomic_write, read_bounded
 from attest.logs import get_logger
+from attest.statedir import PrivateDir, hand_over, owner_for_root, read_state_file
 from attest.timeutil import format_time
 from attest.trust.document import (
     PolicyDocument,
@@ -80,7 +79,7 @@ class TrustStore:
         Raises:
             ConfigError: unreadable or corrupt (fail closed; the message says why).
         """
-        data = _read_state_file(self.path, MAX_POLICY_BYTES, what="stored trust policy")
+        data = read_state_file(self.path, MAX_POLICY_BYTES, what="stored trust policy")
         if data is None:
             return None
         try:
@@ -106,7 +105,7 @@ class TrustStore:
 
     @staticmethod
     def _read_root(path: Path) -> bytes:
-        data = _read_state_file(path, MAX_TRUSTED_ROOT_BYTES, what="stored Sigstore trusted root")
+        data = read_state_file(path, MAX_TRUSTED_ROOT_BYTES, what="stored Sigstore trusted root")
         if data is None:
             raise ConfigError(f"{path}: the stored Sigstore trusted root is missing; refusing to continue")
         return data
@@ -143,49 +142,11 @@ class TrustStore:
         """
         owner = owner_for_root(self.dir)
         if roots:
-            rdir = self.dir / self.ROOTS
-            make_private_dir(rdir, owner)
-            for digest, data in roots.items():
-                atomic_write(rdir / f"{digest}.json", data, mode=0o600, owner=owner)
+            # Written through the directory opened, never through a link put at its name.
+            with PrivateDir.open(self.dir / self.ROOTS) as rdir:
+                for digest, data in roots.items():
+                    rdir.write(f"{digest}.json", data)
         atomic_write(self.path, doc.to_bytes(), mode=0o600, owner=owner)
-
-
-def _read_state_file(path: Path, limit: int, *, what: str) -> bytes | None:
-    """A regular file of the store, at most ``limit`` bytes; ``None`` only when it does not exist.
-
-    Never through a symbolic link (``O_NOFOLLOW``), never blocking on a FIFO
-    (``O_NONBLOCK``, then ``fstat`` must say "regular file").
-
-    Raises:
-        ConfigError: anything else: it cannot be opened or read, it is not a
-            regular file, or it is larger than ``limit``.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
-    except FileNotFoundError:
-        return None
-    except OSError as e:
-        if e.errno == errno.ELOOP:
-            raise ConfigError(f"{path}: the {what} is a symbolic link; refusing to continue") from e
-        raise ConfigError(f"{path}: cannot read the {what}: {e.strerror}; refusing to continue") from e
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ConfigError(f"{path}: the {what} is not a regular file; refusing to continue")
-        chunks: list[bytes] = []
-        size = 0
-        while size <= limit:
-            chunk = os.read(fd, limit + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read the {what}: {e.strerror}; refusing to continue") from e
-    finally:
-        os.close(fd)
-    if size > limit:
-        raise ConfigError(f"{path}: the {what} is larger than {limit} bytes; refusing to continue")
-    return b"".join(chunks)
 
 
 def _beside(path: Path) -> Callable[[RootPin], Path]:

@@ -39,7 +39,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from attest.errors import ConfigError
-from attest.fsutil import owner_for_root, read_bounded, write_new
+from attest.fsutil import read_bounded, write_new
+from attest.statedir import owner_for_root
 
 __all__ = [
     "KEY_FILE",
