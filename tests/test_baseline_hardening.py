@@ -438,7 +438,7 @@ def test_oversized_rollback_state_is_a_config_error(tmp_path: Path) -> None:
     state = RollbackState(tmp_path / "s")
     with (tmp_path / "s" / RollbackState.FILE).open("wb") as f:
         f.truncate(RollbackState.MAX_BYTES + 1)
-    with pytest.raises(ConfigError, match="too large"):
+    with pytest.raises(ConfigError, match="larger than"):
         state.check_and_accept("companion", 1)
 
 
