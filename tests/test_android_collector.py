@@ -32,7 +32,14 @@ from attest.baseline import Baseline
 from attest.collectors import open_collector
 from attest.collectors.adb import AdbCollector, AndroidLimits, audit_sample
 from attest.collectors.adb.devicehash import parse_digests as parse_sha256sum
-from attest.collectors.adb.packages import escaped, parse_appops, parse_dumpsys, parse_list, valid_package_name
+from attest.collectors.adb.packages import (
+    PackageFormatError,
+    escaped,
+    parse_appops,
+    parse_dumpsys,
+    parse_list,
+    valid_package_name,
+)
 from attest.errors import CollectionError, ConfigError, TransportError
 from attest.model import Evidence, FindingKind, Method, Result, Severity, Verdict
 from attest.rules import Rule
@@ -696,6 +703,109 @@ Hidden system packages:
     d = parse_dumpsys(out, "com.x", max_permissions=10)
     assert (d.version_code, d.version_name, d.installer, d.system) == (5, "1.0 beta", "com.android.vending", False)
     assert d.permissions == {"android.permission.INTERNET": True, "android.permission.CAMERA": False}
+
+
+_BLOCK = """Packages:
+  Package [com.x] (abc):
+    userId=10100
+    versionCode=5 minSdk=26 targetSdk=30
+    versionName={version_name}
+    flags=[ HAS_CODE ]
+    installerPackageName=com.android.vending
+    install permissions:
+      android.permission.INTERNET: granted=true
+    User 0: ceDataInode=1 installed=true
+      runtime permissions:
+        android.permission.RECORD_AUDIO: granted=true, flags=[ USER_SET ]
+"""
+
+
+def test_dumpsys_reads_a_shared_users_permissions_where_android_prints_them() -> None:
+    """A package of a shared user id has no permissions in its own block (AOSP Settings.dumpPackageLPr): they
+    are under ``Shared users:``; reading only the package block saw none, so a granted microphone passed a rule."""
+    out = b"""Packages:
+  Package [com.x] (abc):
+    userId=1000
+    sharedUser=SharedUserSetting{5f2a9c4 android.uid.system/1000}
+    versionCode=5 minSdk=26 targetSdk=30
+    versionName=1.0
+    flags=[ SYSTEM HAS_CODE ]
+    User 0: ceDataInode=1 installed=true
+
+Shared users:
+  SharedUser [android.uid.system] (5f2a9c4):
+    userId=1000
+    Packages
+      PackageSetting{1b2c3d4 com.x/1000}
+    install permissions:
+      android.permission.INTERNET: granted=true
+    User 0:       gids=[1065, 3002]
+      runtime permissions:
+        android.permission.RECORD_AUDIO: granted=true, flags=[ USER_SET ]
+"""
+    d = parse_dumpsys(out, "com.x", max_permissions=10)
+    assert d.system and d.permissions == {"android.permission.INTERNET": True, "android.permission.RECORD_AUDIO": True}
+    # Its shared user's block missing: an error, never "no permissions".
+    with pytest.raises(PackageFormatError, match="no 'Shared users:' section"):
+        parse_dumpsys(out.split(b"Shared users:")[0], "com.x", max_permissions=10)
+
+
+@pytest.mark.parametrize(
+    ("version_name", "match"),
+    [
+        # A line break in the app's versionName ending its block before the permissions.
+        ("4.2\n  .", "where only the block of com.x belongs"),
+        # ... or repeating a field or a heading that comes later (a later one would overwrite it).
+        ("4.2\n    flags=[ SYSTEM ]", "printed flags twice"),
+        ("4.2\n    install permissions:\n      android.permission.X: granted=true", "'install permissions:' twice"),
+        ("4.2\n    User 0: installed=true\n      runtime permissions:", "'User 0' twice"),
+    ],
+    ids=["ends-the-block", "second-flags", "second-install-permissions", "second-user-0"],
+)
+def test_dumpsys_text_the_app_controls_cannot_reshape_its_block(version_name: str, match: str) -> None:
+    out = _BLOCK.format(version_name=version_name).encode()
+    with pytest.raises(PackageFormatError, match=match):
+        parse_dumpsys(out, "com.x", max_permissions=10)
+    assert parse_dumpsys(_BLOCK.format(version_name="4.2").encode(), "com.x", max_permissions=10).permissions == {
+        "android.permission.INTERNET": True,
+        "android.permission.RECORD_AUDIO": True,
+    }
+
+
+def test_dumpsys_with_a_second_packages_section_is_refused() -> None:
+    """Strings printed before the real section (resolver tables) must not be able to stand in for it."""
+    fake = _BLOCK.format(version_name="4.2").replace("granted=true, flags", "granted=false, flags")
+    out = ("Activity Resolver Table:\n" + fake + "\n" + _BLOCK.format(version_name="4.2")).encode()
+    with pytest.raises(PackageFormatError, match="2 'Packages:' sections"):
+        parse_dumpsys(out, "com.x", max_permissions=10)
+
+
+def test_dumpsys_without_user_0_is_refused() -> None:
+    out = _BLOCK.format(version_name="4.2").split("    User 0:")[0].encode()
+    with pytest.raises(PackageFormatError, match="no 'User 0:' section"):
+        parse_dumpsys(out, "com.x", max_permissions=10)
+
+
+class TwiceListed(Shell):
+    """``pm list packages`` names the flight app a second time, with another APK."""
+
+    def _list_packages(self, args: list[str]) -> Any:
+        out = super()._list_packages(args)
+        extra = b"package:/data/local/tmp/evil/base.apk=com.example.flight versionCode:9999  installer=null uid:10999\n"
+        return type(out)(iter([*out.stdout, extra]), out.stderr, out.status)
+
+
+def test_a_package_listed_twice_is_an_error_not_a_measurement(in_process, dock_key, tmp_path: Path) -> None:  # noqa: F811
+    """Which line is the package? Neither: the error stands (it used to be overwritten by the first line's
+    measurement, and the controller passed)."""
+    device = build_controller()
+    clean = measure(in_process(Adbd(device, Shell(device))).target, dock_key)
+    baseline = make_baseline(clean)
+    twice = in_process(Adbd(device, TwiceListed(device)))
+    ev = measure(twice.target, dock_key, expected=baseline)
+    assert "lists it twice" in (ev.components["package/com.example.flight"].error or "")
+    assert "apk/com.example.flight/base.apk" not in ev.components
+    assert judge(tmp_path, baseline, ev).verdict is Verdict.ERROR
 
 
 def test_appops_package_mode_wins_and_history_is_skipped() -> None:

@@ -149,6 +149,7 @@ class Measurement:
                 "package-list",
                 f"'pm list packages' printed {len(bad)} line(s) that are not a package, first {first!r}",
             )
+        twice: set[str] = set()
         for item in listed:
             if item.name is None:
                 name = package_name(escaped(item.raw))
@@ -159,7 +160,12 @@ class Measurement:
                         "the device reports a package name Android does not allow; nothing was asked about it",
                     )
                 continue
-            if item.name in self._listed:
+            if item.name in twice or item.name in self._listed:
+                # Which line is the package? Neither: an error, never a measurement of one of them.
+                twice.add(item.name)
+                self._listed.pop(item.name, None)
+                self.values.pop(package_name(item.name), None)
+                self.values.pop(f"{package_name(item.name)}/installer", None)
                 self._error(package_name(item.name), "package", "'pm list packages' lists it twice")
                 continue
             self._listed[item.name] = item

@@ -14,7 +14,13 @@ Output formats follow Android's own code (aosp-mirror/platform_frameworks_base,
   ``installerPackageName=``, ``install permissions:`` and, under ``User 0:``,
   ``runtime permissions:`` with ``NAME: granted=true|false``); the block of
   the factory version of an updated system app (``Hidden system packages:``)
-  is not read;
+  is not read. A package of a shared user id (``sharedUser=``) has its
+  permissions printed in that user's ``SharedUser [NAME]`` block under
+  ``Shared users:``, and they are read there. The package's own text
+  (``versionName``) is printed raw, so the structure is strict: the
+  ``Packages:`` section holds the one block and nothing else at its depth,
+  every field and heading appears at most once, ``versionCode``, ``flags`` and
+  ``User 0:`` must appear;
 * ``cmd appops get NAME``: ``OP: mode`` lines (``Uid mode: OP: mode`` for the
   app's uid; a package mode wins), anything after ``;`` ignored.
 
@@ -232,87 +238,173 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
 
 
-def _block(lines: list[str], name: str) -> list[str]:
-    """The lines of the ``Package [name]`` block of the ``Packages:`` section."""
-    try:
-        start = lines.index("Packages:")
-    except ValueError:
-        raise PackageFormatError("'dumpsys package' printed no 'Packages:' section") from None
-    head = f"  Package [{name}] ("
-    for i in range(start + 1, len(lines)):
-        line = lines[i]
+def _section(lines: list[str], title: str) -> list[str] | None:
+    """The lines of the section ``title`` (a line of its own at column 0) up to the next one; ``None`` if absent.
+
+    Raises:
+        PackageFormatError: the title appears more than once.
+    """
+    starts = [i for i, line in enumerate(lines) if line == title]
+    if not starts:
+        return None
+    if len(starts) > 1:
+        raise PackageFormatError(f"'dumpsys package' printed {len(starts)} '{title}' sections")
+    out = []
+    for line in lines[starts[0] + 1 :]:
         if line and _indent(line) == 0:
-            break  # the next section: this package is not in the Packages: section
-        if line.startswith(head):
-            block = []
-            for body in lines[i + 1 :]:
-                if body.strip() and _indent(body) <= 2:
-                    break
-                block.append(body)
-            return block
-    raise PackageFormatError(f"'dumpsys package' printed no block for {name}")
+            break
+        out.append(line)
+    return out
 
 
-def _permissions(lines: list[str], start: int, *, granted_only: bool, max_permissions: int) -> dict[str, bool]:
-    """``NAME: granted=BOOL[, flags=[...]]`` lines deeper than the heading at ``start``."""
-    depth = _indent(lines[start])
-    out: dict[str, bool] = {}
-    for line in lines[start + 1 :]:
+def _only_block(section: list[str], head: str, what: str) -> list[str]:
+    """The lines after ``head``, the one line of ``section`` indented 2 or less; anything else there is refused.
+
+    Text a package controls (its ``versionName``) is printed raw inside its block: a line break in it
+    must not be able to end the block early or start another one.
+
+    Raises:
+        PackageFormatError: no such head, or another line at its depth.
+    """
+    heads = [i for i, line in enumerate(section) if line.strip() and _indent(line) <= 2]
+    if len(heads) != 1 or not section[heads[0]].startswith(head):
+        shown = ", ".join(repr(printable(section[i].strip()[:60])) for i in heads[:3]) or "nothing"
+        raise PackageFormatError(f"'dumpsys package' printed {shown} where only {what} belongs")
+    return section[heads[0] + 1 :]
+
+
+def _permission_lines(
+    block: list[str], start: int, *, granted_only: bool, max_permissions: int, into: dict[str, bool]
+) -> int:
+    """Read ``NAME: granted=BOOL[, flags=[...]]`` lines deeper than the heading at ``start`` into ``into``.
+
+    Returns the index of the first line after them.
+
+    Raises:
+        PackageFormatError: a malformed line, a permission twice, or more than ``max_permissions``.
+    """
+    depth = _indent(block[start])
+    i = start + 1
+    while i < len(block):
+        line = block[i]
         if not line.strip() or _indent(line) <= depth:
             break
         perm, sep, rest = line.strip().partition(": ")
         state = rest.split(",", 1)[0]
         if not sep or not _PERMISSION.fullmatch(perm) or state not in ("granted=true", "granted=false"):
             raise PackageFormatError(f"'dumpsys package' printed the permission line {printable(line.strip()[:120])!r}")
-        if perm in out or len(out) >= max_permissions:
+        if perm in into or len(into) >= max_permissions:
             raise PackageFormatError(f"'dumpsys package' printed {perm} twice, or more than {max_permissions}")
-        out[perm] = granted_only or state == "granted=true"
-    return out
+        into[perm] = granted_only or state == "granted=true"
+        i += 1
+    return i
+
+
+#: ``sharedUser=SharedUserSetting{HASH NAME/APPID}``: a package of a shared user id.
+_SHARED_USER = re.compile(r"SharedUserSetting\{[0-9a-f]{1,16} (?P<name>[A-Za-z0-9_.]{1,255})/[0-9]{1,10}\}")
+#: The fields of a package block, each on a line of its own at depth 4, at most once.
+_FIELDS = ("versionCode", "versionName", "installerPackageName", "flags", "sharedUser")
+
+
+def _read_block(
+    block: list[str], what: str, *, max_permissions: int, require_user_0: bool
+) -> tuple[dict[str, str], dict[str, bool]]:
+    """One block's fields (:data:`_FIELDS`) and permissions: install ones, and user 0's runtime ones.
+
+    Linear in the block; every heading at most once (a repeated one could overwrite what came before).
+    A package's block always has a ``User 0:`` section (``require_user_0``); a shared user's has one
+    only when user 0 holds something.
+
+    Raises:
+        PackageFormatError: a field or heading twice, or a malformed permission line.
+    """
+    fields: dict[str, str] = {}
+    perms: dict[str, bool] = {}
+    headings: set[str] = set()
+
+    def once(heading: str) -> None:
+        if heading in headings:
+            raise PackageFormatError(f"'dumpsys package' printed '{heading}' twice for {what}")
+        headings.add(heading)
+
+    user: str | None = None  # the ``User N:`` section the lines belong to
+    i = 0
+    while i < len(block):
+        line = block[i]
+        text = line.strip()
+        depth = _indent(line)
+        if depth == 4:
+            user = None
+            key, eq, value = text.partition("=")
+            if eq and key in _FIELDS:
+                if key in fields:
+                    raise PackageFormatError(f"'dumpsys package' printed {key} twice for {what}")
+                fields[key] = value
+            elif text == "install permissions:" or (text.startswith("User ") and ":" in text):
+                heading = text if text == "install permissions:" else text.split(":", 1)[0]
+                once(heading)
+                if heading == "install permissions:":
+                    i = _permission_lines(block, i, granted_only=True, max_permissions=max_permissions, into=perms)
+                    continue
+                user = heading
+        elif depth == 6 and text == "runtime permissions:" and user is not None:
+            once(f"{user} runtime permissions")
+            if user == "User 0":
+                i = _permission_lines(block, i, granted_only=False, max_permissions=max_permissions, into=perms)
+                continue
+        i += 1
+    if require_user_0 and "User 0" not in headings:
+        raise PackageFormatError(f"'dumpsys package' printed no 'User 0:' section for {what}")
+    return fields, perms
 
 
 def parse_dumpsys(out: bytes, name: str, *, max_permissions: int) -> Details:
     """Parse ``dumpsys package NAME`` (see the module docstring).
 
+    The ``Packages:`` section must hold NAME's block and nothing else; a package
+    of a shared user id has its permissions read from that user's block under
+    ``Shared users:`` (Android prints them there, not in the package's block).
+
     Raises:
-        PackageFormatError: no block for ``name``, a field missing or twice, or a malformed permission line.
+        PackageFormatError: no block for ``name``, anything else where it belongs, a field
+            or heading missing or twice, or a malformed permission line.
     """
     lines = out.decode("utf-8", "replace").replace("\r\n", "\n").split("\n")
-    block = _block(lines, name)
-    details = Details()
-    seen: set[str] = set()
-    user = None
-    for i, line in enumerate(block):
-        text = line.strip()
-        key = text.split("=", 1)[0] if "=" in text.split(" ", 1)[0] else text
-        if key in ("versionCode", "versionName", "installerPackageName", "flags") and _indent(line) == 4:
-            if key in seen:
-                raise PackageFormatError(f"'dumpsys package {name}' printed {key} twice")
-            seen.add(key)
-            value = text.split("=", 1)[1]
-        else:
-            value = ""
-        if key == "versionCode" and _indent(line) == 4:
-            code = value.split(" ", 1)[0]
-            if not re.fullmatch(r"-?[0-9]{1,19}", code):
-                raise PackageFormatError(f"'dumpsys package {name}' printed versionCode={printable(code[:40])}")
-            details.version_code = _version(code.encode())
-        elif key == "versionName" and _indent(line) == 4:
-            details.version_name = value[:256]
-        elif key == "installerPackageName" and _indent(line) == 4:
-            details.installer = None if value == "null" else value[:256]
-        elif key == "flags" and _indent(line) == 4:
-            details.system = " SYSTEM " in f" {value.strip('[]')} "
-        elif text == "install permissions:" and _indent(line) == 4:
-            perms = _permissions(block, i, granted_only=True, max_permissions=max_permissions)
-            details.permissions.update(perms)
-        elif text.startswith("User ") and _indent(line) == 4:
-            user = text.split(":", 1)[0]
-        elif text == "runtime permissions:" and user == "User 0":
-            perms = _permissions(block, i, granted_only=False, max_permissions=max_permissions)
-            details.permissions.update(perms)
-    if details.version_code is None:
-        raise PackageFormatError(f"'dumpsys package {name}' printed no versionCode")
-    return details
+    section = _section(lines, "Packages:")
+    if section is None:
+        raise PackageFormatError("'dumpsys package' printed no 'Packages:' section")
+    block = _only_block(section, f"  Package [{name}] (", f"the block of {name}")
+    fields, perms = _read_block(block, f"package {name}", max_permissions=max_permissions, require_user_0=True)
+    if "sharedUser" in fields:
+        m = _SHARED_USER.fullmatch(fields["sharedUser"])
+        if m is None:
+            shown = printable(fields["sharedUser"][:80])
+            raise PackageFormatError(f"'dumpsys package {name}' printed sharedUser={shown}")
+        shared = _section(lines, "Shared users:")
+        if shared is None:
+            raise PackageFormatError(f"'dumpsys package {name}' printed no 'Shared users:' section for its shared user")
+        su_block = _only_block(shared, f"  SharedUser [{m['name']}] (", f"the block of shared user {m['name']}")
+        _, su_perms = _read_block(
+            su_block, f"shared user {m['name']}", max_permissions=max_permissions, require_user_0=False
+        )
+        for perm, granted in su_perms.items():
+            if perms.get(perm, granted) != granted:
+                raise PackageFormatError(f"'dumpsys package {name}' printed {perm} both granted and not")
+            perms[perm] = granted
+    for required in ("versionCode", "flags"):
+        if required not in fields:
+            raise PackageFormatError(f"'dumpsys package {name}' printed no {required}")
+    code = fields["versionCode"].split(" ", 1)[0]
+    if not re.fullmatch(r"-?[0-9]{1,19}", code):
+        raise PackageFormatError(f"'dumpsys package {name}' printed versionCode={printable(code[:40])}")
+    installer = fields.get("installerPackageName")
+    return Details(
+        version_code=_version(code.encode()),
+        version_name=fields["versionName"][:256] if "versionName" in fields else None,
+        installer=None if installer in (None, "null") else installer[:256],
+        system=" SYSTEM " in f" {fields['flags'].strip('[]')} ",
+        permissions=perms,
+    )
 
 
 def parse_appops(out: bytes, *, max_ops: int) -> dict[str, str]:
