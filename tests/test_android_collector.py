@@ -748,6 +748,11 @@ Shared users:
     # Its shared user's block missing: an error, never "no permissions".
     with pytest.raises(PackageFormatError, match="no 'Shared users:' section"):
         parse_dumpsys(out.split(b"Shared users:")[0], "com.x", max_permissions=10)
+    # Laid out otherwise (a release printing headings deeper): an error, never permissions silently unread.
+    head, shared = out.split(b"    userId=1000\n    Packages")
+    deeper = head + b"    userId=1000\n    Packages" + shared.replace(b"\n    ", b"\n      ")
+    with pytest.raises(PackageFormatError, match="where it was not expected"):
+        parse_dumpsys(deeper, "com.x", max_permissions=10)
 
 
 @pytest.mark.parametrize(

@@ -302,6 +302,8 @@ def _permission_lines(
 
 #: ``sharedUser=SharedUserSetting{HASH NAME/APPID}``: a package of a shared user id.
 _SHARED_USER = re.compile(r"SharedUserSetting\{[0-9a-f]{1,16} (?P<name>[A-Za-z0-9_.]{1,255})/[0-9]{1,10}\}")
+#: A user's section in a block: ``User 0:`` (then, in a package's block, its state on the same line).
+_USER = re.compile(r"User [0-9]{1,6}:")
 #: The fields of a package block, each on a line of its own at depth 4, at most once.
 _FIELDS = ("versionCode", "versionName", "installerPackageName", "flags", "sharedUser")
 
@@ -316,7 +318,8 @@ def _read_block(
     only when user 0 holds something.
 
     Raises:
-        PackageFormatError: a field or heading twice, or a malformed permission line.
+        PackageFormatError: a field or heading twice, a heading where none belongs, or a
+            malformed permission line.
     """
     fields: dict[str, str] = {}
     perms: dict[str, bool] = {}
@@ -340,7 +343,7 @@ def _read_block(
                 if key in fields:
                     raise PackageFormatError(f"'dumpsys package' printed {key} twice for {what}")
                 fields[key] = value
-            elif text == "install permissions:" or (text.startswith("User ") and ":" in text):
+            elif text == "install permissions:" or _USER.match(text):
                 heading = text if text == "install permissions:" else text.split(":", 1)[0]
                 once(heading)
                 if heading == "install permissions:":
@@ -352,6 +355,9 @@ def _read_block(
             if user == "User 0":
                 i = _permission_lines(block, i, granted_only=False, max_permissions=max_permissions, into=perms)
                 continue
+        elif text in ("install permissions:", "runtime permissions:") or _USER.match(text):
+            # A heading anywhere else: a layout this parser does not know, whose permissions it would miss.
+            raise PackageFormatError(f"'dumpsys package' printed {printable(text[:40])!r} where it was not expected")
         i += 1
     if require_user_0 and "User 0" not in headings:
         raise PackageFormatError(f"'dumpsys package' printed no 'User 0:' section for {what}")
