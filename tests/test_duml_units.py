@@ -16,9 +16,14 @@ from hypothesis import strategies as st
 
 from attest.duml import (
     DISCOVERY,
+    DOCK,
     MAGIC,
+    VERSION_CMD_ID,
+    VERSION_CMD_SET,
+    VERSION_FRAME_MAX,
     Address,
     Deframer,
+    Link,
     VersionReplyError,
     crc8,
     crc16,
@@ -28,6 +33,7 @@ from attest.duml import (
     parse_module,
     parse_version,
     parse_version_reply,
+    sweep_versions,
     version_reply_payload,
 )
 
@@ -257,3 +263,80 @@ def test_module_names_round_trip_for_every_address_asked():
     for bad in ("wing-0", "camera-8", "esc--1", "", "-0"):
         with pytest.raises(ValueError, match="expected MODULE"):
             parse_module(bad)
+
+
+# -- a module forging others' answers, and noise holding honest ones back (an adversarial review) ----------
+
+
+def _long_header(length: int = 0x3FF) -> bytes:
+    """A header that passes its 1-byte check and claims a ``length``-byte frame."""
+    word = length | 1 << 10
+    head = bytes((MAGIC, word & 0xFF, word >> 8))
+    return head + bytes((crc8(head),))
+
+
+def _reply(sender: Address, seq: int, firmware: str) -> bytes:
+    payload = version_reply_payload("SIM", parse_version("01.00.00.01"), parse_version(firmware))
+    return encode(sender, DOCK, seq=seq, cmd_set=VERSION_CMD_SET, cmd_id=VERSION_CMD_ID, payload=payload, reply=True)
+
+
+def test_a_reader_of_short_frames_skips_headers_claiming_long_ones():
+    """A header claiming 1,023 bytes held a valid frame behind it until 1,023 bytes came (and cost a CRC
+    over them); a reader of version replies only skips it and finds the frame at once."""
+    honest = _reply(Address(3, 0), 7, "03.02.44.08")
+    assert Deframer().feed(_long_header() + honest) == []  # held by the default reader
+    frames = Deframer(max_frame=VERSION_FRAME_MAX).feed(_long_header() + honest)
+    assert [f.raw for f in frames] == [honest]
+
+
+def test_flush_finds_a_frame_a_noise_header_was_holding_back():
+    d = Deframer()
+    honest = _reply(Address(3, 0), 7, "03.02.44.08")
+    assert d.feed(_long_header() + honest) == []
+    assert [f.raw for f in d.flush()] == [honest]
+    assert d.rejected >= 1 and len(d._buf) == 0
+
+
+class ForgingBus:
+    """An aircraft whose camera answers for every module with the approved version, numbering its forgeries
+    from its own inquiry's sequence number as if the dock counted up; the flight controller answers
+    honestly with another version, behind a noise header that held it back."""
+
+    target = "dji:///dev/forged"
+
+    def __init__(self) -> None:
+        self.out = bytearray()
+        self.seqs: dict[Address, int] = {}
+
+    def write(self, data: bytes) -> None:
+        for request in Deframer().feed(data):
+            self.seqs.setdefault(request.receiver, request.seq)
+            if request.receiver == CAMERA:
+                base = request.seq - DISCOVERY.index(CAMERA)
+                for addr in DISCOVERY:
+                    self.out += _reply(addr, (base + DISCOVERY.index(addr)) & 0xFFFF, "03.02.44.07")
+            elif request.receiver == FC:
+                self.out += _long_header() + _reply(FC, request.seq, "03.02.44.08")
+
+    def read(self, timeout: float) -> bytes:
+        del timeout
+        data, self.out[:] = bytes(self.out), b""
+        return data
+
+
+CAMERA, FC = Address(1, 0), Address(3, 0)
+
+
+def test_forged_answers_do_not_hide_the_flight_controllers_own():
+    """With sequence numbers counted up from one base, the camera's forgeries took every module's place
+    and a noise header kept the honest answer unread until the sweep ended: a PASS. Now each number is
+    random (the forgeries answer nothing) and what was held back is judged when the sweep ends."""
+    bus = ForgingBus()
+    result = sweep_versions(Link(bus), DISCOVERY, expected=[FC, CAMERA], timeout=1.0, quiet=0.2)
+    assert str(result.versions[FC].firmware) == "03.02.44.08", result.errors
+    # The forgeries carried numbers the dock never used (one landing on another module's number by chance
+    # makes that module's result an error, never a version).
+    assert result.stale > len(DISCOVERY) // 2
+    assert all(r.firmware == "03.02.44.08" for a, r in result.versions.items() if a == FC)
+    seqs = [bus.seqs[a] for a in DISCOVERY]
+    assert len(set(seqs)) == len(seqs) and sorted(seqs) != list(range(min(seqs), min(seqs) + len(seqs)))

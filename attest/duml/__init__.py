@@ -17,7 +17,7 @@ Pure protocol: the only IO is through the byte stream given to
 
 from attest.duml.crc import crc8, crc16
 from attest.duml.frames import MAGIC, Address, Deframer, Frame, encode
-from attest.duml.inquiry import SweepResult, sweep_versions
+from attest.duml.inquiry import VERSION_FRAME_MAX, SweepResult, sweep_versions
 from attest.duml.link import ByteStream, Link
 from attest.duml.modules import DISCOVERY, DOCK, MODULE_TYPES, module_name, parse_module
 from attest.duml.version import (
@@ -42,6 +42,7 @@ __all__ = [
     "MODULE_TYPES",
     "VERSION_CMD_ID",
     "VERSION_CMD_SET",
+    "VERSION_FRAME_MAX",
     "Address",
     "ByteStream",
     "Deframer",

@@ -145,7 +145,14 @@ class Deframer:
     :attr:`rejected` and skipped.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_frame: int = MAX_FRAME) -> None:
+        """``max_frame``: the longest frame wanted; a header claiming more is skipped as noise.
+
+        A reader that only wants short frames (the dock: version replies) should say so: every
+        header that passes its 1-byte check makes the deframer hold and then check up to that
+        many bytes, so a line full of such headers costs CPU in proportion to it.
+        """
+        self._max = max_frame
         self._buf = bytearray()
         #: Candidate frames dropped (bad header check, version, length or frame check).
         self.rejected = 0
@@ -166,12 +173,12 @@ class Deframer:
                 break
             word = buf[j + 1] | buf[j + 2] << 8
             length, version = word & 0x3FF, word >> 10
-            if crc8(bytes(buf[j : j + 3])) != buf[j + 3] or version != VERSION or length < MIN_FRAME:
+            if crc8(bytes(buf[j : j + 3])) != buf[j + 3] or version != VERSION or not MIN_FRAME <= length <= self._max:
                 self.rejected += 1
                 i = j + 1
                 continue
             if n - j < length:
-                i = j  # wait for the rest (at most MAX_FRAME bytes are ever held)
+                i = j  # wait for the rest (at most max_frame bytes are ever held)
                 break
             frame = bytes(buf[j : j + length])
             if crc16(frame[:-2]) != frame[-2] | frame[-1] << 8:
@@ -183,6 +190,23 @@ class Deframer:
             out.append(_parse(frame))
             i = j + length
         del buf[:i]
+        return out
+
+    def flush(self) -> list[Frame]:
+        """The frames inside what is held, as if the stream ended here.
+
+        A candidate still waiting for bytes is given up (rejected) and the bytes after its first
+        are scanned again, so a frame a fake header was holding back is found.
+        """
+        out: list[Frame] = []
+        while self._buf:
+            held = bytes(self._buf)
+            out += self.feed(b"")
+            if bytes(self._buf) != held or not self._buf:
+                continue
+            # Still waiting on the same candidate: it will not complete. Skip its first byte.
+            self.rejected += 1
+            del self._buf[:1]
         return out
 
 

@@ -16,6 +16,9 @@ sequence number; then:
 Everything else (pushes, requests, replies to other receivers, unknown
 sequence numbers, frames failing their checks) is counted and ignored.
 
+Sequence numbers are drawn at random for each candidate: a module that sees
+its own inquiry cannot work out another's to answer in its name.
+
 Time: the sweep ends ``quiet`` seconds after the last new result, or
 ``timeout`` seconds after it while an **expected** module has not answered
 (each of those then gets an error saying so). Only progress (a candidate's
@@ -23,22 +26,32 @@ first result) earns time, and progress itself is bounded by a
 :class:`~attest.transports.Budget`: after ``2 * timeout`` seconds the results
 must have come at ``floor`` per second on average, or the sweep fails. So a
 bus that drips one new answer at a time, or floods the line with noise, ends
-within ``2 * timeout + candidates / floor`` seconds.
+within ``2 * timeout + candidates / floor`` seconds. When it ends, what the
+line has already sent is read and judged too (at most ``settle_limit``
+bytes, for a bus that never stops talking), and a frame a noise header was
+holding back: an honest answer behind noise still turns a forged one into
+an error.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
-from attest.duml.frames import Address, Frame
+from attest.duml.frames import MIN_FRAME, Address, Frame
 from attest.duml.link import Link
 from attest.duml.modules import module_name
-from attest.duml.version import CMD_ID, CMD_SET, ModuleVersion, VersionReplyError, parse_version_reply
+from attest.duml.version import CMD_ID, CMD_SET, MAX_REPLY, ModuleVersion, VersionReplyError, parse_version_reply
 from attest.transports import Budget
 
-__all__ = ["SweepResult", "sweep_versions"]
+__all__ = ["SETTLE_LIMIT", "VERSION_FRAME_MAX", "SweepResult", "sweep_versions"]
+
+#: Bytes read from the line after a sweep ends, to judge answers that had arrived but were not read yet.
+SETTLE_LIMIT = 64 * 1024
+#: The longest frame a version reply can be (a reader of nothing else passes it to :class:`Link`).
+VERSION_FRAME_MAX = MIN_FRAME + MAX_REPLY
 
 
 @dataclass
@@ -66,9 +79,12 @@ class SweepResult:
 
 
 class _Sweep:
-    def __init__(self, link: Link, candidates: list[Address], seq_base: int) -> None:
+    def __init__(self, link: Link, candidates: list[Address]) -> None:
         self.link = link
-        self.seq_of = {a: (seq_base + i) & 0xFFFF for i, a in enumerate(candidates)}
+        # A sequence number of its own for each candidate, unpredictable: a module that sees its own
+        # inquiry must not be able to work out another's and answer it in that module's name.
+        seqs = random.SystemRandom().sample(range(0x10000), len(candidates))
+        self.seq_of = dict(zip(candidates, seqs, strict=True))
         self.addr_of = {s: a for a, s in self.seq_of.items()}
         self.result = SweepResult()
         self.done: set[Address] = set()  # candidates with a result (a version or an error)
@@ -145,7 +161,7 @@ def sweep_versions(
     quiet: float,
     every: float = 0.5,
     floor: float = 10.0,
-    seq_base: int = 0,
+    settle_limit: int = SETTLE_LIMIT,
 ) -> SweepResult:
     """Ask ``candidates`` (and ``expected``) for their versions; see the module docstring.
 
@@ -157,13 +173,13 @@ def sweep_versions(
         quiet: seconds without a new result that end the sweep once every expected module answered.
         every: seconds between inquiries to a candidate that has not answered.
         floor: results per second required on average after ``2 * timeout`` seconds.
-        seq_base: the first sequence number (a fresh one per run keeps stale replies out).
+        settle_limit: the most bytes read from the line after the sweep ends (see the module docstring).
 
     Raises:
         TransportError: the transport failed, or results came slower than ``floor`` after the grace period.
     """
     ordered = list(dict.fromkeys([*candidates, *expected]))
-    sweep = _Sweep(link, ordered, seq_base)
+    sweep = _Sweep(link, ordered)
     budget = Budget(2 * timeout, floor, what="DUML version inquiry", unit="modules", target=link.target)
     waiting = set(expected)
     last = time.monotonic()
@@ -181,6 +197,11 @@ def sweep_versions(
         if frame is not None and sweep.take(frame):
             last = time.monotonic()
             budget.done += 1
+    # Every answer that had arrived is judged, not only those read in time: a module's honest,
+    # different answer held back behind noise must still make its result an error.
+    link.settle(limit=settle_limit)
+    while (frame := link.recv(0)) is not None:
+        sweep.take(frame)
     result = sweep.result
     result.rejected = link.rejected
     for addr in sorted(waiting - sweep.done):

@@ -12,7 +12,7 @@ import time
 from collections import deque
 from typing import Protocol
 
-from attest.duml.frames import ACK_AFTER_EXEC, Address, Deframer, Frame, encode
+from attest.duml.frames import ACK_AFTER_EXEC, MAX_FRAME, Address, Deframer, Frame, encode
 from attest.duml.modules import DOCK
 
 __all__ = ["ByteStream", "Link"]
@@ -40,10 +40,10 @@ class Link:
         me: the dock's address.
     """
 
-    def __init__(self, stream: ByteStream, *, me: Address = DOCK) -> None:
+    def __init__(self, stream: ByteStream, *, me: Address = DOCK, max_frame: int = MAX_FRAME) -> None:
         self.stream = stream
         self.me = me
-        self._deframer = Deframer()
+        self._deframer = Deframer(max_frame=max_frame)
         self._queue: deque[Frame] = deque()
 
     @property
@@ -63,6 +63,20 @@ class Link:
     def write(self, data: bytes) -> None:
         """Send bytes (one or more encoded frames)."""
         self.stream.write(data)
+
+    def settle(self, *, limit: int) -> int:
+        """Take in what the line has already sent and what the deframer holds, as if the stream ended.
+
+        Reads only what returns at once, and at most about ``limit`` bytes (a bus that never stops
+        talking would otherwise keep this going); the frames are queued for :meth:`recv`. Returns
+        the bytes read.
+        """
+        taken = 0
+        while taken < limit and (data := self.stream.read(0)):
+            taken += len(data)
+            self._queue.extend(self._deframer.feed(data))
+        self._queue.extend(self._deframer.flush())
+        return taken
 
     def recv(self, deadline: float) -> Frame | None:
         """The next verified frame, or ``None`` once ``deadline`` (monotonic) passes."""

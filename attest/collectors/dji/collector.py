@@ -31,13 +31,21 @@ over component names); any other key is refused.
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from attest.collectors.base import Collector
-from attest.duml import DISCOVERY, Address, Link, SweepResult, module_name, parse_module, sweep_versions
+from attest.duml import (
+    DISCOVERY,
+    VERSION_FRAME_MAX,
+    Address,
+    Link,
+    SweepResult,
+    module_name,
+    parse_module,
+    sweep_versions,
+)
 from attest.errors import BaselineError, CollectionError, ConfigError, TransportError
 from attest.model import Component, DeviceIdentity, Evidence, Method
 from attest.progress import Progress
@@ -132,12 +140,13 @@ class DjiCollector(Collector):
         transport = SerialTransport.open(self._port, baud=opts.baud, timeout=opts.timeout)
         try:
             swept = sweep_versions(
-                Link(transport),
+                # Only version replies are wanted: a header claiming a longer frame is noise, not a
+                # reason to hold and check up to 1,023 bytes (a line full of them would slow the dock).
+                Link(transport, max_frame=VERSION_FRAME_MAX),
                 DISCOVERY,
                 expected=_expected_modules(expected),
                 timeout=opts.timeout,
                 quiet=min(opts.timeout, QUIET),
-                seq_base=secrets.randbelow(0x10000),
             )
         finally:
             transport.close()
