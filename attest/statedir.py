@@ -36,7 +36,7 @@ from typing import Self
 from attest.errors import ConfigError
 from attest.fsutil import atomic_write_at
 
-__all__ = ["PrivateDir", "hand_over", "owner_for_root", "read_state_file"]
+__all__ = ["PrivateDir", "hand_over", "open_lock", "owner_for_root", "read_state_file"]
 
 
 def owner_for_root(directory: Path) -> tuple[int, int] | None:
@@ -76,6 +76,28 @@ def hand_over(fd: int, owner: tuple[int, int] | None, path: Path) -> None:
         os.fchown(fd, *owner)
     except OSError as e:
         raise ConfigError(f"{path}: cannot give it to the state directory's owner: {e.strerror}") from e
+
+
+def open_lock(path: Path, owner: tuple[int, int] | None, *, dir_fd: int | None = None) -> int:
+    """Open (creating, 0600) the lock file ``path``, handed over to ``owner``; the caller closes it.
+
+    Never through a symbolic link (``O_NOFOLLOW``). With ``dir_fd``, the file ``path.name`` of that
+    directory is opened (``path`` names it in messages).
+
+    Raises:
+        ConfigError: it cannot be opened, is a symbolic link, or is not a regular file of its own.
+    """
+    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+    try:
+        fd = os.open(path if dir_fd is None else path.name, flags, 0o600, dir_fd=dir_fd)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot open the lock: {e.strerror}") from e
+    try:
+        hand_over(fd, owner, path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def read_state_file(path: Path, limit: int, *, what: str, dir_fd: int | None = None) -> bytes | None:
@@ -188,16 +210,7 @@ class PrivateDir:
         Raises:
             ConfigError: it cannot be opened, is a symbolic link, or is not a regular file of its own.
         """
-        try:
-            fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600, dir_fd=self.fd)
-        except OSError as e:
-            raise ConfigError(f"{self.path / name}: cannot open the lock: {e.strerror}") from e
-        try:
-            hand_over(fd, self.owner, self.path / name)
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
+        return open_lock(self.path / name, self.owner, dir_fd=self.fd)
 
     def read(self, name: str, limit: int, *, what: str) -> bytes | None:
         """:func:`read_state_file` of ``name`` in this directory."""

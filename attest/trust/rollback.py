@@ -16,7 +16,7 @@ from pathlib import Path
 from attest.errors import ConfigError, UntrustedBaselineError
 from attest.fsutil import atomic_write
 from attest.jsonutil import JSONFormatError, loads
-from attest.statedir import hand_over, owner_for_root, read_state_file
+from attest.statedir import open_lock, owner_for_root, read_state_file
 
 __all__ = ["RollbackState"]
 
@@ -82,13 +82,8 @@ class RollbackState:
         lock_path = self.dir / ".lock"
         # Root (a technician's sudo) writes as the dock's user: root's 0600 files would block the dock.
         owner = owner_for_root(self.dir)
+        lock_fd = open_lock(lock_path, owner)
         try:
-            # O_NOFOLLOW: a planted symlink must not make us create or lock some other file.
-            lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-        except OSError as e:
-            raise ConfigError(f"{lock_path}: cannot open: {e.strerror}") from e
-        try:
-            hand_over(lock_fd, owner, lock_path)
             fcntl.flock(lock_fd, fcntl.LOCK_EX)
             data = self._read()
             best = data.get(name)

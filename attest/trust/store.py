@@ -43,7 +43,7 @@ from pathlib import Path
 from attest.errors import ConfigError
 from attest.fsutil import atomic_write, read_bounded
 from attest.logs import get_logger
-from attest.statedir import PrivateDir, hand_over, owner_for_root, read_state_file
+from attest.statedir import PrivateDir, open_lock, owner_for_root, read_state_file
 from attest.timeutil import format_time
 from attest.trust.document import (
     PolicyDocument,
@@ -119,12 +119,10 @@ class TrustStore:
         """
         try:
             self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            # O_NOFOLLOW: a planted symlink must not make us create or lock some other file.
-            fd = os.open(self.dir / self.LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         except OSError as e:
             raise ConfigError(f"{self.dir}: cannot use the state directory: {e.strerror}") from e
+        fd = open_lock(self.dir / self.LOCK, owner_for_root(self.dir))
         try:
-            hand_over(fd, owner_for_root(self.dir), self.dir / self.LOCK)
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
